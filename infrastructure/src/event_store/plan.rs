@@ -1,0 +1,308 @@
+//! Deciding a group commit, without touching the database.
+//!
+//! The group committer holds the only right to write (see ADR 0003), reads the current
+//! state of the streams a batch touches, and then this pure function decides, request by
+//! request and in arrival order, which ones are written, which are idempotent replays and
+//! which conflict. Requests for the same stream in one batch see each other's effect, so a
+//! hot stream behaves exactly as if its appends had been committed one by one.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::model::{AppendError, AppendOutcome, AppendRequest, NewEvent, Position, StreamId};
+
+/// What the store holds right now for the streams and commands of a batch.
+#[derive(Debug, Default)]
+pub(crate) struct StoredState {
+    /// The position of the newest stored event (0 when the log is empty).
+    pub head: Position,
+    /// Current version of each touched stream that exists.
+    pub versions: HashMap<StreamId, u64>,
+    /// Outcome of each (stream, command id) of the batch that is already stored.
+    pub commands: HashMap<(StreamId, Uuid), AppendOutcome>,
+}
+
+/// An append request with what the writer needs of it already worked out, on the caller's
+/// task rather than on the single committer's.
+#[derive(Debug)]
+pub(crate) struct PreparedAppend {
+    pub request: AppendRequest,
+    /// `request.metadata` as stored.
+    pub metadata_json: String,
+    /// `request.metadata.recorded_at` in microseconds since the Unix epoch.
+    pub recorded_at_us: i64,
+}
+
+impl PreparedAppend {
+    pub(crate) fn new(request: AppendRequest) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            metadata_json: serde_json::to_string(&request.metadata)?,
+            recorded_at_us: request.metadata.recorded_at.timestamp_micros(),
+            request,
+        })
+    }
+}
+
+/// One row to insert.
+#[derive(Debug)]
+pub(crate) struct PlannedRow<'a> {
+    pub position: Position,
+    pub version: u64,
+    pub append: &'a PreparedAppend,
+    pub event: &'a NewEvent,
+}
+
+/// The answer a request will get once the batch is committed.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// Its events are among the rows to insert.
+    Write(AppendOutcome),
+    /// Already stored earlier (or earlier in this batch): nothing to write.
+    Replay(AppendOutcome),
+    /// Refused; nothing of it is written.
+    Reject(AppendError),
+}
+
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    pub rows: Vec<PlannedRow<'a>>,
+    pub decisions: Vec<Decision>,
+}
+
+/// Decides every request of a batch against the stored state.
+pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredState) -> Plan<'a> {
+    let mut head = stored.head.0;
+    let mut versions: HashMap<&StreamId, u64> = HashMap::new();
+    let mut commands: HashMap<(&StreamId, Uuid), AppendOutcome> = HashMap::new();
+    let mut event_ids: HashSet<Uuid> = HashSet::new();
+    let mut rows = Vec::new();
+    let mut decisions = Vec::with_capacity(appends.len());
+
+    for append in appends {
+        let request = &append.request;
+        let stream = &request.stream;
+        let command_id = request.metadata.command_id;
+        let replay = commands
+            .get(&(stream, command_id))
+            .or_else(|| stored.commands.get(&(stream.clone(), command_id)));
+        if let Some(original) = replay {
+            decisions.push(Decision::Replay(AppendOutcome {
+                already_stored: true,
+                ..*original
+            }));
+            continue;
+        }
+
+        let actual = versions
+            .get(stream)
+            .copied()
+            .unwrap_or_else(|| stored.versions.get(stream).copied().unwrap_or(0));
+        if !request.expected.admits(actual) {
+            decisions.push(Decision::Reject(AppendError::Conflict {
+                stream: stream.clone(),
+                expected: request.expected,
+                actual,
+            }));
+            continue;
+        }
+        if let Some(duplicate) = request
+            .events
+            .iter()
+            .find(|e| event_ids.contains(&e.event_id))
+        {
+            decisions.push(Decision::Reject(AppendError::DuplicateEventId {
+                event_id: duplicate.event_id,
+            }));
+            continue;
+        }
+        let mut seen_in_request = HashSet::new();
+        if let Some(duplicate) = request
+            .events
+            .iter()
+            .find(|e| !seen_in_request.insert(e.event_id))
+        {
+            decisions.push(Decision::Reject(AppendError::DuplicateEventId {
+                event_id: duplicate.event_id,
+            }));
+            continue;
+        }
+
+        let count = request.events.len() as u64;
+        let outcome = AppendOutcome {
+            first_version: actual + 1,
+            last_version: actual + count,
+            first_position: Position(head + 1),
+            last_position: Position(head + count),
+            already_stored: false,
+        };
+        for (offset, event) in (1..).zip(&request.events) {
+            event_ids.insert(event.event_id);
+            rows.push(PlannedRow {
+                position: Position(head + offset),
+                version: actual + offset,
+                append,
+                event,
+            });
+        }
+        head += count;
+        versions.insert(stream, outcome.last_version);
+        commands.insert((stream, command_id), outcome);
+        decisions.push(Decision::Write(outcome));
+    }
+    Plan { rows, decisions }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::value::RawValue;
+
+    use super::*;
+    use crate::event_store::model::{EventMetadata, ExpectedVersion};
+
+    fn request(
+        stream: &str,
+        expected: ExpectedVersion,
+        command: Uuid,
+        events: usize,
+    ) -> PreparedAppend {
+        PreparedAppend::new(AppendRequest {
+            stream: StreamId::parse(stream).expect("valid stream"),
+            expected,
+            metadata: EventMetadata {
+                command_id: command,
+                correlation_id: command,
+                causation_id: None,
+                actor: "test".into(),
+                recorded_at: Utc::now(),
+            },
+            events: (0..events)
+                .map(|_| NewEvent {
+                    event_id: Uuid::new_v4(),
+                    event_type: "Happened".into(),
+                    schema_version: 1,
+                    payload: RawValue::from_string("{}".into()).expect("json"),
+                })
+                .collect(),
+        })
+        .expect("metadata serialises")
+    }
+
+    fn stored(head: u64, versions: &[(&str, u64)]) -> StoredState {
+        StoredState {
+            head: Position(head),
+            versions: versions
+                .iter()
+                .map(|(s, v)| (StreamId::parse(*s).expect("valid"), *v))
+                .collect(),
+            commands: HashMap::new(),
+        }
+    }
+
+    fn outcome(decision: &Decision) -> AppendOutcome {
+        match decision {
+            Decision::Write(o) | Decision::Replay(o) => *o,
+            Decision::Reject(e) => panic!("expected an outcome, got {e:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_on_distinct_streams_get_consecutive_positions() {
+        let a = request("a", ExpectedVersion::NoStream, Uuid::new_v4(), 2);
+        let b = request("b", ExpectedVersion::Exact(3), Uuid::new_v4(), 1);
+        let plan = plan_batch(&[&a, &b], &stored(10, &[("b", 3)]));
+
+        assert_eq!(plan.rows.len(), 3);
+        let positions: Vec<u64> = plan.rows.iter().map(|r| r.position.0).collect();
+        assert_eq!(positions, vec![11, 12, 13]);
+        let a_outcome = outcome(&plan.decisions[0]);
+        assert_eq!((a_outcome.first_version, a_outcome.last_version), (1, 2));
+        let b_outcome = outcome(&plan.decisions[1]);
+        assert_eq!(
+            (b_outcome.first_version, b_outcome.first_position),
+            (4, Position(13))
+        );
+    }
+
+    #[test]
+    fn a_second_request_on_the_same_stream_sees_the_first() {
+        let first = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
+        let stale = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
+        let next = request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1);
+        let plan = plan_batch(&[&first, &stale, &next], &stored(5, &[("s", 1)]));
+
+        assert!(matches!(plan.decisions[0], Decision::Write(_)));
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Reject(AppendError::Conflict { actual: 2, .. })
+        ));
+        assert_eq!(outcome(&plan.decisions[2]).last_version, 3);
+        assert_eq!(plan.rows.len(), 2);
+    }
+
+    #[test]
+    fn a_stored_command_is_replayed_without_rows_even_with_a_stale_expectation() {
+        let command = Uuid::new_v4();
+        let retry = request("s", ExpectedVersion::NoStream, command, 1);
+        let mut state = stored(7, &[("s", 1)]);
+        let original = AppendOutcome {
+            first_version: 1,
+            last_version: 1,
+            first_position: Position(7),
+            last_position: Position(7),
+            already_stored: false,
+        };
+        state
+            .commands
+            .insert((retry.request.stream.clone(), command), original);
+
+        let plan = plan_batch(&[&retry], &state);
+
+        assert!(plan.rows.is_empty());
+        assert!(
+            matches!(plan.decisions[0], Decision::Replay(o) if o == AppendOutcome { already_stored: true, ..original })
+        );
+    }
+
+    #[test]
+    fn the_same_command_twice_in_one_batch_is_written_once() {
+        let command = Uuid::new_v4();
+        let first = request("s", ExpectedVersion::NoStream, command, 1);
+        let retry = request("s", ExpectedVersion::NoStream, command, 1);
+        let plan = plan_batch(&[&first, &retry], &stored(0, &[]));
+
+        assert_eq!(plan.rows.len(), 1);
+        assert!(
+            matches!(plan.decisions[1], Decision::Replay(o) if o.first_position == Position(1))
+        );
+    }
+
+    #[test]
+    fn an_event_id_used_twice_rejects_only_the_later_request() {
+        let first = request("a", ExpectedVersion::Any, Uuid::new_v4(), 1);
+        let mut second = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
+        second.request.events[0].event_id = first.request.events[0].event_id;
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
+
+        assert!(matches!(plan.decisions[0], Decision::Write(_)));
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Reject(AppendError::DuplicateEventId { .. })
+        ));
+        assert_eq!(plan.rows.len(), 1);
+    }
+
+    #[test]
+    fn a_conflict_leaves_no_gap_in_positions() {
+        let refused = request("a", ExpectedVersion::Exact(9), Uuid::new_v4(), 1);
+        let accepted = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
+        let plan = plan_batch(&[&refused, &accepted], &stored(3, &[("a", 1)]));
+
+        assert_eq!(plan.rows[0].position, Position(4));
+        assert!(matches!(
+            plan.decisions[0],
+            Decision::Reject(AppendError::Conflict { actual: 1, .. })
+        ));
+    }
+}

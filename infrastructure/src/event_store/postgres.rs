@@ -1,0 +1,202 @@
+//! The event store's PostgreSQL adapter.
+//!
+//! Every append transaction, from any instance, first takes the transaction-scoped advisory
+//! lock [`APPEND_LOCK`]; only then does it read the head and number its events after it. The
+//! lock is released by the commit itself, after the rows became visible, so positions become
+//! visible strictly in order and a reader can never see position N+1 while N is still in
+//! flight (ADR 0003). A `pg_notify` sent in the same transaction wakes every instance's
+//! readers when, and only when, the commit happened.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::committer::WriteBackend;
+use super::model::{Position, StreamId};
+use super::plan::{PlannedRow, PreparedAppend, StoredState};
+use super::row::{EventRow, event_columns, stored_state_from, to_i64, to_u64};
+
+/// The advisory lock key that serialises appends across every instance: the bytes of
+/// "evappend" read as a big-endian integer, so that it cannot be confused with another
+/// application's keys by accident. Anything that inserts events must hold it.
+pub const APPEND_LOCK: i64 = 0x6576_6170_7065_6e64;
+
+/// The channel on which commits are announced; the payload is the new head.
+pub(crate) const COMMIT_CHANNEL: &str = "expense_tracker_events";
+
+pub(crate) struct PostgresWriter {
+    pool: PgPool,
+}
+
+impl PostgresWriter {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl WriteBackend for PostgresWriter {
+    type Transaction = Transaction<'static, Postgres>;
+
+    async fn begin(&self) -> Result<Self::Transaction, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    async fn stored_state(
+        &self,
+        tx: &mut Self::Transaction,
+        appends: &[&PreparedAppend],
+    ) -> Result<StoredState, sqlx::Error> {
+        let mut streams: Vec<&str> = appends.iter().map(|a| a.request.stream.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        // A correlated MAX per stream is one backward index seek each.
+        let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(position), 0) FROM events), s, \
+                    (SELECT MAX(version) FROM events WHERE stream_id = s) \
+             FROM unnest($1::text[]) AS s",
+        )
+        .bind(&streams)
+        .fetch_all(&mut **tx)
+        .await?;
+
+        let commands: Vec<Uuid> = appends
+            .iter()
+            .map(|a| a.request.metadata.command_id)
+            .collect();
+        let stored_commands: Vec<(String, Uuid, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position) \
+             FROM events WHERE command_id = ANY($1) GROUP BY stream_id, command_id",
+        )
+        .bind(&commands)
+        .fetch_all(&mut **tx)
+        .await?;
+
+        Ok(stored_state_from(rows, stored_commands))
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut Self::Transaction,
+        rows: &[PlannedRow<'_>],
+    ) -> Result<(), sqlx::Error> {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+             command_id, recorded_at_us, payload, metadata) ",
+        );
+        insert.push_values(rows, |mut values, row| {
+            values
+                .push_bind(to_i64(row.position.0))
+                .push_bind(row.append.request.stream.as_str())
+                .push_bind(to_i64(row.version))
+                .push_bind(row.event.event_id)
+                .push_bind(row.event.event_type.as_str())
+                .push_bind(i32::from(row.event.schema_version))
+                .push_bind(row.append.request.metadata.command_id)
+                .push_bind(row.append.recorded_at_us)
+                .push_bind(row.event.payload.get())
+                .push_unseparated("::json")
+                .push_bind(row.append.metadata_json.as_str())
+                .push_unseparated("::json");
+        });
+        insert.build().persistent(false).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn commit(&self, mut tx: Self::Transaction, head: Position) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(COMMIT_CHANNEL)
+            .bind(head.0.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    async fn find_stored_event_id(&self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
+        sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1) LIMIT 1")
+            .bind(ids)
+            .fetch_optional(&self.pool)
+            .await
+    }
+}
+
+/// Keeps `head` up to date with commits made by any instance, until the store is dropped.
+///
+/// After a lost connection the listener reconnects, and because notifications sent in the
+/// meantime are gone, the head is read again from the table.
+pub(crate) async fn listen_for_commits(pool: PgPool, head: watch::Sender<Position>) {
+    let mut listener = loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(COMMIT_CHANNEL).await {
+                Ok(()) => break listener,
+                Err(error) => tracing::warn!(%error, "cannot listen for event commits; retrying"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot connect the commit listener; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                if let Ok(position) = notification.payload().parse::<u64>() {
+                    super::advance(&head, Position(position));
+                }
+            }
+            Ok(None) => {
+                tracing::warn!("commit listener lost its connection; reconnecting");
+                let read: Result<i64, _> =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+                        .fetch_one(&pool)
+                        .await;
+                if let Ok(position) = read {
+                    super::advance(&head, Position(to_u64(position)));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "commit listener failed; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+pub(crate) async fn read_stream(
+    pool: &PgPool,
+    stream: &StreamId,
+    from_version: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version"
+    ))
+    .bind(stream.as_str())
+    .bind(from_version)
+    .fetch_all(pool)
+    .await
+}
+
+pub(crate) async fn read_all(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,50 @@
+//! The event store's contract, run against SQLite and against PostgreSQL, each test on a
+//! fresh database. PostgreSQL runs need `TEST_POSTGRES_URL` (see `infrastructure::testing`).
+
+mod contract;
+mod postgres_only;
+mod support;
+
+/// Generates one test per contract function and backend.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let database = infrastructure::testing::TestDatabase::sqlite();
+                    crate::contract::$name(crate::support::open(&database).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(database) = infrastructure::testing::TestDatabase::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    crate::contract::$name(crate::support::open(&database).await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    a_new_stream_gets_versions_from_one_and_the_next_positions,
+    payload_and_metadata_come_back_exactly_as_appended,
+    a_wrong_expected_version_is_a_conflict_and_writes_nothing,
+    any_version_appends_whatever_the_stream_holds,
+    retrying_a_command_returns_the_original_outcome_and_writes_nothing,
+    the_same_command_id_on_another_stream_is_a_new_append,
+    an_empty_batch_is_refused,
+    a_stored_event_id_fails_only_the_append_that_reuses_it,
+    reading_a_stream_from_a_version_skips_the_earlier_events,
+    the_global_log_is_read_in_pages_in_position_order,
+    racing_appenders_on_one_stream_produce_exactly_one_winner,
+    sixty_four_concurrent_appenders_give_contiguous_positions_and_versions,
+    a_follower_running_during_concurrent_appends_sees_every_event_once_in_order,
+    the_head_watch_wakes_a_waiting_reader,
+    the_schema_refuses_updates_and_deletes_of_events,
+);
