@@ -72,12 +72,12 @@ pub enum Database {
     Postgres(PgPool),
 }
 
-/// A SQLite database: a pool for everything but appending events, and a one-connection
-/// pool that only the event store's group committer uses.
+/// A SQLite database: a pool for everything but appending events, and the options with
+/// which the event store's group committer opens a connection of its own.
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
-    event_writer: SqlitePool,
+    options: SqliteConnectOptions,
 }
 
 impl SqliteDatabase {
@@ -87,10 +87,10 @@ impl SqliteDatabase {
         &self.pool
     }
 
-    /// Reserved for appending events.
+    /// How to open another connection to the same file, with the same settings.
     #[must_use]
-    pub fn event_writer(&self) -> &SqlitePool {
-        &self.event_writer
+    pub fn connect_options(&self) -> &SqliteConnectOptions {
+        &self.options
     }
 }
 
@@ -117,22 +117,16 @@ impl Database {
             {
                 create_directory(directory)?;
             }
-            // The writer connects first so that the file exists, in WAL mode, before the
-            // other connections open it.
-            let event_writer = SqlitePoolOptions::new()
-                .max_connections(1)
+            // `connect_with` opens a first connection at once: the file exists, in WAL
+            // mode, before anything else opens it.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections.max(1))
                 .min_connections(1)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections.max(1))
-                .acquire_timeout(settings.acquire_timeout)
-                .connect_with(options)
-                .await
-                .map_err(DatabaseError::Connect)?;
-            Ok(Self::Sqlite(SqliteDatabase { pool, event_writer }))
+            Ok(Self::Sqlite(SqliteDatabase { pool, options }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;
             let pool = PgPoolOptions::new()
@@ -154,7 +148,7 @@ impl Database {
     /// [`DatabaseError::Migrate`] when a migration fails or an applied one was changed.
     pub async fn migrate(&self) -> Result<(), DatabaseError> {
         match self {
-            Self::Sqlite(sqlite) => SQLITE_MIGRATIONS.run(&sqlite.event_writer).await,
+            Self::Sqlite(sqlite) => SQLITE_MIGRATIONS.run(&sqlite.pool).await,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .map_err(DatabaseError::Migrate)
@@ -195,10 +189,7 @@ impl Database {
     /// Closes every connection; pending work on them finishes first.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(sqlite) => {
-                sqlite.pool.close().await;
-                sqlite.event_writer.close().await;
-            }
+            Self::Sqlite(sqlite) => sqlite.pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }

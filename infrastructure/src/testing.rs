@@ -59,6 +59,15 @@ impl TestDatabase {
             );
             return None;
         };
+        Some(Self::postgres_on(&server_url).await)
+    }
+
+    /// A new, empty PostgreSQL database on the server `server_url` names.
+    ///
+    /// # Panics
+    /// When the server refuses to create the database.
+    pub async fn postgres_on(server_url: &str) -> Self {
+        let server_url = server_url.to_owned();
         let name = format!("expense_tracker_test_{}", Uuid::new_v4().simple());
         let mut server = PgConnection::connect(&server_url)
             .await
@@ -68,10 +77,10 @@ impl TestDatabase {
             .await
             .expect("creating a test database");
         let url = with_database(&server_url, &name);
-        Some(Self {
+        Self {
             url,
             cleanup: Cleanup::PostgresDatabase { server_url, name },
-        })
+        }
     }
 
     /// The URL the application would be configured with.

@@ -26,34 +26,37 @@ pub(crate) struct PendingAppend {
     pub reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
-/// What a database must offer the committer.
+/// What a database must offer the committer. Each method is as few round trips as the
+/// database allows: on SQLite every request is a thread hand-off, so the state read
+/// shares one with `BEGIN`, and the inserts share one with `COMMIT`.
 #[async_trait]
-pub(crate) trait WriteBackend: Send + Sync + 'static {
+pub(crate) trait WriteBackend: Send + 'static {
+    /// An open transaction that holds the exclusive right to append until it ends.
     type Transaction: Send;
 
-    /// Opens a transaction that holds the exclusive right to append until it ends.
-    async fn begin(&self) -> Result<Self::Transaction, sqlx::Error>;
-
-    /// The head of the log, the versions of the batch's streams and the outcomes of the
-    /// batch's (stream, command id) pairs that are already stored.
-    async fn stored_state(
-        &self,
-        tx: &mut Self::Transaction,
+    /// Opens the transaction and reads, inside it, the head of the log, the versions of the
+    /// batch's streams and the outcomes of the batch's (stream, command id) pairs that are
+    /// already stored.
+    async fn begin_and_read_state(
+        &mut self,
         appends: &[&PreparedAppend],
-    ) -> Result<StoredState, sqlx::Error>;
+    ) -> Result<(Self::Transaction, StoredState), sqlx::Error>;
 
-    /// Inserts rows (at most [`ROWS_PER_STATEMENT`]) in one statement.
-    async fn insert(
-        &self,
-        tx: &mut Self::Transaction,
+    /// Inserts the rows (in statements of at most [`ROWS_PER_STATEMENT`] rows) and commits,
+    /// announcing the new head to other instances where the database can. On failure the
+    /// transaction is rolled back.
+    async fn insert_and_commit(
+        &mut self,
+        tx: Self::Transaction,
         rows: &[PlannedRow<'_>],
+        head: Position,
     ) -> Result<(), sqlx::Error>;
 
-    /// Commits, announcing the new head to other instances where the database can.
-    async fn commit(&self, tx: Self::Transaction, head: Position) -> Result<(), sqlx::Error>;
+    /// Ends a transaction that wrote nothing.
+    async fn rollback(&mut self, tx: Self::Transaction) -> Result<(), sqlx::Error>;
 
     /// The first of `ids` that is already stored, if any.
-    async fn find_stored_event_id(&self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error>;
+    async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error>;
 }
 
 pub(crate) struct GroupCommitter<B> {
@@ -83,7 +86,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
     }
 
     /// Serves appends until every sender is gone.
-    pub(crate) async fn run(self, mut queue: mpsc::Receiver<PendingAppend>) {
+    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<PendingAppend>) {
         let max_requests = self.settings.max_requests.max(1);
         let mut batch = Vec::with_capacity(max_requests);
         while let Some(first) = queue.recv().await {
@@ -108,7 +111,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
         }
     }
 
-    async fn commit_batch(&self, batch: &mut Vec<PendingAppend>) {
+    async fn commit_batch(&mut self, batch: &mut Vec<PendingAppend>) {
         let appends: Vec<&PreparedAppend> = batch.iter().map(|p| &p.append).collect();
         let answers: Vec<Result<AppendOutcome, AppendError>> = match self.try_commit(&appends).await
         {
@@ -136,7 +139,10 @@ impl<B: WriteBackend> GroupCommitter<B> {
     }
 
     /// Commits one request on its own, translating a unique violation into its cause.
-    async fn commit_alone(&self, append: &PreparedAppend) -> Result<AppendOutcome, AppendError> {
+    async fn commit_alone(
+        &mut self,
+        append: &PreparedAppend,
+    ) -> Result<AppendOutcome, AppendError> {
         match self.try_commit(&[append]).await {
             Ok(mut decisions) => answer(decisions.remove(0)),
             Err(CommitFailure::Store(error)) => Err(error.into()),
@@ -156,38 +162,34 @@ impl<B: WriteBackend> GroupCommitter<B> {
     }
 
     async fn try_commit(
-        &self,
+        &mut self,
         appends: &[&PreparedAppend],
     ) -> Result<Vec<Decision>, CommitFailure> {
-        let mut tx = self
+        let (tx, stored) = self
             .backend
-            .begin()
-            .await
-            .map_err(store("starting an append transaction"))?;
-        let stored = self
-            .backend
-            .stored_state(&mut tx, appends)
+            .begin_and_read_state(appends)
             .await
             .map_err(store("reading stream versions"))?;
         let plan = plan_batch(appends, &stored);
         let Some(last) = plan.rows.last() else {
-            // Only replays and rejections: nothing to write, the transaction just ends.
+            // Only replays and rejections: nothing to write.
+            self.backend
+                .rollback(tx)
+                .await
+                .map_err(store("ending an append transaction"))?;
             return Ok(plan.decisions);
         };
         let head = last.position;
-        for rows in plan.rows.chunks(ROWS_PER_STATEMENT) {
-            self.backend.insert(&mut tx, rows).await.map_err(|e| {
+        self.backend
+            .insert_and_commit(tx, &plan.rows, head)
+            .await
+            .map_err(|e| {
                 if is_unique_violation(&e) {
                     CommitFailure::UniqueViolation
                 } else {
-                    CommitFailure::Store(StoreError::new("inserting events", e))
+                    CommitFailure::Store(StoreError::new("inserting and committing events", e))
                 }
             })?;
-        }
-        self.backend
-            .commit(tx, head)
-            .await
-            .map_err(store("committing events"))?;
         super::advance(&self.head, head);
         Ok(plan.decisions)
     }

@@ -139,7 +139,9 @@ impl SqlEventStore {
         let mut background = Vec::new();
         match &database {
             Database::Sqlite(sqlite) => {
-                let writer = sqlite::SqliteWriter::new(sqlite.event_writer().clone());
+                let writer = sqlite::open_writer(sqlite.connect_options())
+                    .await
+                    .map_err(|e| StoreError::new("opening the event writer's connection", e))?;
                 background.push(tokio::spawn(
                     GroupCommitter::new(writer, settings, head.clone()).run(queue),
                 ));

@@ -15,10 +15,12 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::committer::WriteBackend;
+use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{Position, StreamId};
 use super::plan::{PlannedRow, PreparedAppend, StoredState};
-use super::row::{EventRow, event_columns, stored_state_from, to_i64, to_u64};
+use super::row::{
+    EventRow, StateRow, event_columns, push_insert_events, stored_state_from, to_u64,
+};
 
 /// The advisory lock key that serialises appends across every instance: the bytes of
 /// "evappend" read as a big-endian integer, so that it cannot be confused with another
@@ -42,77 +44,53 @@ impl PostgresWriter {
 impl WriteBackend for PostgresWriter {
     type Transaction = Transaction<'static, Postgres>;
 
-    async fn begin(&self) -> Result<Self::Transaction, sqlx::Error> {
+    async fn begin_and_read_state(
+        &mut self,
+        appends: &[&PreparedAppend],
+    ) -> Result<(Self::Transaction, StoredState), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
             .execute(&mut *tx)
             .await?;
-        Ok(tx)
-    }
-
-    async fn stored_state(
-        &self,
-        tx: &mut Self::Transaction,
-        appends: &[&PreparedAppend],
-    ) -> Result<StoredState, sqlx::Error> {
         let mut streams: Vec<&str> = appends.iter().map(|a| a.request.stream.as_str()).collect();
         streams.sort_unstable();
         streams.dedup();
-        // A correlated MAX per stream is one backward index seek each.
-        let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
-            "SELECT (SELECT COALESCE(MAX(position), 0) FROM events), s, \
-                    (SELECT MAX(version) FROM events WHERE stream_id = s) \
-             FROM unnest($1::text[]) AS s",
-        )
-        .bind(&streams)
-        .fetch_all(&mut **tx)
-        .await?;
-
         let commands: Vec<Uuid> = appends
             .iter()
             .map(|a| a.request.metadata.command_id)
             .collect();
-        let stored_commands: Vec<(String, Uuid, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position) \
-             FROM events WHERE command_id = ANY($1) GROUP BY stream_id, command_id",
+        // A correlated MAX per stream is one backward index seek each.
+        let rows = sqlx::query_as::<_, StateRow>(
+            "SELECT 0 AS kind, NULL::text AS stream_id, NULL::uuid AS command_id,
+                    COALESCE(MAX(position), 0) AS a, NULL::bigint AS b, NULL::bigint AS c, NULL::bigint AS d
+               FROM events
+             UNION ALL
+             SELECT 1, s, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL
+               FROM unnest($1::text[]) AS s
+             UNION ALL
+             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position)
+               FROM events WHERE command_id = ANY($2)
+              GROUP BY stream_id, command_id",
         )
+        .bind(&streams)
         .bind(&commands)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
-
-        Ok(stored_state_from(rows, stored_commands))
+        Ok((tx, stored_state_from(rows)))
     }
 
-    async fn insert(
-        &self,
-        tx: &mut Self::Transaction,
+    async fn insert_and_commit(
+        &mut self,
+        mut tx: Self::Transaction,
         rows: &[PlannedRow<'_>],
+        head: Position,
     ) -> Result<(), sqlx::Error> {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-             command_id, recorded_at_us, payload, metadata) ",
-        );
-        insert.push_values(rows, |mut values, row| {
-            values
-                .push_bind(to_i64(row.position.0))
-                .push_bind(row.append.request.stream.as_str())
-                .push_bind(to_i64(row.version))
-                .push_bind(row.event.event_id)
-                .push_bind(row.event.event_type.as_str())
-                .push_bind(i32::from(row.event.schema_version))
-                .push_bind(row.append.request.metadata.command_id)
-                .push_bind(row.append.recorded_at_us)
-                .push_bind(row.event.payload.get())
-                .push_unseparated("::json")
-                .push_bind(row.append.metadata_json.as_str())
-                .push_unseparated("::json");
-        });
-        insert.build().persistent(false).execute(&mut **tx).await?;
-        Ok(())
-    }
-
-    async fn commit(&self, mut tx: Self::Transaction, head: Position) -> Result<(), sqlx::Error> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new("");
+            push_insert_events!(insert, chunk, "::json");
+            insert.build().persistent(false).execute(&mut *tx).await?;
+        }
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(COMMIT_CHANNEL)
             .bind(head.0.to_string())
@@ -121,7 +99,11 @@ impl WriteBackend for PostgresWriter {
         tx.commit().await
     }
 
-    async fn find_stored_event_id(&self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
+    async fn rollback(&mut self, tx: Self::Transaction) -> Result<(), sqlx::Error> {
+        tx.rollback().await
+    }
+
+    async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
         sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1) LIMIT 1")
             .bind(ids)
             .fetch_optional(&self.pool)

@@ -1,7 +1,5 @@
 //! A stored event as both databases return it, and its translation into [`RecordedEvent`].
 
-use std::collections::HashMap;
-
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
@@ -58,38 +56,75 @@ impl EventRow {
     }
 }
 
-/// Builds the committer's view from the two state queries, which return these shapes on
-/// both databases.
-pub(crate) fn stored_state_from(
-    streams: Vec<(i64, String, Option<i64>)>,
-    commands: Vec<(String, Uuid, i64, i64, i64, i64)>,
-) -> StoredState {
-    let head = streams.first().map_or(0, |(head, _, _)| *head);
-    let versions: HashMap<StreamId, u64> = streams
-        .into_iter()
-        .filter_map(|(_, stream, version)| Some((StreamId::parse(stream).ok()?, to_u64(version?))))
-        .collect();
-    let commands = commands
-        .into_iter()
-        .filter_map(
-            |(stream, command, first_version, last_version, first_position, last_position)| {
+/// One row of the committer's state query, the same shape on both databases:
+/// kind 0 carries the head in `a`; kind 1 a stream and its version in `a` (NULL when the
+/// stream does not exist); kind 2 a stored (stream, command) with its first and last
+/// version and position in `a`..`d`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StateRow {
+    kind: i32,
+    stream_id: Option<String>,
+    command_id: Option<Uuid>,
+    a: Option<i64>,
+    b: Option<i64>,
+    c: Option<i64>,
+    d: Option<i64>,
+}
+
+/// Builds the committer's view from the state query's rows.
+pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
+    let mut state = StoredState::default();
+    for row in rows {
+        let stream = row.stream_id.and_then(|s| StreamId::parse(s).ok());
+        match (row.kind, stream, row.command_id) {
+            (0, _, _) => state.head = Position(to_u64(row.a.unwrap_or(0))),
+            (1, Some(stream), _) => {
+                if let Some(version) = row.a {
+                    state.versions.insert(stream, to_u64(version));
+                }
+            }
+            (2, Some(stream), Some(command)) => {
                 let outcome = AppendOutcome {
-                    first_version: to_u64(first_version),
-                    last_version: to_u64(last_version),
-                    first_position: Position(to_u64(first_position)),
-                    last_position: Position(to_u64(last_position)),
+                    first_version: to_u64(row.a.unwrap_or(0)),
+                    last_version: to_u64(row.b.unwrap_or(0)),
+                    first_position: Position(to_u64(row.c.unwrap_or(0))),
+                    last_position: Position(to_u64(row.d.unwrap_or(0))),
                     already_stored: true,
                 };
-                Some(((StreamId::parse(stream).ok()?, command), outcome))
-            },
-        )
-        .collect();
-    StoredState {
-        head: Position(to_u64(head)),
-        versions,
-        commands,
+                state.commands.insert((stream, command), outcome);
+            }
+            _ => {}
+        }
     }
+    state
 }
+
+/// The INSERT both adapters use; `$cast` follows each JSON value (`"::json"` on
+/// PostgreSQL, `""` on SQLite, which stores JSON as text).
+macro_rules! push_insert_events {
+    ($builder:expr, $rows:expr, $cast:expr) => {{
+        $builder.push(
+            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+             command_id, recorded_at_us, payload, metadata) ",
+        );
+        $builder.push_values($rows, |mut values, row| {
+            values
+                .push_bind($crate::event_store::row::to_i64(row.position.0))
+                .push_bind(row.append.request.stream.as_str())
+                .push_bind($crate::event_store::row::to_i64(row.version))
+                .push_bind(row.event.event_id)
+                .push_bind(row.event.event_type.as_str())
+                .push_bind(i32::from(row.event.schema_version))
+                .push_bind(row.append.request.metadata.command_id)
+                .push_bind(row.append.recorded_at_us)
+                .push_bind(row.event.payload.get())
+                .push_unseparated($cast)
+                .push_bind(row.append.metadata_json.as_str())
+                .push_unseparated($cast);
+        });
+    }};
+}
+pub(crate) use push_insert_events;
 
 /// Positions and versions are far below 2^63; the conversions saturate rather than wrap.
 pub(crate) fn to_i64(value: u64) -> i64 {

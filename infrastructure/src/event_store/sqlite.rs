@@ -3,117 +3,142 @@
 //! SQLite has one writer at a time by design; the committer takes that write lock up front
 //! with `BEGIN IMMEDIATE`, so it never has to upgrade a read lock (which can fail with
 //! SQLITE_BUSY) and nothing can slip between reading the head and inserting after it.
-//! sqlx runs each SQLite statement on the connection's worker thread, so every statement
-//! costs a thread hand-off: a batch is three statements whatever its size.
+//!
+//! sqlx runs each SQLite request on the connection's worker thread, and every request costs
+//! a thread hand-off, which on a busy 2-core machine is worth more than the work itself. So
+//! a batch is exactly two requests: `BEGIN IMMEDIATE` with the state query, then the inserts
+//! with `COMMIT`. The committer owns its connection outright (no pool): if its task is
+//! aborted mid-transaction the connection closes and SQLite rolls the transaction back.
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::committer::WriteBackend;
+use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{Position, StreamId};
 use super::plan::{PlannedRow, PreparedAppend, StoredState};
-use super::row::{EventRow, event_columns, stored_state_from, to_i64};
+use super::row::{EventRow, StateRow, event_columns, push_insert_events, stored_state_from};
+
+/// Batches up to this many rows keep their prepared INSERT in the connection's cache.
+const PREPARED_BATCH_ROWS: usize = 128;
 
 pub(crate) struct SqliteWriter {
-    pool: SqlitePool,
+    connection: SqliteConnection,
 }
 
+/// Proof that `BEGIN IMMEDIATE` succeeded and the transaction is still open.
+pub(crate) struct OpenTransaction;
+
 impl SqliteWriter {
-    /// `pool` must be the database's dedicated event-writer pool.
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(crate) fn new(connection: SqliteConnection) -> Self {
+        Self { connection }
+    }
+
+    /// Best effort: the transaction may already be gone (SQLite ends it on some errors).
+    async fn rollback_quietly(&mut self) {
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut self.connection).await {
+            tracing::debug!(%error, "rollback after a failed append");
+        }
     }
 }
 
 /// A JSON array of strings, for `json_each`: one statement shape whatever the batch size,
 /// so the prepared statement is reused instead of re-planned per batch.
-fn json_array<T: AsRef<str>>(items: impl Iterator<Item = T>) -> String {
-    let items: Vec<T> = items.collect();
-    serde_json::to_string(&items.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
-        .unwrap_or_else(|_| "[]".into())
+fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    serde_json::to_string(&items.collect::<Vec<&str>>()).unwrap_or_else(|_| "[]".into())
 }
 
 fn uuid_hex_array<'a>(ids: impl Iterator<Item = &'a Uuid>) -> String {
-    json_array(ids.map(|id| id.simple().to_string()))
+    let hex: Vec<String> = ids.map(|id| id.simple().to_string()).collect();
+    json_array(hex.iter().map(String::as_str))
 }
 
 #[async_trait]
 impl WriteBackend for SqliteWriter {
-    type Transaction = Transaction<'static, Sqlite>;
+    type Transaction = OpenTransaction;
 
-    async fn begin(&self) -> Result<Self::Transaction, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    async fn stored_state(
-        &self,
-        tx: &mut Self::Transaction,
+    async fn begin_and_read_state(
+        &mut self,
         appends: &[&PreparedAppend],
-    ) -> Result<StoredState, sqlx::Error> {
-        let streams = json_array(appends.iter().map(|a| a.request.stream.as_str()));
+    ) -> Result<(OpenTransaction, StoredState), sqlx::Error> {
         // A correlated MAX per stream is one index seek each; a GROUP BY over the stream's
         // rows would walk every version of a long stream.
-        let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
-            "SELECT (SELECT COALESCE(MAX(position), 0) FROM events), s.value, \
-                    (SELECT MAX(version) FROM events WHERE stream_id = s.value) \
-             FROM (SELECT DISTINCT value FROM json_each(?1)) AS s",
+        let read = sqlx::query_as::<_, StateRow>(
+            "BEGIN IMMEDIATE;
+             SELECT 0 AS kind, NULL AS stream_id, NULL AS command_id,
+                    COALESCE(MAX(position), 0) AS a, NULL AS b, NULL AS c, NULL AS d
+               FROM events
+             UNION ALL
+             SELECT 1, s.value, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s.value), NULL, NULL, NULL
+               FROM (SELECT DISTINCT value FROM json_each(?1)) AS s
+             UNION ALL
+             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position)
+               FROM events WHERE command_id IN (SELECT unhex(value) FROM json_each(?2))
+              GROUP BY stream_id, command_id",
         )
-        .bind(streams)
-        .fetch_all(&mut **tx)
-        .await?;
-
-        let commands = uuid_hex_array(appends.iter().map(|a| &a.request.metadata.command_id));
-        let stored_commands: Vec<(String, Uuid, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position) \
-             FROM events WHERE command_id IN (SELECT unhex(value) FROM json_each(?1)) \
-             GROUP BY stream_id, command_id",
-        )
-        .bind(commands)
-        .fetch_all(&mut **tx)
-        .await?;
-
-        Ok(stored_state_from(rows, stored_commands))
+        .bind(json_array(appends.iter().map(|a| a.request.stream.as_str())))
+        .bind(uuid_hex_array(appends.iter().map(|a| &a.request.metadata.command_id)))
+        .fetch_all(&mut self.connection)
+        .await;
+        match read {
+            Ok(rows) => Ok((OpenTransaction, stored_state_from(rows))),
+            Err(error) => {
+                self.rollback_quietly().await;
+                Err(error)
+            }
+        }
     }
 
-    async fn insert(
-        &self,
-        tx: &mut Self::Transaction,
+    async fn insert_and_commit(
+        &mut self,
+        _tx: OpenTransaction,
         rows: &[PlannedRow<'_>],
+        _head: Position,
     ) -> Result<(), sqlx::Error> {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-             command_id, recorded_at_us, payload, metadata) ",
-        );
-        insert.push_values(rows, |mut values, row| {
-            values
-                .push_bind(to_i64(row.position.0))
-                .push_bind(row.append.request.stream.as_str())
-                .push_bind(to_i64(row.version))
-                .push_bind(row.event.event_id)
-                .push_bind(row.event.event_type.as_str())
-                .push_bind(i32::from(row.event.schema_version))
-                .push_bind(row.append.request.metadata.command_id)
-                .push_bind(row.append.recorded_at_us)
-                .push_bind(row.event.payload.get())
-                .push_bind(row.append.metadata_json.as_str());
-        });
-        insert.build().persistent(false).execute(&mut **tx).await?;
-        Ok(())
-    }
-
-    async fn commit(&self, tx: Self::Transaction, _head: Position) -> Result<(), sqlx::Error> {
         // In-process readers are woken by the committer itself; SQLite has no other instance
         // to tell (the product runs one instance per SQLite file).
-        tx.commit().await
+        let mut statement = QueryBuilder::<Sqlite>::new("");
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            push_insert_events!(statement, chunk, "");
+            statement.push(";\n");
+        }
+        statement.push("COMMIT;");
+        // Parsing the statement is a visible share of a small batch's cost; the statement
+        // text depends only on the row count, so keep the common (small) shapes prepared.
+        let reuse = rows.len() <= PREPARED_BATCH_ROWS;
+        let written = statement
+            .build()
+            .persistent(reuse)
+            .execute(&mut self.connection)
+            .await;
+        if written.is_err() {
+            self.rollback_quietly().await;
+        }
+        written.map(drop)
     }
 
-    async fn find_stored_event_id(&self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
+    async fn rollback(&mut self, _tx: OpenTransaction) -> Result<(), sqlx::Error> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.connection)
+            .await
+            .map(drop)
+    }
+
+    async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
         sqlx::query_scalar("SELECT event_id FROM events WHERE event_id IN (SELECT unhex(value) FROM json_each(?1)) LIMIT 1")
             .bind(uuid_hex_array(ids.iter()))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut self.connection)
             .await
     }
+}
+
+/// Opens the committer's own connection.
+pub(crate) async fn open_writer(
+    options: &sqlx::sqlite::SqliteConnectOptions,
+) -> Result<SqliteWriter, sqlx::Error> {
+    Ok(SqliteWriter::new(
+        SqliteConnection::connect_with(options).await?,
+    ))
 }
 
 pub(crate) async fn read_stream(
