@@ -1,1 +1,14 @@
-//! placeholder
+//! The expense tracker application: configuration, the HTTP surface, and the wiring that
+//! turns the domain and the adapters into one running service.
+//!
+//! Rules: handlers are thin and never write SQL; everything that touches the outside world
+//! lives in `infrastructure`; the binary (`src/main.rs`) only parses the command line and
+//! calls into this library, so that tests start exactly what users run.
+
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod state;
+
+pub use config::Config;
+pub use startup::{Application, shutdown_signal};

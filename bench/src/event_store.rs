@@ -23,6 +23,9 @@ pub struct Options {
     /// Concurrent callers.
     #[arg(long, default_value_t = 64)]
     callers: usize,
+    /// Run only the scenarios whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
     /// PostgreSQL server on which to create throw-away databases; PostgreSQL is skipped
     /// without it.
     #[arg(long, env = TEST_POSTGRES_URL)]
@@ -93,6 +96,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     for backend in backends {
         let mut medians = Vec::new();
         for scenario in &scenarios {
+            if options
+                .only
+                .as_ref()
+                .is_some_and(|only| !scenario.name.contains(only.as_str()))
+            {
+                continue;
+            }
             let mut rates = Vec::new();
             for _ in 0..options.runs {
                 rates.push(
@@ -116,11 +126,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 rates[rates.len() - 1]
             );
         }
-        println!(
-            "| {} | group commit / baseline | | {:.1}x | |",
-            backend.name(),
-            medians[0] / medians[1]
-        );
+        if let [grouped, baseline, ..] = medians[..] {
+            println!(
+                "| {} | group commit / baseline | | {:.1}x | |",
+                backend.name(),
+                grouped / baseline
+            );
+        }
     }
     Ok(())
 }

@@ -77,7 +77,8 @@ pub enum Database {
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
-    options: SqliteConnectOptions,
+    // Boxed: the options are large and rarely read, the pool is the hot part.
+    options: Box<SqliteConnectOptions>,
 }
 
 impl SqliteDatabase {
@@ -126,7 +127,10 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
-            Ok(Self::Sqlite(SqliteDatabase { pool, options }))
+            Ok(Self::Sqlite(SqliteDatabase {
+                pool,
+                options: Box::new(options),
+            }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;
             let pool = PgPoolOptions::new()

@@ -6,6 +6,8 @@
 //! under CI (`CI` set) a missing URL fails the test instead, so that the PostgreSQL half of
 //! the suite can never be skipped there unnoticed.
 
+use std::io::Write;
+
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
@@ -53,9 +55,12 @@ impl TestDatabase {
                 std::env::var_os("CI").is_none(),
                 "{TEST_POSTGRES_URL} is not set under CI: PostgreSQL tests must not be skipped"
             );
-            eprintln!(
-                "\n*** SKIPPED on PostgreSQL: {test_name} (set {TEST_POSTGRES_URL}, \
-                 e.g. postgres://postgres@127.0.0.1:5432/postgres) ***\n"
+            // Written to the stderr handle itself, not through `eprintln!`, which the test
+            // harness captures and hides for passing tests: a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED on PostgreSQL: {test_name} (set {TEST_POSTGRES_URL}, \
+                 e.g. postgres://postgres@127.0.0.1:5432/postgres) ***"
             );
             return None;
         };
@@ -102,6 +107,26 @@ impl TestDatabase {
             .await
             .expect("migrating the test database");
         database
+    }
+}
+
+impl TestDatabase {
+    /// Drops a PostgreSQL test database at once, cutting off every connection to it: how a
+    /// test makes the database unreachable under a running application.
+    ///
+    /// # Panics
+    /// When the database cannot be dropped, or this is not a PostgreSQL test database.
+    pub async fn destroy_now(&self) {
+        let Cleanup::PostgresDatabase { server_url, name } = &self.cleanup else {
+            panic!("only a PostgreSQL test database can be destroyed under the application");
+        };
+        let mut server = PgConnection::connect(server_url)
+            .await
+            .expect("connecting to the server");
+        server
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await
+            .expect("dropping the test database");
     }
 }
 

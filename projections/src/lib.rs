@@ -1,1 +1,10 @@
-//! placeholder
+//! The read side of the expense tracker: read models kept in SQL tables, fed from the
+//! event store's global log.
+//!
+//! Rules of this crate:
+//! - a projection consumes the log strictly in position order from its checkpoint and
+//!   stores the checkpoint in the same transaction as its writes, so a crash never applies
+//!   an event twice or skips one (the store guarantees that positions are never skipped,
+//!   see ADR 0003);
+//! - a projection never decides anything: it only records what the events say;
+//! - every read model can be rebuilt from position 0.

@@ -1,1 +1,5 @@
+//! Black-box tests: the real application, started on port 0 with a fresh database, driven
+//! over HTTP exactly as a client would.
 
+mod health;
+mod helpers;

@@ -42,12 +42,19 @@ pub(crate) trait WriteBackend: Send + 'static {
         appends: &[&PreparedAppend],
     ) -> Result<(Self::Transaction, StoredState), sqlx::Error>;
 
+    /// The state of the batch's streams as this writer already knows it, without asking
+    /// the database, when it can vouch for it (see [`GroupCommitter::try_commit`]).
+    fn known_state(&mut self, _appends: &[&PreparedAppend]) -> Option<StoredState> {
+        None
+    }
+
     /// Inserts the rows (in statements of at most [`ROWS_PER_STATEMENT`] rows) and commits,
-    /// announcing the new head to other instances where the database can. On failure the
-    /// transaction is rolled back.
+    /// announcing the new head to other instances where the database can. Without a
+    /// transaction (`None`), opens one in the same round trip. On failure the transaction
+    /// is rolled back.
     async fn insert_and_commit(
         &mut self,
-        tx: Self::Transaction,
+        tx: Option<Self::Transaction>,
         rows: &[PlannedRow<'_>],
         head: Position,
     ) -> Result<(), sqlx::Error>;
@@ -161,10 +168,43 @@ impl<B: WriteBackend> GroupCommitter<B> {
         }
     }
 
+    /// Commits a batch. Where the backend knows the streams' state already (SQLite, which
+    /// has one writer), the batch is first tried in a single round trip on that knowledge;
+    /// the unique constraints on position and (stream, version) refuse it if the knowledge
+    /// was stale, and anything but a clean write of every request (a conflict, a retried
+    /// command) is decided again from the database.
     async fn try_commit(
         &mut self,
         appends: &[&PreparedAppend],
     ) -> Result<Vec<Decision>, CommitFailure> {
+        if let Some(known) = self.backend.known_state(appends) {
+            let plan = plan_batch(appends, &known);
+            let all_written = plan
+                .decisions
+                .iter()
+                .all(|d| matches!(d, Decision::Write(_)));
+            if let (true, Some(last)) = (all_written, plan.rows.last()) {
+                let head = last.position;
+                match self.backend.insert_and_commit(None, &plan.rows, head).await {
+                    Ok(()) => {
+                        super::advance(&self.head, head);
+                        return Ok(plan.decisions);
+                    }
+                    Err(e) if is_unique_violation(&e) => {
+                        tracing::debug!(
+                            "known state was stale or a command was retried; reading it"
+                        );
+                    }
+                    Err(e) => {
+                        return Err(CommitFailure::Store(StoreError::new(
+                            "inserting and committing events",
+                            e,
+                        )));
+                    }
+                }
+            }
+        }
+
         let (tx, stored) = self
             .backend
             .begin_and_read_state(appends)
@@ -181,7 +221,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
         };
         let head = last.position;
         self.backend
-            .insert_and_commit(tx, &plan.rows, head)
+            .insert_and_commit(Some(tx), &plan.rows, head)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {

@@ -19,8 +19,9 @@ pub(crate) struct StoredState {
     pub head: Position,
     /// Current version of each touched stream that exists.
     pub versions: HashMap<StreamId, u64>,
-    /// Outcome of each (stream, command id) of the batch that is already stored.
-    pub commands: HashMap<(StreamId, Uuid), AppendOutcome>,
+    /// Outcome of each (stream, command id) of the batch that is already stored, by
+    /// command id (a command id is rarely reused across streams, so the list is short).
+    pub commands: HashMap<Uuid, Vec<(StreamId, AppendOutcome)>>,
 }
 
 /// An append request with what the writer needs of it already worked out, on the caller's
@@ -83,9 +84,14 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
         let request = &append.request;
         let stream = &request.stream;
         let command_id = request.metadata.command_id;
-        let replay = commands
-            .get(&(stream, command_id))
-            .or_else(|| stored.commands.get(&(stream.clone(), command_id)));
+        let replay = commands.get(&(stream, command_id)).or_else(|| {
+            stored.commands.get(&command_id).and_then(|stored| {
+                stored
+                    .iter()
+                    .find(|(s, _)| s == stream)
+                    .map(|(_, outcome)| outcome)
+            })
+        });
         if let Some(original) = replay {
             decisions.push(Decision::Replay(AppendOutcome {
                 already_stored: true,
@@ -255,7 +261,7 @@ mod tests {
         };
         state
             .commands
-            .insert((retry.request.stream.clone(), command), original);
+            .insert(command, vec![(retry.request.stream.clone(), original)]);
 
         let plan = plan_batch(&[&retry], &state);
 

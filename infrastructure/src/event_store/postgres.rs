@@ -38,6 +38,17 @@ impl PostgresWriter {
     pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+
+    /// A transaction holding the append lock. Other instances append too, so this writer
+    /// never trusts what it remembers: it always reads the state under the lock.
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
 }
 
 #[async_trait]
@@ -48,11 +59,7 @@ impl WriteBackend for PostgresWriter {
         &mut self,
         appends: &[&PreparedAppend],
     ) -> Result<(Self::Transaction, StoredState), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin().await?;
         let mut streams: Vec<&str> = appends.iter().map(|a| a.request.stream.as_str()).collect();
         streams.sort_unstable();
         streams.dedup();
@@ -82,10 +89,14 @@ impl WriteBackend for PostgresWriter {
 
     async fn insert_and_commit(
         &mut self,
-        mut tx: Self::Transaction,
+        tx: Option<Self::Transaction>,
         rows: &[PlannedRow<'_>],
         head: Position,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = match tx {
+            Some(tx) => tx,
+            None => self.begin().await?,
+        };
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Postgres>::new("");
             push_insert_events!(insert, chunk, "::json");

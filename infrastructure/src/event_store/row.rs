@@ -91,7 +91,11 @@ pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
                     last_position: Position(to_u64(row.d.unwrap_or(0))),
                     already_stored: true,
                 };
-                state.commands.insert((stream, command), outcome);
+                state
+                    .commands
+                    .entry(command)
+                    .or_default()
+                    .push((stream, outcome));
             }
             _ => {}
         }

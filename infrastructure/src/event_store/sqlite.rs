@@ -6,24 +6,58 @@
 //!
 //! sqlx runs each SQLite request on the connection's worker thread, and every request costs
 //! a thread hand-off, which on a busy 2-core machine is worth more than the work itself. So
-//! a batch is exactly two requests: `BEGIN IMMEDIATE` with the state query, then the inserts
-//! with `COMMIT`. The committer owns its connection outright (no pool): if its task is
-//! aborted mid-transaction the connection closes and SQLite rolls the transaction back.
+//! a batch is at most two requests: `BEGIN IMMEDIATE` with the state query, then the
+//! inserts with `COMMIT`. Usually it is one: the product runs one instance per SQLite file,
+//! so the committer remembers the head and the versions of the streams it has seen and
+//! sends `BEGIN IMMEDIATE`, the inserts and `COMMIT` at once. What it remembers can only be
+//! behind the truth (another process, such as an admin command, appended meanwhile), and
+//! then the batch reuses a stored position or stream version, the unique constraints refuse
+//! it, and the committer decides it again from a fresh read. A retried command is caught
+//! the same way: its first attempt took the version it expects, so the retry either
+//! conflicts (and is decided again from the database, where its command id is found) or
+//! collides. Requests that expect `Any` version carry no such guard and always read.
+//!
+//! The committer owns its connection outright (no pool): if its task is aborted
+//! mid-transaction the connection closes and SQLite rolls the transaction back.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
-use super::model::{Position, StreamId};
+use super::model::{ExpectedVersion, Position, StreamId};
 use super::plan::{PlannedRow, PreparedAppend, StoredState};
 use super::row::{EventRow, StateRow, event_columns, push_insert_events, stored_state_from};
 
 /// Batches up to this many rows keep their prepared INSERT in the connection's cache.
 const PREPARED_BATCH_ROWS: usize = 128;
 
+/// Streams whose version the writer remembers at most; past that it forgets them all and
+/// relearns the busy ones on their next append.
+const REMEMBERED_STREAMS: usize = 100_000;
+
 pub(crate) struct SqliteWriter {
     connection: SqliteConnection,
+    /// What the last commits left, or `None` when unknown (at start and after a failure).
+    known: Option<KnownState>,
+}
+
+/// The log as this writer last saw it.
+struct KnownState {
+    head: Position,
+    /// Every stream it has read or written, including ones known to be empty (version 0).
+    versions: HashMap<StreamId, u64>,
+}
+
+impl KnownState {
+    fn remember(&mut self, stream: &StreamId, version: u64) {
+        if self.versions.len() >= REMEMBERED_STREAMS && !self.versions.contains_key(stream) {
+            self.versions.clear();
+        }
+        self.versions.insert(stream.clone(), version);
+    }
 }
 
 /// Proof that `BEGIN IMMEDIATE` succeeded and the transaction is still open.
@@ -31,7 +65,10 @@ pub(crate) struct OpenTransaction;
 
 impl SqliteWriter {
     pub(crate) fn new(connection: SqliteConnection) -> Self {
-        Self { connection }
+        Self {
+            connection,
+            known: None,
+        }
     }
 
     /// Best effort: the transaction may already be gone (SQLite ends it on some errors).
@@ -81,23 +118,59 @@ impl WriteBackend for SqliteWriter {
         .fetch_all(&mut self.connection)
         .await;
         match read {
-            Ok(rows) => Ok((OpenTransaction, stored_state_from(rows))),
+            Ok(rows) => {
+                let stored = stored_state_from(rows);
+                let known = self.known.get_or_insert_with(|| KnownState {
+                    head: stored.head,
+                    versions: HashMap::new(),
+                });
+                known.head = stored.head;
+                for append in appends {
+                    let stream = &append.request.stream;
+                    known.remember(stream, stored.versions.get(stream).copied().unwrap_or(0));
+                }
+                Ok((OpenTransaction, stored))
+            }
             Err(error) => {
+                self.known = None;
                 self.rollback_quietly().await;
                 Err(error)
             }
         }
     }
 
+    fn known_state(&mut self, appends: &[&PreparedAppend]) -> Option<StoredState> {
+        let known = self.known.as_ref()?;
+        let mut versions = HashMap::with_capacity(appends.len());
+        for append in appends {
+            if append.request.expected == ExpectedVersion::Any {
+                // Only an expected version makes a retried command collide with its first
+                // attempt (on stream and version); without one, look it up.
+                return None;
+            }
+            let stream = &append.request.stream;
+            versions.insert(stream.clone(), *known.versions.get(stream)?);
+        }
+        Some(StoredState {
+            head: known.head,
+            versions,
+            commands: HashMap::new(),
+        })
+    }
+
     async fn insert_and_commit(
         &mut self,
-        _tx: OpenTransaction,
+        tx: Option<OpenTransaction>,
         rows: &[PlannedRow<'_>],
-        _head: Position,
+        head: Position,
     ) -> Result<(), sqlx::Error> {
         // In-process readers are woken by the committer itself; SQLite has no other instance
         // to tell (the product runs one instance per SQLite file).
-        let mut statement = QueryBuilder::<Sqlite>::new("");
+        let mut statement = QueryBuilder::<Sqlite>::new(if tx.is_some() {
+            ""
+        } else {
+            "BEGIN IMMEDIATE;\n"
+        });
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             push_insert_events!(statement, chunk, "");
             statement.push(";\n");
@@ -111,8 +184,18 @@ impl WriteBackend for SqliteWriter {
             .persistent(reuse)
             .execute(&mut self.connection)
             .await;
-        if written.is_err() {
-            self.rollback_quietly().await;
+        match (&written, self.known.as_mut()) {
+            (Ok(_), Some(known)) => {
+                known.head = head;
+                for row in rows {
+                    known.remember(&row.append.request.stream, row.version);
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(_), _) => {
+                self.known = None;
+                self.rollback_quietly().await;
+            }
         }
         written.map(drop)
     }

@@ -162,6 +162,16 @@ pub async fn retrying_a_command_returns_the_original_outcome_and_writes_nothing(
     );
 }
 
+pub async fn a_retried_command_with_any_version_is_stored_once(store: SqlEventStore) {
+    let original = request("log", ExpectedVersion::Any, numbered(2));
+    let retry = original.clone();
+    let first = store.append(original).await.expect("first attempt");
+    let again = store.append(retry).await.expect("the retry");
+    assert!(again.already_stored);
+    assert_eq!(again.first_position, first.first_position);
+    assert_eq!(read_everything(&store).await.len(), 2);
+}
+
 pub async fn the_same_command_id_on_another_stream_is_a_new_append(store: SqlEventStore) {
     let first = request("wallet-a", ExpectedVersion::NoStream, numbered(1));
     let mut elsewhere = request("wallet-b", ExpectedVersion::NoStream, numbered(1));

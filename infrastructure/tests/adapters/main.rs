@@ -1,8 +1,11 @@
-//! The event store's contract, run against SQLite and against PostgreSQL, each test on a
-//! fresh database. PostgreSQL runs need `TEST_POSTGRES_URL` (see `infrastructure::testing`).
+//! The adapters' tests, on real databases: the event store's contract, run against SQLite
+//! and against PostgreSQL, each test on a fresh database, and the database plumbing.
+//! PostgreSQL runs need `TEST_POSTGRES_URL` (see `infrastructure::testing`).
 
-mod contract;
+mod database;
+mod event_store_contract;
 mod postgres_only;
+mod sqlite_only;
 mod support;
 
 /// Generates one test per contract function and backend.
@@ -13,7 +16,7 @@ macro_rules! contract_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let database = infrastructure::testing::TestDatabase::sqlite();
-                    crate::contract::$name(crate::support::open(&database).await).await;
+                    crate::event_store_contract::$name(crate::support::open(&database).await).await;
                 }
             )*
         }
@@ -24,7 +27,7 @@ macro_rules! contract_tests {
                     let Some(database) = infrastructure::testing::TestDatabase::postgres(stringify!($name)).await else {
                         return;
                     };
-                    crate::contract::$name(crate::support::open(&database).await).await;
+                    crate::event_store_contract::$name(crate::support::open(&database).await).await;
                 }
             )*
         }
@@ -37,6 +40,7 @@ contract_tests!(
     a_wrong_expected_version_is_a_conflict_and_writes_nothing,
     any_version_appends_whatever_the_stream_holds,
     retrying_a_command_returns_the_original_outcome_and_writes_nothing,
+    a_retried_command_with_any_version_is_stored_once,
     the_same_command_id_on_another_stream_is_a_new_append,
     an_empty_batch_is_refused,
     a_stored_event_id_fails_only_the_append_that_reuses_it,

@@ -1,0 +1,120 @@
+//! Configuration, from the environment (and an optional `.env` file, which never overrides a
+//! variable that is already set) or the equivalent command-line flags.
+//!
+//! Every variable read here is documented in `.env.sample`; a test keeps the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The settings every subcommand shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// Directory for the embedded database and, later, mail and receipts.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default `sqlite://$DATA_DIR/expense-tracker.db`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Connections in the database pool (besides the event writer's own).
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub database_max_connections: u32,
+}
+
+impl Config {
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("expense-tracker.db").display()
+            )
+        })
+    }
+
+    /// Settings for tests: port 0 on loopback, everything else as given.
+    #[must_use]
+    pub fn for_tests(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            database_url,
+            database_max_connections: 8,
+        }
+    }
+}
+
+/// The names of every environment variable [`Config`] reads.
+#[must_use]
+pub fn environment_variables() -> Vec<String> {
+    use clap::CommandFactory;
+
+    #[derive(Debug, clap::Parser)]
+    struct Probe {
+        #[command(flatten)]
+        config: Config,
+    }
+    Probe::command()
+        .get_arguments()
+        .filter_map(|argument| argument.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_database_is_a_sqlite_file_in_the_data_directory() {
+        let config = Config::for_tests(PathBuf::from("/srv/tracker"), None);
+        assert_eq!(
+            config.database_url(),
+            "sqlite:///srv/tracker/expense-tracker.db"
+        );
+    }
+
+    #[test]
+    fn an_explicit_database_url_wins() {
+        let config = Config::for_tests(PathBuf::from("./data"), Some("postgres://db/x".into()));
+        assert_eq!(config.database_url(), "postgres://db/x");
+    }
+
+    #[test]
+    fn every_variable_read_is_documented_in_the_env_sample() {
+        let sample = include_str!("../../.env.sample");
+        let documented: Vec<&str> = sample
+            .lines()
+            .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
+            .map(|(name, _)| name.trim())
+            .collect();
+        for variable in environment_variables() {
+            assert!(
+                documented.contains(&variable.as_str()),
+                "{variable} is not in .env.sample"
+            );
+        }
+        for name in &documented {
+            assert!(
+                *name == "RUST_LOG" || environment_variables().iter().any(|v| v == name),
+                "{name} is documented in .env.sample but never read"
+            );
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Building and running the application: the binary and the black-box tests go through the
+//! same two calls, [`Application::build`] and [`Application::run_until_stopped`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use infrastructure::database::{Database, PoolSettings, redact};
+use infrastructure::event_store::{GroupCommitSettings, SqlEventStore};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http;
+use crate::state::AppState;
+
+/// A migrated database, an open event store, and a bound listener, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Connects to the database the configuration names (creating a SQLite file on first run)
+/// and applies pending migrations.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let url = config.database_url();
+    let settings = PoolSettings {
+        max_connections: config.database_max_connections,
+        ..PoolSettings::default()
+    };
+    let database = Database::connect(&url, settings)
+        .await
+        .with_context(|| format!("opening the database at {}", redact(&url)))?;
+    database.migrate().await.context("migrating the database")?;
+    Ok(database)
+}
+
+impl Application {
+    /// Opens and migrates the database, opens the event store and binds the listener.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or migrated, or the address cannot be bound.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let database = open_database(config).await?;
+        let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+            .await
+            .context("opening the event store")?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                database,
+                events: Arc::new(events),
+            },
+        })
+    }
+
+    /// The address actually bound (the real port when port 0 was asked for).
+    ///
+    /// # Errors
+    /// When the socket cannot tell its address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish and closes
+    /// the database.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let database = self.state.database.clone();
+        let router = http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        database.close().await;
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
