@@ -9,7 +9,9 @@ use infrastructure::event_store::{
     AppendError, EventStore, ExpectedVersion, Position, SqlEventStore,
 };
 
-use crate::support::{event, numbered, positions, read_everything, request, stream};
+use crate::support::{
+    append_concurrently, event, numbered, positions, read_everything, request, stream,
+};
 
 pub async fn a_new_stream_gets_versions_from_one_and_the_next_positions(store: SqlEventStore) {
     let first = store
@@ -315,26 +317,7 @@ pub async fn sixty_four_concurrent_appenders_give_contiguous_positions_and_versi
     store: SqlEventStore,
 ) {
     let store = Arc::new(store);
-    let appenders: Vec<_> = (0..64)
-        .map(|writer| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for version in 0..100 {
-                    store
-                        .append(request(
-                            &format!("writer-{writer}"),
-                            ExpectedVersion::Exact(version),
-                            numbered(1),
-                        ))
-                        .await
-                        .expect("every append succeeds");
-                }
-            })
-        })
-        .collect();
-    for appender in appenders {
-        appender.await.expect("appender task");
-    }
+    append_concurrently(&[Arc::clone(&store)], 64, 100).await;
 
     let all = read_everything(store.as_ref()).await;
     assert_eq!(all.len(), 6_400);
@@ -390,26 +373,7 @@ pub async fn a_follower_running_during_concurrent_appends_sees_every_event_once_
             seen
         })
     };
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for version in 0..EACH {
-                    store
-                        .append(request(
-                            &format!("w-{writer}"),
-                            ExpectedVersion::Exact(version),
-                            numbered(1),
-                        ))
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.expect("writer");
-    }
+    append_concurrently(&[Arc::clone(&store)], WRITERS as usize, EACH).await;
     let seen = tokio::time::timeout(Duration::from_secs(30), follower)
         .await
         .expect("the follower catches up")

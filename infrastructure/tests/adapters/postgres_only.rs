@@ -11,7 +11,9 @@ use infrastructure::event_store::{
 use infrastructure::testing::TestDatabase;
 use sqlx::PgPool;
 
-use crate::support::{metadata, numbered, open, positions, read_everything, request};
+use crate::support::{
+    append_concurrently, metadata, numbered, open, positions, read_everything, request,
+};
 
 fn pool(store: &SqlEventStore) -> &PgPool {
     match store.database() {
@@ -149,30 +151,7 @@ async fn two_instances_share_one_contiguous_log_and_hear_each_other() {
     .expect("the first instance is told of the second's commit")
     .expect("store alive");
 
-    let writers: Vec<_> = (0..16)
-        .map(|i| {
-            let store = if i % 2 == 0 {
-                Arc::clone(&first)
-            } else {
-                Arc::clone(&second)
-            };
-            tokio::spawn(async move {
-                for version in 0..25 {
-                    store
-                        .append(request(
-                            &format!("w-{i}"),
-                            ExpectedVersion::Exact(version),
-                            numbered(1),
-                        ))
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.expect("writer");
-    }
+    append_concurrently(&[Arc::clone(&first), Arc::clone(&second)], 16, 25).await;
     let all = read_everything(first.as_ref()).await;
     assert_eq!(positions(&all), (1..=402).collect::<Vec<_>>());
 }

@@ -1,5 +1,7 @@
 //! Building blocks shared by the contract tests.
 
+use std::sync::Arc;
+
 use chrono::{TimeZone, Utc};
 use infrastructure::event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, GroupCommitSettings, NewEvent,
@@ -77,4 +79,29 @@ pub async fn read_everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
 
 pub fn positions(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.position.0).collect()
+}
+
+/// `writers` tasks, each appending `each` single events to its own stream `w-{n}` with the
+/// exact expected version, spread round-robin over `stores`; waits for all of them.
+pub async fn append_concurrently(stores: &[Arc<SqlEventStore>], writers: usize, each: u64) {
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let store = Arc::clone(&stores[writer % stores.len()]);
+            tokio::spawn(async move {
+                for version in 0..each {
+                    store
+                        .append(request(
+                            &format!("w-{writer}"),
+                            ExpectedVersion::Exact(version),
+                            numbered(1),
+                        ))
+                        .await
+                        .expect("every append succeeds");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
 }
