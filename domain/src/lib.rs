@@ -9,3 +9,8 @@
 //! - events are named in the past tense, keep stable type names and carry a schema version;
 //! - rejections are typed and compared in tests, never matched on strings;
 //! - tests are given/when/then, beside the code they test.
+
+pub mod aggregate;
+pub mod user;
+
+pub use aggregate::{Aggregate, DomainEvent};

@@ -1,0 +1,96 @@
+//! The shape every aggregate has: a pure `decide` and a pure `evolve`.
+
+/// An event of some aggregate: a fact, named in the past tense, with a type name that never
+/// changes once shipped and a schema version that grows when its shape does.
+pub trait DomainEvent {
+    /// The stable name stored with the event, e.g. `"UserRegistered"`.
+    fn event_type(&self) -> &'static str;
+    /// The version of this event type's shape.
+    fn schema_version(&self) -> u16 {
+        1
+    }
+}
+
+/// A consistency boundary. Purposefully synchronous and free of IO: everything it needs
+/// arrives in the command, so the same inputs always give the same events.
+pub trait Aggregate: Default {
+    /// What can be asked of it.
+    type Command;
+    /// What it records.
+    type Event: DomainEvent;
+    /// Why it can refuse.
+    type Rejection: std::error::Error + PartialEq;
+
+    /// The name of its stream category, e.g. `"user"`.
+    const CATEGORY: &'static str;
+
+    /// Decides what happens, without changing anything.
+    ///
+    /// # Errors
+    /// The rejection, when the command breaks a rule.
+    fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Rejection>;
+
+    /// Applies one event that has happened.
+    #[must_use]
+    fn evolve(self, event: &Self::Event) -> Self;
+
+    /// Folds a history into the state it leads to.
+    #[must_use]
+    fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
+    where
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+}
+
+/// Given/when/then for aggregates: `given(history).when(command)` then an assertion on the
+/// events or the rejection.
+#[cfg(test)]
+pub(crate) mod given_when_then {
+    use std::fmt::Debug;
+
+    use super::Aggregate;
+
+    pub(crate) struct Given<A: Aggregate> {
+        state: A,
+    }
+
+    pub(crate) fn given<A: Aggregate>(history: impl IntoIterator<Item = A::Event>) -> Given<A> {
+        let history: Vec<A::Event> = history.into_iter().collect();
+        Given {
+            state: A::replay(&history),
+        }
+    }
+
+    pub(crate) struct Outcome<A: Aggregate>(Result<Vec<A::Event>, A::Rejection>);
+
+    impl<A: Aggregate> Given<A> {
+        pub(crate) fn when(self, command: A::Command) -> Outcome<A> {
+            Outcome(self.state.decide(&command))
+        }
+    }
+
+    impl<A: Aggregate> Outcome<A>
+    where
+        A::Event: PartialEq + Debug,
+        A::Rejection: Debug,
+    {
+        #[track_caller]
+        pub(crate) fn then(self, expected: impl IntoIterator<Item = A::Event>) {
+            let expected: Vec<A::Event> = expected.into_iter().collect();
+            match self.0 {
+                Ok(events) => assert_eq!(events, expected),
+                Err(rejection) => panic!("expected {expected:?}, got the rejection {rejection:?}"),
+            }
+        }
+
+        #[track_caller]
+        pub(crate) fn then_rejected(self, expected: A::Rejection) {
+            match self.0 {
+                Ok(events) => panic!("expected the rejection {expected:?}, got {events:?}"),
+                Err(rejection) => assert_eq!(rejection, expected),
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The value types of a person's account. Each is built by `parse`, which trims what should
+//! be trimmed and refuses what cannot be right, so a value that exists is valid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a piece of personal data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    /// Nothing was given (or only spaces).
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than allowed.
+    #[error("must be at most {max} characters")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// Shorter than allowed.
+    #[error("must be at least {min} characters")]
+    TooShort {
+        /// The limit.
+        min: usize,
+    },
+    /// Not of the expected form; the text says which form.
+    #[error("{0}")]
+    Malformed(&'static str),
+}
+
+fn trimmed(raw: &str, max: usize) -> Result<&str, InvalidValue> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidValue::Empty);
+    }
+    if value.chars().count() > max {
+        return Err(InvalidValue::TooLong { max });
+    }
+    Ok(value)
+}
+
+/// An email address as the person typed it (trimmed). Two addresses are the same account
+/// when their [`Email::normalized`] forms are equal: case never matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// The longest address accepted (RFC 5321's path limit).
+    pub const MAX_LEN: usize = 254;
+
+    /// Parses an address: one `@`, a local part of at most 64 characters, a domain with a
+    /// dot, no spaces or control characters.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] saying what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let value = trimmed(raw, Self::MAX_LEN)?;
+        let malformed = InvalidValue::Malformed("must look like name@example.com");
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(malformed);
+        }
+        let Some((local, domain)) = value.split_once('@') else {
+            return Err(malformed);
+        };
+        let domain_ok = !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(malformed);
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The address as typed.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form that decides uniqueness and login: lower case.
+    #[must_use]
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A person's name as they want to be addressed: 1 to 100 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// The longest name accepted.
+    pub const MAX_LEN: usize = 100;
+
+    /// # Errors
+    /// [`InvalidValue`] when empty, too long or holding control characters.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let value = trimmed(raw, Self::MAX_LEN)?;
+        if value.chars().any(char::is_control) {
+            return Err(InvalidValue::Malformed(
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A mobile number in international form: an optional `+` and 7 to 15 digits; spaces,
+/// dashes, dots and brackets typed for readability are dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Mobile(String);
+
+impl Mobile {
+    /// # Errors
+    /// [`InvalidValue`] when empty or not a plausible phone number.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let value = trimmed(raw, 32)?;
+        let (plus, rest) = match value.strip_prefix('+') {
+            Some(rest) => ("+", rest),
+            None => ("", value),
+        };
+        let mut digits = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => {
+                    return Err(InvalidValue::Malformed(
+                        "must be a phone number such as +91 98765 43210",
+                    ));
+                }
+            }
+        }
+        if !(7..=15).contains(&digits.len()) {
+            return Err(InvalidValue::Malformed("must have 7 to 15 digits"));
+        }
+        Ok(Self(format!("{plus}{digits}")))
+    }
+
+    /// The number, digits only (with a leading `+` when given).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An agent's login name: 3 to 32 characters of `a-z`, `0-9`, `.`, `_` and `-`, stored in
+/// lower case so that logins ignore case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    /// # Errors
+    /// [`InvalidValue`] when too short, too long or holding other characters.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let value = trimmed(raw, 32)?.to_lowercase();
+        if value.chars().count() < 3 {
+            return Err(InvalidValue::TooShort { min: 3 });
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(InvalidValue::Malformed(
+                "may only hold letters, digits, '.', '_' and '-'",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    /// The username.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password as typed, before hashing: 10 to 128 characters and not only spaces. It
+/// never prints its content, not even in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    /// The shortest password accepted.
+    pub const MIN_LEN: usize = 10;
+    /// The longest: hashing cost grows with length, so an unbounded one is a way to burn
+    /// the server's CPU.
+    pub const MAX_LEN: usize = 128;
+
+    /// # Errors
+    /// [`InvalidValue`] when too short, too long or blank.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let length = raw.chars().count();
+        if raw.trim().is_empty() {
+            return Err(InvalidValue::Empty);
+        }
+        if length < Self::MIN_LEN {
+            return Err(InvalidValue::TooShort { min: Self::MIN_LEN });
+        }
+        if length > Self::MAX_LEN {
+            return Err(InvalidValue::TooLong { max: Self::MAX_LEN });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The password itself, for the hasher only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+/// An argon2id hash in PHC string form (algorithm, parameters and salt inside). Made by the
+/// infrastructure's hasher; the domain only keeps it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by the hasher.
+    #[must_use]
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string.
+    #[must_use]
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(***)")
+    }
+}
+
+/// How an agent describes their gender (asked when an admin creates one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    /// Female.
+    Female,
+    /// Male.
+    Male,
+    /// Non-binary.
+    NonBinary,
+    /// Another description.
+    Other,
+    /// Not said.
+    PreferNotToSay,
+}
+
+/// What a person may do in the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Signs up on their own; keeps a wallet.
+    Customer,
+    /// Created by an admin; works the ticket queue.
+    Agent,
+    /// Creates agents and auditors, looks after read models.
+    Admin,
+    /// Reads the history; changes nothing.
+    Auditor,
+}
+
+macro_rules! string_conversions {
+    ($($type:ident),*) => {$(
+        impl TryFrom<String> for $type {
+            type Error = InvalidValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.0
+            }
+        }
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+string_conversions!(Email, PersonName, Mobile, Username);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_keep_their_case_but_compare_without_it() {
+        let typed = Email::parse("  Asha.Rao@Example.COM ").expect("valid");
+        assert_eq!(typed.as_str(), "Asha.Rao@Example.COM");
+        assert_eq!(typed.normalized(), "asha.rao@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example..com",
+            "a@.example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let too_long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            Email::parse(&too_long),
+            Err(InvalidValue::TooLong {
+                max: Email::MAX_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn mobiles_are_kept_as_digits_with_an_optional_plus() {
+        assert_eq!(
+            Mobile::parse("+91 98765-43210").expect("valid").as_str(),
+            "+919876543210"
+        );
+        assert_eq!(
+            Mobile::parse("(020) 7946 0958").expect("valid").as_str(),
+            "02079460958"
+        );
+        assert!(Mobile::parse("12345").is_err());
+        assert!(Mobile::parse("+91 98765 4321x").is_err());
+    }
+
+    #[test]
+    fn usernames_are_lower_case_and_plain() {
+        assert_eq!(
+            Username::parse(" Ravi.K ").expect("valid").as_str(),
+            "ravi.k"
+        );
+        assert_eq!(
+            Username::parse("ab"),
+            Err(InvalidValue::TooShort { min: 3 })
+        );
+        assert!(Username::parse("ravi k").is_err());
+    }
+
+    #[test]
+    fn passwords_need_ten_characters_and_never_print() {
+        assert_eq!(
+            NewPassword::parse("short"),
+            Err(InvalidValue::TooShort { min: 10 })
+        );
+        assert_eq!(NewPassword::parse("          "), Err(InvalidValue::Empty));
+        assert!(NewPassword::parse(&"x".repeat(129)).is_err());
+        let password = NewPassword::parse("correct horse battery").expect("valid");
+        assert_eq!(format!("{password:?}"), "NewPassword(***)");
+        assert!(
+            !format!(
+                "{:?}",
+                PasswordHash::from_phc("$argon2id$v=19$secret".into())
+            )
+            .contains("secret")
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            PersonName::parse("  Asha Rao ").expect("valid").as_str(),
+            "Asha Rao"
+        );
+        assert_eq!(PersonName::parse(""), Err(InvalidValue::Empty));
+        assert_eq!(
+            PersonName::parse(&"n".repeat(101)),
+            Err(InvalidValue::TooLong {
+                max: PersonName::MAX_LEN
+            })
+        );
+    }
+}
