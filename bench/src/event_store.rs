@@ -171,17 +171,17 @@ async fn measure(backend: &Backend, scenario: Scenario, duration: Duration) -> a
 
 fn append(stream: &StreamId, version: u64, events: usize, caller: usize) -> AppendRequest {
     let command_id = Uuid::now_v7();
-    AppendRequest {
-        stream: stream.clone(),
-        expected: ExpectedVersion::Exact(version),
-        metadata: EventMetadata {
+    AppendRequest::new(
+        stream.clone(),
+        ExpectedVersion::Exact(version),
+        EventMetadata {
             command_id,
             correlation_id: command_id,
             causation_id: None,
             actor: format!("user:bench-{caller}"),
             recorded_at: Utc::now(),
         },
-        events: (0..events)
+        (0..events)
             .map(|i| NewEvent {
                 event_id: Uuid::now_v7(),
                 event_type: "ExpenseRecorded".into(),
@@ -196,5 +196,5 @@ fn append(stream: &StreamId, version: u64, events: usize, caller: usize) -> Appe
                 .expect("the payload is valid JSON"),
             })
             .collect(),
-    }
+    )
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::model::{AppendError, AppendOutcome, Position, StoreError};
-use super::plan::{Decision, PlannedRow, PreparedAppend, StoredState, plan_batch};
+use super::plan::{Decision, Plan, PreparedAppend, StoredState, plan_batch};
 
 /// Rows per INSERT statement: few statements per batch (each costs a round trip, and on
 /// SQLite a thread hand-off) while staying far below both databases' bind-parameter limits.
@@ -48,14 +48,14 @@ pub(crate) trait WriteBackend: Send + 'static {
         None
     }
 
-    /// Inserts the rows (in statements of at most [`ROWS_PER_STATEMENT`] rows) and commits,
-    /// announcing the new head to other instances where the database can. Without a
-    /// transaction (`None`), opens one in the same round trip. On failure the transaction
-    /// is rolled back.
+    /// Inserts the plan's rows (in statements of at most [`ROWS_PER_STATEMENT`] rows),
+    /// applies its claim changes in order, and commits, announcing the new head to other
+    /// instances where the database can. Without a transaction (`None`), opens one in the
+    /// same round trip. On failure the transaction is rolled back.
     async fn insert_and_commit(
         &mut self,
         tx: Option<Self::Transaction>,
-        rows: &[PlannedRow<'_>],
+        plan: &Plan<'_>,
         head: Position,
     ) -> Result<(), sqlx::Error>;
 
@@ -185,7 +185,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
                 .all(|d| matches!(d, Decision::Write(_)));
             if let (true, Some(last)) = (all_written, plan.rows.last()) {
                 let head = last.position;
-                match self.backend.insert_and_commit(None, &plan.rows, head).await {
+                match self.backend.insert_and_commit(None, &plan, head).await {
                     Ok(()) => {
                         super::advance(&self.head, head);
                         return Ok(plan.decisions);
@@ -221,7 +221,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
         };
         let head = last.position;
         self.backend
-            .insert_and_commit(Some(tx), &plan.rows, head)
+            .insert_and_commit(Some(tx), &plan, head)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {

@@ -159,7 +159,58 @@ pub struct NewEvent {
     pub payload: Box<RawValue>,
 }
 
-/// A batch of events from one command for one stream, appended atomically.
+/// A value that must belong to one stream only, e.g. an email address across accounts.
+/// Only a SHA-256 digest of the value is kept, never the value itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UniqueClaim {
+    scope: String,
+    digest: [u8; 32],
+}
+
+impl UniqueClaim {
+    /// A claim on `value` within `scope` (e.g. `"email"`). Normalise the value first: the
+    /// claim compares digests, so `A@x.com` and `a@x.com` are different values here.
+    #[must_use]
+    pub fn new(scope: &str, value: &str) -> Self {
+        use sha2::Digest as _;
+        Self {
+            scope: scope.to_owned(),
+            digest: sha2::Sha256::digest(value.as_bytes()).into(),
+        }
+    }
+
+    /// What kind of value.
+    #[must_use]
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// The digest stored for the value.
+    #[must_use]
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    pub(crate) fn from_stored(scope: String, digest: &[u8]) -> Option<Self> {
+        Some(Self {
+            scope,
+            digest: digest.try_into().ok()?,
+        })
+    }
+}
+
+impl fmt::Debug for UniqueClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UniqueClaim({}:", self.scope)?;
+        for byte in &self.digest[..4] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…)")
+    }
+}
+
+/// A batch of events from one command for one stream, appended atomically, with the
+/// unique values it claims or gives up in the same transaction.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
     /// The stream to append to.
@@ -170,6 +221,31 @@ pub struct AppendRequest {
     pub metadata: EventMetadata,
     /// At least one event.
     pub events: Vec<NewEvent>,
+    /// Values the stream takes; if another stream owns one, the whole append is refused
+    /// with [`AppendError::ClaimTaken`]. Claiming a value the stream already owns is a no-op.
+    pub claims: Vec<UniqueClaim>,
+    /// Values the stream gives up (ignored where it does not own them).
+    pub releases: Vec<UniqueClaim>,
+}
+
+impl AppendRequest {
+    /// A request without claims.
+    #[must_use]
+    pub fn new(
+        stream: StreamId,
+        expected: ExpectedVersion,
+        metadata: EventMetadata,
+        events: Vec<NewEvent>,
+    ) -> Self {
+        Self {
+            stream,
+            expected,
+            metadata,
+            events,
+            claims: Vec::new(),
+            releases: Vec::new(),
+        }
+    }
 }
 
 /// Where an appended batch landed.
@@ -256,6 +332,14 @@ pub enum AppendError {
     DuplicateEventId {
         /// The offending id.
         event_id: Uuid,
+    },
+    /// A value the append claims belongs to another stream.
+    #[error("the {scope} is already taken")]
+    ClaimTaken {
+        /// What kind of value, e.g. `"email"`.
+        scope: String,
+        /// The stream that owns it.
+        owner: StreamId,
     },
     /// The batch holds no event.
     #[error("an append must carry at least one event")]

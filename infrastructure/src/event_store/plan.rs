@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::model::{AppendError, AppendOutcome, AppendRequest, NewEvent, Position, StreamId};
+use super::model::{
+    AppendError, AppendOutcome, AppendRequest, NewEvent, Position, StreamId, UniqueClaim,
+};
 
 /// What the store holds right now for the streams and commands of a batch.
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ pub(crate) struct StoredState {
     /// Outcome of each (stream, command id) of the batch that is already stored, by
     /// command id (a command id is rarely reused across streams, so the list is short).
     pub commands: HashMap<Uuid, Vec<(StreamId, AppendOutcome)>>,
+    /// The owner of each claim or release of the batch that is currently taken.
+    pub claims: HashMap<UniqueClaim, StreamId>,
 }
 
 /// An append request with what the writer needs of it already worked out, on the caller's
@@ -65,9 +69,23 @@ pub(crate) enum Decision {
     Reject(AppendError),
 }
 
+/// A change to the claims table, to apply in this order after the rows.
+#[derive(Debug)]
+pub(crate) enum ClaimChange<'a> {
+    Take {
+        claim: &'a UniqueClaim,
+        stream: &'a StreamId,
+    },
+    Release {
+        claim: &'a UniqueClaim,
+        stream: &'a StreamId,
+    },
+}
+
 #[derive(Debug)]
 pub(crate) struct Plan<'a> {
     pub rows: Vec<PlannedRow<'a>>,
+    pub claim_changes: Vec<ClaimChange<'a>>,
     pub decisions: Vec<Decision>,
 }
 
@@ -77,6 +95,9 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
     let mut versions: HashMap<&StreamId, u64> = HashMap::new();
     let mut commands: HashMap<(&StreamId, Uuid), AppendOutcome> = HashMap::new();
     let mut event_ids: HashSet<Uuid> = HashSet::new();
+    // Claims changed earlier in this batch: `Some(owner)` taken, `None` released.
+    let mut claims: HashMap<&UniqueClaim, Option<&StreamId>> = HashMap::new();
+    let mut claim_changes = Vec::new();
     let mut rows = Vec::new();
     let mut decisions = Vec::with_capacity(appends.len());
 
@@ -134,6 +155,40 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
             continue;
         }
 
+        let owner_of = |claim: &UniqueClaim| match claims.get(claim) {
+            Some(owner) => *owner,
+            None => stored.claims.get(claim),
+        };
+        if let Some((claim, owner)) = request.claims.iter().find_map(|claim| {
+            owner_of(claim)
+                .filter(|owner| *owner != stream)
+                .map(|owner| (claim, owner))
+        }) {
+            decisions.push(Decision::Reject(AppendError::ClaimTaken {
+                scope: claim.scope().to_owned(),
+                owner: owner.clone(),
+            }));
+            continue;
+        }
+        let mut changes = Vec::new();
+        for claim in &request.releases {
+            if owner_of(claim) == Some(stream) {
+                changes.push((claim, None));
+            }
+        }
+        for claim in &request.claims {
+            if owner_of(claim).is_none() || changes.iter().any(|(c, _)| *c == claim) {
+                changes.push((claim, Some(stream)));
+            }
+        }
+        for (claim, owner) in changes {
+            claims.insert(claim, owner);
+            claim_changes.push(match owner {
+                Some(stream) => ClaimChange::Take { claim, stream },
+                None => ClaimChange::Release { claim, stream },
+            });
+        }
+
         let count = request.events.len() as u64;
         let outcome = AppendOutcome {
             first_version: actual + 1,
@@ -156,7 +211,11 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
         commands.insert((stream, command_id), outcome);
         decisions.push(Decision::Write(outcome));
     }
-    Plan { rows, decisions }
+    Plan {
+        rows,
+        claim_changes,
+        decisions,
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +233,8 @@ mod tests {
         events: usize,
     ) -> PreparedAppend {
         PreparedAppend::new(AppendRequest {
+            claims: Vec::new(),
+            releases: Vec::new(),
             stream: StreamId::parse(stream).expect("valid stream"),
             expected,
             metadata: EventMetadata {
@@ -203,6 +264,7 @@ mod tests {
                 .map(|(s, v)| (StreamId::parse(*s).expect("valid"), *v))
                 .collect(),
             commands: HashMap::new(),
+            claims: HashMap::new(),
         }
     }
 
@@ -297,6 +359,114 @@ mod tests {
             Decision::Reject(AppendError::DuplicateEventId { .. })
         ));
         assert_eq!(plan.rows.len(), 1);
+    }
+
+    fn claiming(mut append: PreparedAppend, claims: &[&str], releases: &[&str]) -> PreparedAppend {
+        append.request.claims = claims
+            .iter()
+            .map(|v| UniqueClaim::new("email", v))
+            .collect();
+        append.request.releases = releases
+            .iter()
+            .map(|v| UniqueClaim::new("email", v))
+            .collect();
+        append
+    }
+
+    #[test]
+    fn a_value_owned_by_another_stream_refuses_the_whole_append() {
+        let taken = claiming(
+            request("user-b", ExpectedVersion::NoStream, Uuid::new_v4(), 1),
+            &["a@x.com"],
+            &[],
+        );
+        let mut state = stored(4, &[]);
+        state.claims.insert(
+            UniqueClaim::new("email", "a@x.com"),
+            StreamId::parse("user-a").expect("valid"),
+        );
+
+        let plan = plan_batch(&[&taken], &state);
+
+        assert!(plan.rows.is_empty() && plan.claim_changes.is_empty());
+        assert!(matches!(
+            &plan.decisions[0],
+            Decision::Reject(AppendError::ClaimTaken { scope, owner }) if scope == "email" && owner.as_str() == "user-a"
+        ));
+    }
+
+    #[test]
+    fn two_sign_ups_with_one_address_in_one_batch_let_only_the_first_through() {
+        let first = claiming(
+            request("user-a", ExpectedVersion::NoStream, Uuid::new_v4(), 1),
+            &["a@x.com"],
+            &[],
+        );
+        let second = claiming(
+            request("user-b", ExpectedVersion::NoStream, Uuid::new_v4(), 1),
+            &["a@x.com"],
+            &[],
+        );
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
+
+        assert!(matches!(plan.decisions[0], Decision::Write(_)));
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Reject(AppendError::ClaimTaken { .. })
+        ));
+        assert!(
+            matches!(plan.claim_changes[..], [ClaimChange::Take { stream, .. }] if stream.as_str() == "user-a")
+        );
+    }
+
+    #[test]
+    fn a_released_value_can_be_taken_by_another_stream_later_in_the_batch() {
+        let mut state = stored(2, &[("user-a", 1)]);
+        state.claims.insert(
+            UniqueClaim::new("email", "a@x.com"),
+            StreamId::parse("user-a").expect("valid"),
+        );
+        let release = claiming(
+            request("user-a", ExpectedVersion::Exact(1), Uuid::new_v4(), 1),
+            &[],
+            &["a@x.com"],
+        );
+        let take = claiming(
+            request("user-b", ExpectedVersion::NoStream, Uuid::new_v4(), 1),
+            &["a@x.com"],
+            &[],
+        );
+
+        let plan = plan_batch(&[&release, &take], &state);
+
+        assert!(
+            plan.decisions
+                .iter()
+                .all(|d| matches!(d, Decision::Write(_)))
+        );
+        assert!(matches!(
+            plan.claim_changes[..],
+            [ClaimChange::Release { .. }, ClaimChange::Take { stream, .. }] if stream.as_str() == "user-b"
+        ));
+    }
+
+    #[test]
+    fn claiming_what_the_stream_already_owns_changes_nothing() {
+        let mut state = stored(2, &[("user-a", 1)]);
+        state.claims.insert(
+            UniqueClaim::new("email", "a@x.com"),
+            StreamId::parse("user-a").expect("valid"),
+        );
+        let again = claiming(
+            request("user-a", ExpectedVersion::Exact(1), Uuid::new_v4(), 1),
+            &["a@x.com"],
+            &[],
+        );
+
+        let plan = plan_batch(&[&again], &state);
+
+        assert!(matches!(plan.decisions[0], Decision::Write(_)));
+        assert!(plan.claim_changes.is_empty());
     }
 
     #[test]

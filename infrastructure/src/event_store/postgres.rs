@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{Position, StreamId};
-use super::plan::{PlannedRow, PreparedAppend, StoredState};
+use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
 use super::row::{
-    EventRow, StateRow, event_columns, push_insert_events, stored_state_from, to_u64,
+    EventRow, StateRow, claims_of, event_columns, push_insert_events, stored_state_from, to_u64,
 };
 
 /// The advisory lock key that serialises appends across every instance: the bytes of
@@ -67,21 +67,31 @@ impl WriteBackend for PostgresWriter {
             .iter()
             .map(|a| a.request.metadata.command_id)
             .collect();
+        let (claim_scopes, claim_digests): (Vec<&str>, Vec<&[u8]>) = claims_of(appends)
+            .map(|claim| (claim.scope(), claim.digest().as_slice()))
+            .unzip();
         // A correlated MAX per stream is one backward index seek each.
         let rows = sqlx::query_as::<_, StateRow>(
             "SELECT 0 AS kind, NULL::text AS stream_id, NULL::uuid AS command_id,
-                    COALESCE(MAX(position), 0) AS a, NULL::bigint AS b, NULL::bigint AS c, NULL::bigint AS d
+                    COALESCE(MAX(position), 0) AS a, NULL::bigint AS b, NULL::bigint AS c, NULL::bigint AS d,
+                    NULL::text AS scope, NULL::bytea AS value_hash
                FROM events
              UNION ALL
-             SELECT 1, s, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL
+             SELECT 1, s, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL, NULL, NULL
                FROM unnest($1::text[]) AS s
              UNION ALL
-             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position)
+             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position), NULL, NULL
                FROM events WHERE command_id = ANY($2)
-              GROUP BY stream_id, command_id",
+              GROUP BY stream_id, command_id
+             UNION ALL
+             SELECT 3, c.stream_id, NULL, NULL, NULL, NULL, NULL, c.scope, c.value_hash
+               FROM unnest($3::text[], $4::bytea[]) AS j(scope, value_hash)
+               JOIN unique_claims AS c ON c.scope = j.scope AND c.value_hash = j.value_hash",
         )
         .bind(&streams)
         .bind(&commands)
+        .bind(&claim_scopes)
+        .bind(&claim_digests)
         .fetch_all(&mut *tx)
         .await?;
         Ok((tx, stored_state_from(rows)))
@@ -90,17 +100,37 @@ impl WriteBackend for PostgresWriter {
     async fn insert_and_commit(
         &mut self,
         tx: Option<Self::Transaction>,
-        rows: &[PlannedRow<'_>],
+        plan: &Plan<'_>,
         head: Position,
     ) -> Result<(), sqlx::Error> {
         let mut tx = match tx {
             Some(tx) => tx,
             None => self.begin().await?,
         };
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in plan.rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Postgres>::new("");
             push_insert_events!(insert, chunk, "::json");
             insert.build().persistent(false).execute(&mut *tx).await?;
+        }
+        for change in &plan.claim_changes {
+            let (sql, claim, stream) = match change {
+                ClaimChange::Take { claim, stream } => (
+                    "INSERT INTO unique_claims (scope, value_hash, stream_id) VALUES ($1, $2, $3)",
+                    claim,
+                    stream,
+                ),
+                ClaimChange::Release { claim, stream } => (
+                    "DELETE FROM unique_claims WHERE scope = $1 AND value_hash = $2 AND stream_id = $3",
+                    claim,
+                    stream,
+                ),
+            };
+            sqlx::query(sql)
+                .bind(claim.scope())
+                .bind(claim.digest().as_slice())
+                .bind(stream.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(COMMIT_CHANNEL)

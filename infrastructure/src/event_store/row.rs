@@ -3,7 +3,7 @@
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::model::{AppendOutcome, Position, RecordedEvent, StoreError, StreamId};
+use super::model::{AppendOutcome, Position, RecordedEvent, StoreError, StreamId, UniqueClaim};
 use super::plan::StoredState;
 
 /// The columns every read of the log selects, as a literal for `concat!`, the same on both
@@ -59,7 +59,8 @@ impl EventRow {
 /// One row of the committer's state query, the same shape on both databases:
 /// kind 0 carries the head in `a`; kind 1 a stream and its version in `a` (NULL when the
 /// stream does not exist); kind 2 a stored (stream, command) with its first and last
-/// version and position in `a`..`d`.
+/// version and position in `a`..`d`; kind 3 a taken claim (`scope`, `value_hash`) and its
+/// owner in `stream_id`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct StateRow {
     kind: i32,
@@ -69,6 +70,8 @@ pub(crate) struct StateRow {
     b: Option<i64>,
     c: Option<i64>,
     d: Option<i64>,
+    scope: Option<String>,
+    value_hash: Option<Vec<u8>>,
 }
 
 /// Builds the committer's view from the state query's rows.
@@ -96,6 +99,13 @@ pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
                     .entry(command)
                     .or_default()
                     .push((stream, outcome));
+            }
+            (3, Some(owner), _) => {
+                if let (Some(scope), Some(hash)) = (row.scope, row.value_hash)
+                    && let Some(claim) = UniqueClaim::from_stored(scope, &hash)
+                {
+                    state.claims.insert(claim, owner);
+                }
             }
             _ => {}
         }
@@ -129,6 +139,15 @@ macro_rules! push_insert_events {
     }};
 }
 pub(crate) use push_insert_events;
+
+/// The claims a batch asks about: everything its requests claim or release.
+pub(crate) fn claims_of<'a>(
+    appends: &'a [&'a super::plan::PreparedAppend],
+) -> impl Iterator<Item = &'a UniqueClaim> + 'a {
+    appends
+        .iter()
+        .flat_map(|a| a.request.claims.iter().chain(&a.request.releases))
+}
 
 /// Positions and versions are far below 2^63; the conversions saturate rather than wrap.
 pub(crate) fn to_i64(value: u64) -> i64 {

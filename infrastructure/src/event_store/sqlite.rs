@@ -28,8 +28,10 @@ use uuid::Uuid;
 
 use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{ExpectedVersion, Position, StreamId};
-use super::plan::{PlannedRow, PreparedAppend, StoredState};
-use super::row::{EventRow, StateRow, event_columns, push_insert_events, stored_state_from};
+use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
+use super::row::{
+    EventRow, StateRow, claims_of, event_columns, push_insert_events, stored_state_from,
+};
 
 /// Batches up to this many rows keep their prepared INSERT in the connection's cache.
 const PREPARED_BATCH_ROWS: usize = 128;
@@ -85,6 +87,21 @@ fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {
     serde_json::to_string(&items.collect::<Vec<&str>>()).unwrap_or_else(|_| "[]".into())
 }
 
+/// `[[scope, hex digest], ...]` for the claims a batch asks about.
+fn claims_json(appends: &[&PreparedAppend]) -> String {
+    let pairs: Vec<(&str, String)> = claims_of(appends)
+        .map(|claim| (claim.scope(), hex(claim.digest())))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const TAKE_CLAIM: &str = "INSERT INTO unique_claims (scope, value_hash, stream_id) VALUES (";
+const RELEASE_CLAIM: &str = "DELETE FROM unique_claims WHERE (scope, value_hash, stream_id) = (";
+
 fn uuid_hex_array<'a>(ids: impl Iterator<Item = &'a Uuid>) -> String {
     let hex: Vec<String> = ids.map(|id| id.simple().to_string()).collect();
     json_array(hex.iter().map(String::as_str))
@@ -103,18 +120,26 @@ impl WriteBackend for SqliteWriter {
         let read = sqlx::query_as::<_, StateRow>(
             "BEGIN IMMEDIATE;
              SELECT 0 AS kind, NULL AS stream_id, NULL AS command_id,
-                    COALESCE(MAX(position), 0) AS a, NULL AS b, NULL AS c, NULL AS d
+                    COALESCE(MAX(position), 0) AS a, NULL AS b, NULL AS c, NULL AS d,
+                    NULL AS scope, NULL AS value_hash
                FROM events
              UNION ALL
-             SELECT 1, s.value, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s.value), NULL, NULL, NULL
+             SELECT 1, s.value, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s.value),
+                    NULL, NULL, NULL, NULL, NULL
                FROM (SELECT DISTINCT value FROM json_each(?1)) AS s
              UNION ALL
-             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position)
+             SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position),
+                    NULL, NULL
                FROM events WHERE command_id IN (SELECT unhex(value) FROM json_each(?2))
-              GROUP BY stream_id, command_id",
+              GROUP BY stream_id, command_id
+             UNION ALL
+             SELECT 3, c.stream_id, NULL, NULL, NULL, NULL, NULL, c.scope, c.value_hash
+               FROM json_each(?3) AS j
+               JOIN unique_claims AS c ON c.scope = j.value ->> 0 AND c.value_hash = unhex(j.value ->> 1)",
         )
         .bind(json_array(appends.iter().map(|a| a.request.stream.as_str())))
         .bind(uuid_hex_array(appends.iter().map(|a| &a.request.metadata.command_id)))
+        .bind(claims_json(appends))
         .fetch_all(&mut self.connection)
         .await;
         match read {
@@ -148,6 +173,10 @@ impl WriteBackend for SqliteWriter {
                 // attempt (on stream and version); without one, look it up.
                 return None;
             }
+            if !append.request.claims.is_empty() || !append.request.releases.is_empty() {
+                // Claims are not remembered: who owns a value is always read.
+                return None;
+            }
             let stream = &append.request.stream;
             versions.insert(stream.clone(), *known.versions.get(stream)?);
         }
@@ -155,15 +184,17 @@ impl WriteBackend for SqliteWriter {
             head: known.head,
             versions,
             commands: HashMap::new(),
+            claims: HashMap::new(),
         })
     }
 
     async fn insert_and_commit(
         &mut self,
         tx: Option<OpenTransaction>,
-        rows: &[PlannedRow<'_>],
+        plan: &Plan<'_>,
         head: Position,
     ) -> Result<(), sqlx::Error> {
+        let rows = &plan.rows;
         // In-process readers are woken by the committer itself; SQLite has no other instance
         // to tell (the product runs one instance per SQLite file).
         let mut statement = QueryBuilder::<Sqlite>::new(if tx.is_some() {
@@ -175,10 +206,23 @@ impl WriteBackend for SqliteWriter {
             push_insert_events!(statement, chunk, "");
             statement.push(";\n");
         }
+        for change in &plan.claim_changes {
+            let (sql, claim, stream) = match change {
+                ClaimChange::Take { claim, stream } => (TAKE_CLAIM, claim, stream),
+                ClaimChange::Release { claim, stream } => (RELEASE_CLAIM, claim, stream),
+            };
+            statement.push(sql);
+            statement.push_bind(claim.scope());
+            statement.push(", ");
+            statement.push_bind(claim.digest().as_slice());
+            statement.push(", ");
+            statement.push_bind(stream.as_str());
+            statement.push(");\n");
+        }
         statement.push("COMMIT;");
         // Parsing the statement is a visible share of a small batch's cost; the statement
         // text depends only on the row count, so keep the common (small) shapes prepared.
-        let reuse = rows.len() <= PREPARED_BATCH_ROWS;
+        let reuse = rows.len() <= PREPARED_BATCH_ROWS && plan.claim_changes.is_empty();
         let written = statement
             .build()
             .persistent(reuse)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use infrastructure::database::Database;
 use infrastructure::event_store::{
-    AppendError, EventStore, ExpectedVersion, Position, SqlEventStore,
+    AppendError, EventStore, ExpectedVersion, Position, SqlEventStore, UniqueClaim,
 };
 
 use crate::support::{
@@ -436,4 +436,124 @@ pub async fn the_schema_refuses_updates_and_deletes_of_events(store: SqlEventSto
     let events = read_everything(&store).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].payload.get(), r#"{"amount":"1.00"}"#);
+}
+
+fn claiming(stream_name: &str, email: &str) -> infrastructure::event_store::AppendRequest {
+    let mut append = request(stream_name, ExpectedVersion::NoStream, numbered(1));
+    append.claims.push(UniqueClaim::new("email", email));
+    append
+}
+
+pub async fn a_value_claimed_by_one_stream_refuses_another_stream(store: SqlEventStore) {
+    store
+        .append(claiming("user-a", "asha@example.com"))
+        .await
+        .expect("the first claim");
+    let second = store.append(claiming("user-b", "asha@example.com")).await;
+
+    match second {
+        Err(AppendError::ClaimTaken { scope, owner }) => {
+            assert_eq!(scope, "email");
+            assert_eq!(owner.as_str(), "user-a");
+        }
+        other => panic!("expected ClaimTaken, got {other:?}"),
+    }
+    assert!(
+        store
+            .read_stream(&stream("user-b"), 0)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    store
+        .append(claiming("user-c", "ravi@example.com"))
+        .await
+        .expect("another value is free");
+}
+
+pub async fn concurrent_claims_on_one_value_let_exactly_one_through(store: SqlEventStore) {
+    let store = Arc::new(store);
+    let contenders: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .append(claiming(&format!("user-{i}"), "same@example.com"))
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for contender in contenders {
+        match contender.await.expect("task") {
+            Ok(_) => winners += 1,
+            Err(AppendError::ClaimTaken { .. }) => {}
+            Err(other) => panic!("a loser must be told the value is taken, got {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(read_everything(store.as_ref()).await.len(), 1);
+}
+
+pub async fn a_released_value_can_be_claimed_again(store: SqlEventStore) {
+    store
+        .append(claiming("user-a", "asha@example.com"))
+        .await
+        .expect("claim");
+    let mut release = request("user-a", ExpectedVersion::Exact(1), numbered(1));
+    release
+        .releases
+        .push(UniqueClaim::new("email", "asha@example.com"));
+    store.append(release).await.expect("release");
+
+    store
+        .append(claiming("user-b", "asha@example.com"))
+        .await
+        .expect("the released value is free again");
+}
+
+pub async fn a_stream_may_claim_what_it_already_owns(store: SqlEventStore) {
+    store
+        .append(claiming("user-a", "asha@example.com"))
+        .await
+        .expect("claim");
+    let mut again = request("user-a", ExpectedVersion::Exact(1), numbered(1));
+    again
+        .claims
+        .push(UniqueClaim::new("email", "asha@example.com"));
+    store
+        .append(again)
+        .await
+        .expect("claiming one's own value again");
+}
+
+pub async fn claims_keep_no_readable_value(store: SqlEventStore) {
+    store
+        .append(claiming("user-a", "asha@example.com"))
+        .await
+        .expect("claim");
+    let stored: Vec<String> = match store.database() {
+        Database::Sqlite(sqlite) => sqlx::query_scalar("SELECT scope || ' ' || stream_id || ' ' || lower(hex(value_hash)) FROM unique_claims")
+            .fetch_all(sqlite.pool())
+            .await,
+        Database::Postgres(pool) => sqlx::query_scalar("SELECT scope || ' ' || stream_id || ' ' || encode(value_hash, 'hex') FROM unique_claims")
+            .fetch_all(pool)
+            .await,
+    }
+    .expect("reading claims");
+    assert_eq!(stored.len(), 1);
+    let plain_hex: String = "asha@example.com"
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        !stored[0].contains("asha") && !stored[0].contains(&plain_hex),
+        "{:?}",
+        stored[0]
+    );
+    assert_eq!(
+        stored[0].split(' ').nth(2).map(str::len),
+        Some(64),
+        "a SHA-256 digest"
+    );
 }

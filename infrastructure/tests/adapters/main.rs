@@ -51,4 +51,9 @@ contract_tests!(
     a_follower_running_during_concurrent_appends_sees_every_event_once_in_order,
     the_head_watch_wakes_a_waiting_reader,
     the_schema_refuses_updates_and_deletes_of_events,
+    a_value_claimed_by_one_stream_refuses_another_stream,
+    concurrent_claims_on_one_value_let_exactly_one_through,
+    a_released_value_can_be_claimed_again,
+    a_stream_may_claim_what_it_already_owns,
+    claims_keep_no_readable_value,
 );

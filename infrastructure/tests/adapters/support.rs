@@ -50,12 +50,7 @@ pub fn request(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
 ) -> AppendRequest {
-    AppendRequest {
-        stream: stream(stream_name),
-        expected,
-        metadata: metadata(),
-        events,
-    }
+    AppendRequest::new(stream(stream_name), expected, metadata(), events)
 }
 
 /// `count` single-event payloads `{"n":i}`.
