@@ -11,6 +11,25 @@ pub trait DomainEvent {
     }
 }
 
+/// A value that must belong to one aggregate only across all aggregates of its kind, such
+/// as an account's email address. The aggregate names it; the store enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueValue {
+    /// What kind of value, e.g. `"email"`.
+    pub scope: &'static str,
+    /// The value in the form that decides equality (e.g. lower-cased).
+    pub value: String,
+}
+
+/// The unique values a decision takes and gives up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UniqueValueChanges {
+    /// Taken; the decision fails if another aggregate holds one of them.
+    pub claimed: Vec<UniqueValue>,
+    /// Given up.
+    pub released: Vec<UniqueValue>,
+}
+
 /// A consistency boundary. Purposefully synchronous and free of IO: everything it needs
 /// arrives in the command, so the same inputs always give the same events.
 pub trait Aggregate: Default {
@@ -29,6 +48,12 @@ pub trait Aggregate: Default {
     /// # Errors
     /// The rejection, when the command breaks a rule.
     fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Rejection>;
+
+    /// The unique values that `events`, decided on this state, take or give up. Most
+    /// aggregates have none.
+    fn unique_values(&self, _events: &[Self::Event]) -> UniqueValueChanges {
+        UniqueValueChanges::default()
+    }
 
     /// Applies one event that has happened.
     #[must_use]

@@ -13,4 +13,4 @@
 pub mod aggregate;
 pub mod user;
 
-pub use aggregate::{Aggregate, DomainEvent};
+pub use aggregate::{Aggregate, DomainEvent, UniqueValue, UniqueValueChanges};

@@ -11,7 +11,7 @@ pub use values::{
     Email, Gender, InvalidValue, Mobile, NewPassword, PasswordHash, PersonName, Role, Username,
 };
 
-use crate::aggregate::{Aggregate, DomainEvent};
+use crate::aggregate::{Aggregate, DomainEvent, UniqueValue, UniqueValueChanges};
 
 /// Identifies a person across the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,6 +212,27 @@ pub struct Account {
     pub erased: bool,
     /// The current password hash.
     pub password_hash: PasswordHash,
+    /// Personal data; `None` once erased.
+    pub profile: Option<Profile>,
+}
+
+/// The scopes of an account's unique values.
+pub const EMAIL_SCOPE: &str = "email";
+/// Agents' usernames are unique too.
+pub const USERNAME_SCOPE: &str = "username";
+
+fn unique_values_of(profile: &Profile) -> Vec<UniqueValue> {
+    let mut values = vec![UniqueValue {
+        scope: EMAIL_SCOPE,
+        value: profile.email.normalized(),
+    }];
+    if let Some(username) = &profile.username {
+        values.push(UniqueValue {
+            scope: USERNAME_SCOPE,
+            value: username.as_str().to_owned(),
+        });
+    }
+    values
 }
 
 impl Aggregate for User {
@@ -276,6 +297,26 @@ impl Aggregate for User {
         Ok(vec![event])
     }
 
+    fn unique_values(&self, events: &[UserEvent]) -> UniqueValueChanges {
+        let mut changes = UniqueValueChanges::default();
+        for event in events {
+            match (self, event) {
+                (_, UserEvent::UserRegistered { profile, .. }) => {
+                    changes.claimed.extend(unique_values_of(profile));
+                }
+                (
+                    Self::Registered(Account {
+                        profile: Some(profile),
+                        ..
+                    }),
+                    UserEvent::PersonalDataErased { .. },
+                ) => changes.released.extend(unique_values_of(profile)),
+                _ => {}
+            }
+        }
+        changes
+    }
+
     fn evolve(self, event: &UserEvent) -> Self {
         match (self, event) {
             (
@@ -284,6 +325,7 @@ impl Aggregate for User {
                     user_id,
                     role,
                     password_hash,
+                    profile,
                     ..
                 },
             ) => Self::Registered(Account {
@@ -292,6 +334,7 @@ impl Aggregate for User {
                 active: true,
                 erased: false,
                 password_hash: password_hash.clone(),
+                profile: Some(profile.clone()),
             }),
             (Self::Registered(mut account), event) => {
                 match event {
@@ -304,6 +347,7 @@ impl Aggregate for User {
                     UserEvent::PersonalDataErased { .. } => {
                         account.active = false;
                         account.erased = true;
+                        account.profile = None;
                     }
                 }
                 Self::Registered(account)

@@ -1,6 +1,7 @@
 use uuid::Uuid;
 
 use super::*;
+use crate::aggregate::UniqueValue;
 use crate::aggregate::given_when_then::given;
 
 fn id(n: u128) -> UserId {
@@ -223,4 +224,48 @@ fn events_keep_their_stable_names_and_shape() {
     assert_eq!(json["data"]["by"], ADMIN.0.to_string());
     let back: UserEvent = serde_json::from_value(json).expect("deserialises");
     assert_eq!(back, event);
+}
+
+#[test]
+fn registration_claims_the_email_ignoring_case_and_the_username() {
+    let mut command = register(Role::Agent, Registrar::Admin(ADMIN));
+    if let UserCommand::Register { profile, .. } = &mut command {
+        profile.email = Email::parse("Asha@Example.com").expect("valid");
+    }
+    let events = User::default().decide(&command).expect("registered");
+    let changes = User::default().unique_values(&events);
+    assert_eq!(
+        changes.claimed,
+        vec![
+            UniqueValue {
+                scope: EMAIL_SCOPE,
+                value: "asha@example.com".into()
+            },
+            UniqueValue {
+                scope: USERNAME_SCOPE,
+                value: "asha".into()
+            },
+        ]
+    );
+    assert!(changes.released.is_empty());
+}
+
+#[test]
+fn erasure_gives_the_email_and_username_up_and_forgets_the_profile() {
+    let state = User::replay(&[registered(Role::Agent)]);
+    let events = state
+        .decide(&UserCommand::ErasePersonalData { by: Some(ADMIN) })
+        .expect("erased");
+    let changes = state.unique_values(&events);
+    assert_eq!(changes.released.len(), 2);
+    assert!(changes.claimed.is_empty());
+    let after = events.iter().fold(state, User::evolve);
+    assert!(matches!(
+        after,
+        User::Registered(Account {
+            profile: None,
+            erased: true,
+            ..
+        })
+    ));
 }

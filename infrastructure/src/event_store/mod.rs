@@ -73,6 +73,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// [`StoreError`] when the storage fails.
     async fn head(&self) -> Result<Position, StoreError>;
 
+    /// The stream that owns a unique value, if any (e.g. the account of an email address).
+    /// Claims are written with the events that make them, so this is never behind a
+    /// successful append.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the storage fails.
+    async fn claim_owner(&self, claim: &UniqueClaim) -> Result<Option<StreamId>, StoreError>;
+
     /// A watch on the newest committed position this process knows of: it changes when this
     /// process commits and, on PostgreSQL, when another instance does. Readers wait on it
     /// instead of polling.
@@ -231,6 +239,34 @@ impl EventStore for SqlEventStore {
         // Keep the watch honest even if a notification was missed.
         advance(&self.inner.head, head);
         Ok(head)
+    }
+
+    async fn claim_owner(&self, claim: &UniqueClaim) -> Result<Option<StreamId>, StoreError> {
+        const SQL: &str =
+            "SELECT stream_id FROM unique_claims WHERE scope = $1 AND value_hash = $2";
+        let owner: Option<String> = match &self.inner.database {
+            Database::Sqlite(sqlite) => {
+                sqlx::query_scalar(SQL)
+                    .bind(claim.scope())
+                    .bind(claim.digest().as_slice())
+                    .fetch_optional(sqlite.pool())
+                    .await
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_scalar(SQL)
+                    .bind(claim.scope())
+                    .bind(claim.digest().as_slice())
+                    .fetch_optional(pool)
+                    .await
+            }
+        }
+        .map_err(|e| StoreError::new("looking up a unique value", e))?;
+        owner
+            .map(|stream| {
+                StreamId::parse(stream)
+                    .map_err(|e| StoreError::new("a claim names an invalid stream", e))
+            })
+            .transpose()
     }
 
     fn watch_head(&self) -> watch::Receiver<Position> {

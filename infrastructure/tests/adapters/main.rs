@@ -2,6 +2,7 @@
 //! and against PostgreSQL, each test on a fresh database, and the database plumbing.
 //! PostgreSQL runs need `TEST_POSTGRES_URL` (see `infrastructure::testing`).
 
+mod access_tokens;
 mod database;
 mod event_store_contract;
 mod postgres_only;

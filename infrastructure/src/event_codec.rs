@@ -1,0 +1,135 @@
+//! Turning domain events into stored events and back.
+//!
+//! A domain event enum is serialised adjacently tagged (`{"type": ..., "data": ...}`): the
+//! tag becomes the stored event type and only `data` is stored as the payload, so the
+//! payload is the event's own fields and the type lives in its own column.
+
+use domain::DomainEvent;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::event_store::{NewEvent, RecordedEvent};
+
+/// An event could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Serialising failed or did not give `{"type", "data"}`.
+    #[error("cannot encode a {event_type} event: {reason}")]
+    Encode {
+        /// The event's type.
+        event_type: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A stored event does not fit the type it claims to be.
+    #[error("cannot decode the {event_type} event at position {position}: {source}")]
+    Decode {
+        /// The stored type.
+        event_type: String,
+        /// Where it is stored.
+        position: u64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct Tagged<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// Encodes one domain event as a new stored event with the given id.
+///
+/// # Errors
+/// [`CodecError::Encode`] when the event does not serialise to `{"type", "data"}`.
+pub fn encode<E: Serialize + DomainEvent>(
+    event: &E,
+    event_id: Uuid,
+) -> Result<NewEvent, CodecError> {
+    let event_type = event.event_type();
+    let fail = |reason: String| CodecError::Encode { event_type, reason };
+    let tagged = serde_json::to_string(event).map_err(|e| fail(e.to_string()))?;
+    let Tagged { data } = serde_json::from_str(&tagged).map_err(|e| fail(e.to_string()))?;
+    Ok(NewEvent {
+        event_id,
+        event_type: event_type.to_owned(),
+        schema_version: event.schema_version(),
+        payload: data.to_owned(),
+    })
+}
+
+/// Decodes a stored event into the domain event enum.
+///
+/// # Errors
+/// [`CodecError::Decode`] when the payload does not fit the stored type.
+pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, CodecError> {
+    let type_json = serde_json::Value::String(recorded.event_type.clone());
+    let tagged = format!(
+        r#"{{"type":{type_json},"data":{}}}"#,
+        recorded.payload.get()
+    );
+    serde_json::from_str(&tagged).map_err(|source| CodecError::Decode {
+        event_type: recorded.event_type.clone(),
+        position: recorded.position.0,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use domain::user::{UserEvent, UserId};
+
+    use super::*;
+    use crate::event_store::{EventMetadata, Position, StreamId};
+
+    fn recorded(event: &NewEvent) -> RecordedEvent {
+        RecordedEvent {
+            position: Position(7),
+            stream: StreamId::parse("user-1").expect("valid"),
+            version: 1,
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            payload: event.payload.clone(),
+            metadata: EventMetadata {
+                command_id: Uuid::nil(),
+                correlation_id: Uuid::nil(),
+                causation_id: None,
+                actor: "test".into(),
+                recorded_at: Utc::now(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_type_goes_to_its_column_and_the_payload_holds_only_the_fields() {
+        let admin = UserId(Uuid::from_u128(5));
+        let event = UserEvent::UserDeactivated { by: admin };
+        let encoded = encode(&event, Uuid::from_u128(1)).expect("encodes");
+
+        assert_eq!(encoded.event_type, "UserDeactivated");
+        assert_eq!(encoded.schema_version, 1);
+        assert_eq!(encoded.payload.get(), format!(r#"{{"by":"{}"}}"#, admin.0));
+        let decoded: UserEvent = decode(&recorded(&encoded)).expect("decodes");
+        assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn a_payload_that_does_not_fit_its_type_is_an_error_naming_the_position() {
+        let mut encoded = encode(
+            &UserEvent::UserDeactivated {
+                by: UserId(Uuid::nil()),
+            },
+            Uuid::nil(),
+        )
+        .expect("encodes");
+        encoded.event_type = "PasswordChanged".into();
+        let error = decode::<UserEvent>(&recorded(&encoded)).expect_err("mismatch");
+        assert!(matches!(error, CodecError::Decode { position: 7, .. }));
+    }
+}
