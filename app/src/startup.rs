@@ -6,10 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use infrastructure::access_tokens::{AccessTokens, TokenPolicy};
 use infrastructure::database::{Database, PoolSettings, redact};
-use infrastructure::event_store::{GroupCommitSettings, SqlEventStore};
+use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
+use infrastructure::passwords::PasswordHasher;
 use tokio::net::TcpListener;
 
+use crate::commands::CommandService;
 use crate::config::Config;
 use crate::http;
 use crate::state::AppState;
@@ -49,14 +52,21 @@ impl Application {
         let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
             .await
             .context("opening the event store")?;
+        let passwords = PasswordHasher::new()
+            .await
+            .context("preparing the password hasher")?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
+        let events: Arc<dyn EventStore> = Arc::new(events);
         Ok(Self {
             listener,
             state: AppState {
+                tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
+                commands: CommandService::new(Arc::clone(&events)),
                 database,
-                events: Arc::new(events),
+                events,
+                passwords,
             },
         })
     }

@@ -2,8 +2,13 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use infrastructure::access_tokens::AccessTokens;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
+use infrastructure::passwords::PasswordHasher;
+
+use crate::commands::CommandService;
 
 /// Shared by all requests; cheap to clone.
 #[derive(Debug, Clone)]
@@ -12,4 +17,18 @@ pub struct AppState {
     pub database: Database,
     /// The event store on it.
     pub events: Arc<dyn EventStore>,
+    /// Load, decide, append.
+    pub commands: CommandService,
+    /// The API's bearer tokens.
+    pub tokens: AccessTokens,
+    /// argon2id.
+    pub passwords: PasswordHasher,
+}
+
+impl AppState {
+    /// The current instant, for commands and token checks.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }

@@ -81,6 +81,101 @@ impl TestApp {
         self.get("/readyz").await
     }
 
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    pub async fn register(
+        &self,
+        name: &str,
+        email: &str,
+        mobile: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({ "name": name, "email": email, "mobile": mobile, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers a customer with valid details and the given email; panics unless 201.
+    pub async fn register_customer(&self, email: &str, password: &str) -> String {
+        let response = self
+            .register("Asha Rao", email, "+91 98765 43210", password)
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["user_id"].as_str().expect("a user id").to_owned()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in; panics unless 200. Returns the bearer token.
+    pub async fn token_for(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn me(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}/api/v1/me", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    pub async fn logout(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/auth/logout", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// Every event stored so far (straight from the database).
+    pub async fn event_count(&self) -> i64 {
+        let url = match &self.database {
+            Some(database) => database.url().to_owned(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("expense-tracker.db").display()
+            ),
+        };
+        let database = infrastructure::database::Database::connect(&url, Default::default())
+            .await
+            .expect("connecting to the app's database");
+        let count = match &database {
+            infrastructure::database::Database::Sqlite(sqlite) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                    .fetch_one(sqlite.pool())
+                    .await
+            }
+            infrastructure::database::Database::Postgres(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .expect("counting events");
+        database.close().await;
+        count
+    }
+
     /// The test database, when the app runs on PostgreSQL.
     pub fn postgres(&self) -> Option<&TestDatabase> {
         self.database.as_ref()

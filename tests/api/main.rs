@@ -1,5 +1,6 @@
 //! Black-box tests: the real application, started on port 0 with a fresh database, driven
 //! over HTTP exactly as a client would.
 
+mod auth;
 mod health;
 mod helpers;

@@ -7,12 +7,49 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// One offending field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name in the request.
+    pub field: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 404: no such route or resource.
+    /// 400: the body is not the JSON the route takes.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401: no valid credentials (sent with `WWW-Authenticate: Bearer`).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// 403: signed in, but the role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// 404: no such route or resource (also for other people's resources).
     #[error("not found")]
     NotFound,
+    /// 409: conflicts with the current state, e.g. an email already registered.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 422: well-formed but invalid fields, each named.
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    /// 422: the domain refused the command; the detail says why.
+    #[error("rejected: {0}")]
+    Rejected(String),
     /// 503: the service cannot serve right now; the detail says why.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -33,12 +70,20 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
+    /// The offending fields, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Validation(_) | Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -46,7 +91,13 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::Validation(_) => "validation",
+            Self::Rejected(_) => "rejected",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -56,25 +107,43 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let detail = match &self {
-            Self::NotFound => "There is nothing at this address.".to_owned(),
-            Self::Unavailable(reason) => reason.clone(),
+        let kind = self.kind();
+        let unauthorized = matches!(self, Self::Unauthorized(_));
+        let (detail, errors) = match self {
+            Self::BadRequest(reason)
+            | Self::Conflict(reason)
+            | Self::Rejected(reason)
+            | Self::Unavailable(reason) => (reason, Vec::new()),
+            Self::Unauthorized(reason) => (reason.to_owned(), Vec::new()),
+            Self::Forbidden => ("Your role may not do this.".to_owned(), Vec::new()),
+            Self::NotFound => ("There is nothing at this address.".to_owned(), Vec::new()),
+            Self::Validation(errors) => {
+                ("Some fields are invalid; see `errors`.".to_owned(), errors)
+            }
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "request failed");
-                "Something went wrong on our side; it has been logged.".to_owned()
+                (
+                    "Something went wrong on our side; it has been logged.".to_owned(),
+                    Vec::new(),
+                )
             }
         };
         let problem = Problem {
-            kind: format!("/problems/{}", self.kind()),
+            kind: format!("/problems/{kind}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
+            errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

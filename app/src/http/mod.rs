@@ -1,11 +1,13 @@
 //! The HTTP surface: the router and its handlers. Handlers are thin: they parse, call the
 //! application, and translate the answer; they never touch SQL.
 
+mod auth;
 pub mod error;
+mod extract;
 mod health;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -13,7 +15,13 @@ use error::ApiError;
 
 /// Every route of the product.
 pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me));
     Router::new()
+        .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })

@@ -1,0 +1,209 @@
+//! The command side: load an aggregate from its stream, let it decide, append what it
+//! decided with the version it decided against. A conflict means someone else appended in
+//! between; the command is then decided again on the newer state, a bounded number of
+//! times, with the same command id so that a retry can never apply it twice.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::Aggregate;
+use infrastructure::event_codec::{decode, encode};
+use infrastructure::event_store::{
+    AppendError, AppendOutcome, AppendRequest, EventMetadata, EventStore, ExpectedVersion,
+    StreamId, UniqueClaim,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// How often a command is decided again after losing a race.
+const ATTEMPTS: usize = 3;
+
+/// Who asks and why: becomes the events' metadata.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// Identifies this command; a retry with the same id is applied once.
+    pub command_id: Uuid,
+    /// Shared by everything one outside request set in motion.
+    pub correlation_id: Uuid,
+    /// The event or command that caused this one, if any.
+    pub causation_id: Option<Uuid>,
+    /// e.g. `user:<id>`, `anonymous`, `operator`.
+    pub actor: String,
+    /// The command's instant.
+    pub now: DateTime<Utc>,
+}
+
+impl CommandContext {
+    /// A command started by an outside request.
+    #[must_use]
+    pub fn new(actor: impl Into<String>, now: DateTime<Utc>) -> Self {
+        let command_id = Uuid::now_v7();
+        Self {
+            command_id,
+            correlation_id: command_id,
+            causation_id: None,
+            actor: actor.into(),
+            now,
+        }
+    }
+}
+
+/// Why a command did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<R> {
+    /// The aggregate refused it (a 4xx for the caller).
+    #[error("rejected: {0}")]
+    Rejected(R),
+    /// A unique value it needs belongs to another aggregate.
+    #[error("the {scope} is already taken")]
+    ValueTaken {
+        /// What kind of value, e.g. `"email"`.
+        scope: String,
+    },
+    /// Others kept appending to the same stream; every attempt lost the race.
+    #[error("the {0} changed concurrently too often")]
+    Conflict(StreamId),
+    /// The infrastructure failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Executed<A> {
+    /// The aggregate after the command.
+    pub state: A,
+    /// Where its events landed (`None` when it decided nothing).
+    pub outcome: Option<AppendOutcome>,
+}
+
+/// Loads, decides and appends.
+#[derive(Debug, Clone)]
+pub struct CommandService {
+    store: Arc<dyn EventStore>,
+}
+
+impl CommandService {
+    /// Commands against `store`.
+    #[must_use]
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    /// The stream of one aggregate instance.
+    #[must_use]
+    pub fn stream_of<A: Aggregate>(id: Uuid) -> StreamId {
+        StreamId::for_aggregate(A::CATEGORY, id)
+    }
+
+    /// The aggregate id inside one of its streams' names.
+    #[must_use]
+    pub fn id_in<A: Aggregate>(stream: &StreamId) -> Option<Uuid> {
+        stream
+            .as_str()
+            .strip_prefix(A::CATEGORY)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|id| Uuid::parse_str(id).ok())
+    }
+
+    /// The aggregate's current state and stream version.
+    ///
+    /// # Errors
+    /// When the stream cannot be read or decoded.
+    pub async fn load<A>(&self, id: Uuid) -> anyhow::Result<(A, u64)>
+    where
+        A: Aggregate,
+        A::Event: DeserializeOwned,
+    {
+        let stream = Self::stream_of::<A>(id);
+        let recorded = self.store.read_stream(&stream, 0).await?;
+        let version = recorded.last().map_or(0, |e| e.version);
+        let mut state = A::default();
+        for event in &recorded {
+            state = state.evolve(&decode::<A::Event>(event)?);
+        }
+        Ok((state, version))
+    }
+
+    /// Decides `command` on the aggregate `id` and appends the outcome.
+    ///
+    /// # Errors
+    /// [`CommandError`]: rejected, a unique value taken, lost races, or a failure.
+    pub async fn execute<A>(
+        &self,
+        id: Uuid,
+        command: &A::Command,
+        context: &CommandContext,
+    ) -> Result<Executed<A>, CommandError<A::Rejection>>
+    where
+        A: Aggregate,
+        A::Event: Serialize + DeserializeOwned,
+    {
+        let stream = Self::stream_of::<A>(id);
+        for _ in 0..ATTEMPTS {
+            let (state, version) = self.load::<A>(id).await?;
+            let events = state.decide(command).map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state,
+                    outcome: None,
+                });
+            }
+            let values = state.unique_values(&events);
+            let mut request = AppendRequest::new(
+                stream.clone(),
+                if version == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(version)
+                },
+                EventMetadata {
+                    command_id: context.command_id,
+                    correlation_id: context.correlation_id,
+                    causation_id: context.causation_id,
+                    actor: context.actor.clone(),
+                    recorded_at: context.now,
+                },
+                events
+                    .iter()
+                    .map(|event| encode(event, Uuid::now_v7()))
+                    .collect::<Result<_, _>>()
+                    .map_err(anyhow::Error::from)?,
+            );
+            request.claims = values
+                .claimed
+                .iter()
+                .map(|v| UniqueClaim::new(v.scope, &v.value))
+                .collect();
+            request.releases = values
+                .released
+                .iter()
+                .map(|v| UniqueClaim::new(v.scope, &v.value))
+                .collect();
+            match self.store.append(request).await {
+                Ok(outcome) if outcome.already_stored => {
+                    // Applied by an earlier attempt of this very command: report today's state.
+                    let (state, _) = self.load::<A>(id).await?;
+                    return Ok(Executed {
+                        state,
+                        outcome: Some(outcome),
+                    });
+                }
+                Ok(outcome) => {
+                    let state = events.iter().fold(state, A::evolve);
+                    return Ok(Executed {
+                        state,
+                        outcome: Some(outcome),
+                    });
+                }
+                Err(AppendError::Conflict { .. }) => {}
+                Err(AppendError::ClaimTaken { scope, .. }) => {
+                    return Err(CommandError::ValueTaken { scope });
+                }
+                Err(other) => return Err(CommandError::Failed(other.into())),
+            }
+        }
+        Err(CommandError::Conflict(stream))
+    }
+}

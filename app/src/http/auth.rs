@@ -1,0 +1,230 @@
+//! Accounts over the JSON API: sign-up, login, logout, and who am I.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::user::{
+    EMAIL_SCOPE, Email, InvalidValue, Mobile, NewPassword, PersonName, Profile, Registrar, Role,
+    USERNAME_SCOPE, User, UserCommand, UserId, Username,
+};
+use infrastructure::event_store::UniqueClaim;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::{ApiError, FieldError};
+use super::extract::{ApiJson, CurrentUser};
+use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::state::AppState;
+
+/// `POST /api/v1/auth/register`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    name: String,
+    email: String,
+    mobile: String,
+    password: String,
+}
+
+/// The new account's id.
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    user_id: Uuid,
+}
+
+/// Parses one field, noting its error under its name.
+fn field<T>(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    parsed: Result<T, InvalidValue>,
+) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
+        .ok()
+}
+
+/// Turns a command's failure into the answer: a refusal is the caller's 4xx, a failure
+/// our 500.
+pub fn command_error<R: std::fmt::Display>(error: CommandError<R>) -> ApiError {
+    match error {
+        CommandError::Rejected(rejection) => ApiError::Rejected(rejection.to_string()),
+        CommandError::ValueTaken { scope } if scope == EMAIL_SCOPE => {
+            ApiError::Conflict("An account with this email address already exists.".into())
+        }
+        CommandError::ValueTaken { scope } => {
+            ApiError::Conflict(format!("This {scope} is already taken."))
+        }
+        CommandError::Conflict(_) => {
+            ApiError::Conflict("The account changed at the same moment; try again.".into())
+        }
+        CommandError::Failed(error) => ApiError::Internal(error),
+    }
+}
+
+/// Signs a customer up. 201 with the new id; 409 when the email (in any case) is taken;
+/// 422 naming each invalid field. Nothing is stored from a refused request.
+///
+/// # Errors
+/// As above, or 500.
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let mut errors = Vec::new();
+    let name = field(&mut errors, "name", PersonName::parse(&body.name));
+    let email = field(&mut errors, "email", Email::parse(&body.email));
+    let mobile = field(&mut errors, "mobile", Mobile::parse(&body.mobile));
+    let password = field(&mut errors, "password", NewPassword::parse(&body.password));
+    let (Some(name), Some(email), Some(mobile), Some(password)) = (name, email, mobile, password)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let password_hash = state
+        .passwords
+        .hash(&password)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let user_id = UserId(Uuid::now_v7());
+    let command = UserCommand::Register {
+        user_id,
+        role: Role::Customer,
+        profile: Profile {
+            name,
+            email,
+            mobile: Some(mobile),
+            gender: None,
+            username: None,
+        },
+        password_hash,
+        registered_by: Registrar::SelfSignUp,
+    };
+    let context = CommandContext::new("anonymous", state.now());
+    state
+        .commands
+        .execute::<User>(user_id.0, &command, &context)
+        .await
+        .map_err(command_error)?;
+    Ok((StatusCode::CREATED, Json(Registered { user_id: user_id.0 })))
+}
+
+/// `POST /api/v1/auth/login`: `email` may also be an agent's username.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// A bearer token for the API.
+#[derive(Debug, Serialize)]
+pub struct LoggedIn {
+    token: String,
+    user_id: Uuid,
+    role: Role,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+const WRONG_CREDENTIALS: &str = "Wrong email or password.";
+
+/// Signs in. A wrong password, an unknown email and a closed account all get the same 401
+/// after the same work, so the answer tells nobody which accounts exist.
+///
+/// # Errors
+/// 401 as above, or 500.
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<LoggedIn>, ApiError> {
+    let account = find_account(&state, body.email.trim()).await?;
+    let usable = account.filter(|a| a.active && !a.erased);
+    let verified = state
+        .passwords
+        .verify(&body.password, usable.as_ref().map(|a| &a.password_hash))
+        .await;
+    let Some(account) = usable.filter(|_| verified) else {
+        return Err(ApiError::Unauthorized(WRONG_CREDENTIALS));
+    };
+    let issued = state
+        .tokens
+        .issue(account.id.0, state.now())
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(Json(LoggedIn {
+        token: issued.token,
+        user_id: account.id.0,
+        role: account.role,
+        expires_at: issued.expires_at,
+    }))
+}
+
+/// The account an email address or username belongs to, read from its stream (never from
+/// a read model, so a login right after sign-up works).
+async fn find_account(
+    state: &AppState,
+    login: &str,
+) -> Result<Option<domain::user::Account>, ApiError> {
+    let claim = if login.contains('@') {
+        Email::parse(login)
+            .ok()
+            .map(|email| UniqueClaim::new(EMAIL_SCOPE, &email.normalized()))
+    } else {
+        Username::parse(login)
+            .ok()
+            .map(|username| UniqueClaim::new(USERNAME_SCOPE, username.as_str()))
+    };
+    let Some(claim) = claim else { return Ok(None) };
+    let owner = state
+        .events
+        .claim_owner(&claim)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let Some(user_id) = owner.and_then(|stream| CommandService::id_in::<User>(&stream)) else {
+        return Ok(None);
+    };
+    let (user, _) = state.commands.load::<User>(user_id).await?;
+    Ok(match user {
+        User::Registered(account) => Some(account),
+        User::Unregistered => None,
+    })
+}
+
+/// Ends the session of the token used. 204.
+///
+/// # Errors
+/// 401 without a valid token, or 500.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<StatusCode, ApiError> {
+    state
+        .tokens
+        .revoke(&user.token, state.now())
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the token belongs to.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    user_id: Uuid,
+    name: String,
+    email: String,
+    role: Role,
+}
+
+/// `GET /api/v1/me`.
+///
+/// # Errors
+/// 401 without a valid token.
+pub async fn me(user: CurrentUser) -> Result<Json<Me>, ApiError> {
+    let profile = user.account.profile.ok_or(ApiError::Unauthorized(
+        "This account can no longer sign in.",
+    ))?;
+    Ok(Json(Me {
+        user_id: user.user_id.0,
+        name: profile.name.to_string(),
+        email: profile.email.to_string(),
+        role: user.role,
+    }))
+}

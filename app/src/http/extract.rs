@@ -1,0 +1,83 @@
+//! Extractors: JSON bodies whose rejections are problem documents, and the signed-in user,
+//! checked in one place so that handlers never check credentials themselves.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use domain::user::{Account, Role, User, UserId};
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body; malformed JSON, a wrong content type, wrong types, and missing or unknown
+/// fields all become a 400 problem saying what is wrong.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// The signed-in user behind a valid bearer token, whose account is active.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Their id.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+    /// Their account as its stream tells it.
+    pub account: Account,
+    /// The token they used, for logout.
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        const MISSING: &str = "Sign in and send the token as `Authorization: Bearer <token>`.";
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(ApiError::Unauthorized(MISSING))?;
+        let expired =
+            ApiError::Unauthorized("The token is unknown, expired or revoked; sign in again.");
+        let user_id = state
+            .tokens
+            .authenticate(token, state.now())
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or(expired)?;
+        let (user, _) = state.commands.load::<User>(user_id).await?;
+        match user {
+            User::Registered(account) if account.active => Ok(Self {
+                user_id: account.id,
+                role: account.role,
+                account,
+                token: token.to_owned(),
+            }),
+            _ => Err(ApiError::Unauthorized(
+                "This account can no longer sign in.",
+            )),
+        }
+    }
+}
