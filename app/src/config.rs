@@ -34,6 +34,14 @@ pub struct Config {
         global = true
     )]
     pub database_max_connections: u32,
+
+    /// With `ADMIN_PASSWORD`: the first admin, created at start if no account has this email.
+    #[arg(long, env = "ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+
+    /// The first admin's password (at least 10 characters). Never logged.
+    #[arg(long, env = "ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 impl Config {
@@ -56,6 +64,8 @@ impl Config {
             data_dir,
             database_url,
             database_max_connections: 8,
+            admin_email: None,
+            admin_password: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! lives in `infrastructure`; the binary (`src/main.rs`) only parses the command line and
 //! calls into this library, so that tests start exactly what users run.
 
+pub mod accounts;
 pub mod commands;
 pub mod config;
 pub mod http;

@@ -25,6 +25,16 @@ enum Command {
     Serve,
     /// Create the database if needed, apply pending migrations, and exit.
     Migrate,
+    /// Create an admin account. The password comes from `ADMIN_PASSWORD` or, when that is
+    /// not set, from the first line of standard input; it never appears on the command line.
+    CreateAdmin {
+        /// The admin's email address (their login).
+        #[arg(long)]
+        email: String,
+        /// How the admin is addressed.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -47,6 +57,30 @@ async fn main() -> anyhow::Result<()> {
             application
                 .run_until_stopped(startup::shutdown_signal())
                 .await?;
+        }
+        Command::CreateAdmin { email, name } => {
+            let password = match cli.config.admin_password.clone() {
+                Some(password) => password,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let state = startup::build_state(&cli.config).await?;
+            let outcome = app::accounts::ensure_admin(&state, &name, &email, &password).await;
+            state.database.close().await;
+            match outcome {
+                Ok(app::accounts::AdminSetup::Created(user_id)) => {
+                    println!("admin created: {user_id}")
+                }
+                Ok(app::accounts::AdminSetup::AlreadyThere) => {
+                    anyhow::bail!("an account with the email {email} exists already")
+                }
+                Err(error) => anyhow::bail!("cannot create the admin: {error}"),
+            }
         }
         Command::Migrate => {
             let database = startup::open_database(&cli.config).await?;

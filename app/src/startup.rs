@@ -12,6 +12,7 @@ use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore
 use infrastructure::passwords::PasswordHasher;
 use tokio::net::TcpListener;
 
+use crate::accounts::{AdminSetup, ensure_admin};
 use crate::commands::CommandService;
 use crate::config::Config;
 use crate::http;
@@ -48,29 +49,51 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let database = open_database(config).await?;
-        let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
-            .await
-            .context("opening the event store")?;
-        let passwords = PasswordHasher::new()
-            .await
-            .context("preparing the password hasher")?;
+        let state = build_state(config).await?;
+        if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
+            match ensure_admin(&state, "Administrator", email, password).await {
+                Ok(AdminSetup::Created(user_id)) => {
+                    tracing::info!(%user_id, "created the first admin from ADMIN_EMAIL")
+                }
+                Ok(AdminSetup::AlreadyThere) => {
+                    tracing::debug!("the ADMIN_EMAIL account exists already")
+                }
+                Err(error) => anyhow::bail!(
+                    "cannot create the admin from ADMIN_EMAIL/ADMIN_PASSWORD: {error:?}"
+                ),
+            }
+        }
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
-        let events: Arc<dyn EventStore> = Arc::new(events);
-        Ok(Self {
-            listener,
-            state: AppState {
-                tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
-                commands: CommandService::new(Arc::clone(&events)),
-                database,
-                events,
-                passwords,
-            },
-        })
+        Ok(Self { listener, state })
     }
+}
 
+/// Everything requests and commands need: the migrated database, the event store, the
+/// command service, tokens and the password hasher.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let database = open_database(config).await?;
+    let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+        .await
+        .context("opening the event store")?;
+    let passwords = PasswordHasher::new()
+        .await
+        .context("preparing the password hasher")?;
+    let events: Arc<dyn EventStore> = Arc::new(events);
+    Ok(AppState {
+        tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
+        commands: CommandService::new(Arc::clone(&events)),
+        database,
+        events,
+        passwords,
+    })
+}
+
+impl Application {
     /// The address actually bound (the real port when port 0 was asked for).
     ///
     /// # Errors

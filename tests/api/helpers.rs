@@ -26,6 +26,20 @@ pub async fn spawn_app() -> TestApp {
     start(None).await
 }
 
+/// The email and password of the admin that [`spawn_app_with_admin`] creates at start.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password long enough";
+
+/// The application with a first admin created from the start settings, as
+/// `ADMIN_EMAIL`/`ADMIN_PASSWORD` would.
+pub async fn spawn_app_with_admin() -> TestApp {
+    start_with(None, |config| {
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+    })
+    .await
+}
+
 /// The application on a fresh PostgreSQL database, or `None` when PostgreSQL tests are
 /// skipped (see `infrastructure::testing`).
 pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {
@@ -34,11 +48,19 @@ pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {
 }
 
 async fn start(database: Option<TestDatabase>) -> TestApp {
+    start_with(database, |_| {}).await
+}
+
+async fn start_with(
+    database: Option<TestDatabase>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let data = tempfile::tempdir().expect("a data directory");
-    let config = Config::for_tests(
+    let mut config = Config::for_tests(
         data.path().to_path_buf(),
         database.as_ref().map(|d| d.url().to_owned()),
     );
+    configure(&mut config);
     let application = Application::build(&config)
         .await
         .expect("the application starts");
@@ -132,6 +154,23 @@ impl TestApp {
 
     pub async fn me(&self, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(format!("{}/api/v1/me", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
+    /// A POST with a bearer token (or none).
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -3,17 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::user::{
-    EMAIL_SCOPE, Email, InvalidValue, Mobile, NewPassword, PersonName, Profile, Registrar, Role,
-    USERNAME_SCOPE, User, UserCommand, UserId, Username,
-};
+use domain::user::{EMAIL_SCOPE, Email, Registrar, Role, USERNAME_SCOPE, User, Username};
 use infrastructure::event_store::UniqueClaim;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, FieldError};
 use super::extract::{ApiJson, CurrentUser};
-use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::accounts::{CreateAccountError, NewAccount, create_account};
+use crate::commands::{CommandError, CommandService};
 use crate::state::AppState;
 
 /// `POST /api/v1/auth/register`.
@@ -30,17 +28,6 @@ pub struct RegisterBody {
 #[derive(Debug, Serialize)]
 pub struct Registered {
     user_id: Uuid,
-}
-
-/// Parses one field, noting its error under its name.
-fn field<T>(
-    errors: &mut Vec<FieldError>,
-    name: &str,
-    parsed: Result<T, InvalidValue>,
-) -> Option<T> {
-    parsed
-        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
-        .ok()
 }
 
 /// Turns a command's failure into the answer: a refusal is the caller's 4xx, a failure
@@ -70,41 +57,36 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let mut errors = Vec::new();
-    let name = field(&mut errors, "name", PersonName::parse(&body.name));
-    let email = field(&mut errors, "email", Email::parse(&body.email));
-    let mobile = field(&mut errors, "mobile", Mobile::parse(&body.mobile));
-    let password = field(&mut errors, "password", NewPassword::parse(&body.password));
-    let (Some(name), Some(email), Some(mobile), Some(password)) = (name, email, mobile, password)
-    else {
-        return Err(ApiError::Validation(errors));
+    let fields = NewAccount {
+        name: &body.name,
+        email: &body.email,
+        mobile: Some(&body.mobile),
+        password: &body.password,
+        ..NewAccount::default()
     };
-    let password_hash = state
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let user_id = UserId(Uuid::now_v7());
-    let command = UserCommand::Register {
-        user_id,
-        role: Role::Customer,
-        profile: Profile {
-            name,
-            email,
-            mobile: Some(mobile),
-            gender: None,
-            username: None,
-        },
-        password_hash,
-        registered_by: Registrar::SelfSignUp,
-    };
-    let context = CommandContext::new("anonymous", state.now());
-    state
-        .commands
-        .execute::<User>(user_id.0, &command, &context)
-        .await
-        .map_err(command_error)?;
+    let user_id = create_account(
+        &state,
+        Role::Customer,
+        &fields,
+        Registrar::SelfSignUp,
+        "anonymous",
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(Registered { user_id: user_id.0 })))
+}
+
+impl From<CreateAccountError> for ApiError {
+    fn from(error: CreateAccountError) -> Self {
+        match error {
+            CreateAccountError::Invalid(fields) => Self::Validation(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError::new(f.field, f.problem.to_string()))
+                    .collect(),
+            ),
+            CreateAccountError::Command(error) => command_error(error),
+        }
+    }
 }
 
 /// `POST /api/v1/auth/login`: `email` may also be an agent's username.

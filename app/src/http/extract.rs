@@ -30,6 +30,27 @@ where
     }
 }
 
+/// A path parameter; one that does not parse (e.g. an id that is not a UUID) is a 400
+/// problem, never a stray plain-text answer.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    axum::extract::Path<T>:
+        FromRequestParts<S, Rejection = axum::extract::rejection::PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
 /// The signed-in user behind a valid bearer token, whose account is active.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -78,6 +99,48 @@ impl FromRequestParts<AppState> for CurrentUser {
             _ => Err(ApiError::Unauthorized(
                 "This account can no longer sign in.",
             )),
+        }
+    }
+}
+
+/// Which roles a route admits.
+pub trait AllowedRoles {
+    /// The roles.
+    const ROLES: &'static [Role];
+}
+
+/// Routes for admins.
+#[derive(Debug)]
+pub struct Admins;
+
+impl AllowedRoles for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// The signed-in user, whose role the route admits: 401 when not signed in, 403 when the
+/// role may not. The one place where roles are checked.
+#[derive(Debug)]
+pub struct Authorized<R> {
+    /// Who.
+    pub user: CurrentUser,
+    roles: std::marker::PhantomData<R>,
+}
+
+impl<R: AllowedRoles + Send + Sync> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if R::ROLES.contains(&user.role) {
+            Ok(Self {
+                user,
+                roles: std::marker::PhantomData,
+            })
+        } else {
+            Err(ApiError::Forbidden)
         }
     }
 }

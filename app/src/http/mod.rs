@@ -1,6 +1,7 @@
 //! The HTTP surface: the router and its handlers. Handlers are thin: they parse, call the
 //! application, and translate the answer; they never touch SQL.
 
+mod admin;
 mod auth;
 pub mod error;
 mod extract;
@@ -19,7 +20,11 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me));
+        .route("/me", get(auth::me))
+        .route("/admin/agents", post(admin::create_agent))
+        .route("/admin/auditors", post(admin::create_auditor))
+        .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))
+        .route("/admin/users/{user_id}/reactivate", post(admin::reactivate));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

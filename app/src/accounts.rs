@@ -1,0 +1,166 @@
+//! Creating accounts, shared by sign-up, the admin API, `create-admin` and the first-start
+//! settings: parse every field (collecting each error under its name), hash the password,
+//! and register through the command service.
+
+use domain::user::{
+    Email, Gender, InvalidValue, Mobile, NewPassword, PersonName, Profile, Registrar, Role, User,
+    UserCommand, UserId, Username,
+};
+use uuid::Uuid;
+
+use crate::commands::{CommandContext, CommandError};
+use crate::state::AppState;
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField {
+    /// Its name in the request.
+    pub field: &'static str,
+    /// What is wrong.
+    pub problem: InvalidValue,
+}
+
+/// The raw fields of a new account, as typed.
+#[derive(Debug, Default)]
+pub struct NewAccount<'a> {
+    /// Required.
+    pub name: &'a str,
+    /// Required.
+    pub email: &'a str,
+    /// Required for customers and agents.
+    pub mobile: Option<&'a str>,
+    /// Agents only.
+    pub gender: Option<Gender>,
+    /// Required for agents.
+    pub username: Option<&'a str>,
+    /// Required; never stored.
+    pub password: &'a str,
+}
+
+/// Why an account was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    /// Fields are invalid; nothing was stored.
+    #[error("invalid fields: {}", describe(.0))]
+    Invalid(Vec<InvalidField>),
+    /// The command failed or was refused.
+    #[error(transparent)]
+    Command(#[from] CommandError<domain::user::UserRejection>),
+}
+
+fn describe(fields: &[InvalidField]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{} {}", f.field, f.problem))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn parse<T>(
+    errors: &mut Vec<InvalidField>,
+    field: &'static str,
+    parsed: Result<T, InvalidValue>,
+) -> Option<T> {
+    parsed
+        .map_err(|problem| errors.push(InvalidField { field, problem }))
+        .ok()
+}
+
+/// Creates an account with `role`, registered by `registrar`, acting as `actor`.
+///
+/// # Errors
+/// [`CreateAccountError`]: invalid fields (all of them), or the command's failure (the email
+/// or username taken, a refusal such as staff signing themselves up, or a failure).
+pub async fn create_account(
+    state: &AppState,
+    role: Role,
+    fields: &NewAccount<'_>,
+    registrar: Registrar,
+    actor: &str,
+) -> Result<UserId, CreateAccountError> {
+    let mut errors = Vec::new();
+    let name = parse(&mut errors, "name", PersonName::parse(fields.name));
+    let email = parse(&mut errors, "email", Email::parse(fields.email));
+    let needs_mobile = matches!(role, Role::Customer | Role::Agent);
+    let mobile = match fields.mobile {
+        Some(mobile) => parse(&mut errors, "mobile", Mobile::parse(mobile)),
+        None if needs_mobile => parse(&mut errors, "mobile", Err(InvalidValue::Empty)),
+        None => None,
+    };
+    let username = match fields.username {
+        Some(username) => parse(&mut errors, "username", Username::parse(username)),
+        None if role == Role::Agent => parse(&mut errors, "username", Err(InvalidValue::Empty)),
+        None => None,
+    };
+    if role == Role::Agent && fields.gender.is_none() {
+        errors.push(InvalidField {
+            field: "gender",
+            problem: InvalidValue::Empty,
+        });
+    }
+    let password = parse(&mut errors, "password", NewPassword::parse(fields.password));
+    let (Some(name), Some(email), Some(password), true) =
+        (name, email, password, errors.is_empty())
+    else {
+        return Err(CreateAccountError::Invalid(errors));
+    };
+    let password_hash = state
+        .passwords
+        .hash(&password)
+        .await
+        .map_err(|e| CommandError::Failed(e.into()))?;
+    let user_id = UserId(Uuid::now_v7());
+    let command = UserCommand::Register {
+        user_id,
+        role,
+        profile: Profile {
+            name,
+            email,
+            mobile,
+            gender: fields.gender,
+            username,
+        },
+        password_hash,
+        registered_by: registrar,
+    };
+    let context = CommandContext::new(actor, state.now());
+    state
+        .commands
+        .execute::<User>(user_id.0, &command, &context)
+        .await?;
+    Ok(user_id)
+}
+
+/// What [`ensure_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminSetup {
+    /// A new admin account exists now.
+    Created(UserId),
+    /// An account with that email existed already; nothing changed.
+    AlreadyThere,
+}
+
+/// Creates the first admin (by the operator) unless an account has the email already.
+///
+/// # Errors
+/// [`CreateAccountError`] for invalid fields or a failure.
+pub async fn ensure_admin(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<AdminSetup, CreateAccountError> {
+    let fields = NewAccount {
+        name,
+        email,
+        password,
+        ..NewAccount::default()
+    };
+    match create_account(state, Role::Admin, &fields, Registrar::Operator, "operator").await {
+        Ok(user_id) => Ok(AdminSetup::Created(user_id)),
+        Err(CreateAccountError::Command(CommandError::ValueTaken { .. })) => {
+            Ok(AdminSetup::AlreadyThere)
+        }
+        Err(other) => Err(other),
+    }
+}

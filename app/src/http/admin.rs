@@ -1,0 +1,150 @@
+//! What admins do over the JSON API: create agents and auditors, deactivate and
+//! reactivate them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::user::{Gender, Registrar, Role, User, UserCommand};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::command_error;
+use super::error::ApiError;
+use super::extract::{Admins, ApiJson, ApiPath, Authorized};
+use crate::accounts::{NewAccount, create_account};
+use crate::commands::CommandContext;
+use crate::state::AppState;
+
+/// `POST /api/v1/admin/agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    name: String,
+    email: String,
+    mobile: String,
+    gender: Gender,
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/admin/auditors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAuditor {
+    name: String,
+    email: String,
+    password: String,
+}
+
+/// The new account's id.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    user_id: Uuid,
+}
+
+fn actor(admin: &Authorized<Admins>) -> String {
+    format!("user:{}", admin.user.user_id)
+}
+
+/// Creates an agent. 201; 409 when the email or username is taken; 422 per bad field.
+///
+/// # Errors
+/// As above; 401/403 for anyone but an admin.
+pub async fn create_agent(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiJson(body): ApiJson<NewAgent>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let fields = NewAccount {
+        name: &body.name,
+        email: &body.email,
+        mobile: Some(&body.mobile),
+        gender: Some(body.gender),
+        username: Some(&body.username),
+        password: &body.password,
+    };
+    let registrar = Registrar::Admin(admin.user.user_id);
+    let user_id = create_account(&state, Role::Agent, &fields, registrar, &actor(&admin)).await?;
+    Ok((StatusCode::CREATED, Json(Created { user_id: user_id.0 })))
+}
+
+/// Creates an auditor. 201; 409 when the email is taken; 422 per bad field.
+///
+/// # Errors
+/// As above; 401/403 for anyone but an admin.
+pub async fn create_auditor(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiJson(body): ApiJson<NewAuditor>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let fields = NewAccount {
+        name: &body.name,
+        email: &body.email,
+        password: &body.password,
+        ..NewAccount::default()
+    };
+    let registrar = Registrar::Admin(admin.user.user_id);
+    let user_id = create_account(&state, Role::Auditor, &fields, registrar, &actor(&admin)).await?;
+    Ok((StatusCode::CREATED, Json(Created { user_id: user_id.0 })))
+}
+
+/// Stops an agent or auditor from signing in; their tokens stop working at once. 204;
+/// 404 for an unknown account; 422 for customers and admins.
+///
+/// # Errors
+/// As above; 401/403 for anyone but an admin.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiPath(user_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    change_activation(
+        &state,
+        &admin,
+        user_id,
+        UserCommand::Deactivate {
+            by: admin.user.user_id,
+        },
+    )
+    .await
+}
+
+/// Lets a deactivated agent or auditor sign in again. 204.
+///
+/// # Errors
+/// As [`deactivate`].
+pub async fn reactivate(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiPath(user_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    change_activation(
+        &state,
+        &admin,
+        user_id,
+        UserCommand::Reactivate {
+            by: admin.user.user_id,
+        },
+    )
+    .await
+}
+
+async fn change_activation(
+    state: &AppState,
+    admin: &Authorized<Admins>,
+    user_id: Uuid,
+    command: UserCommand,
+) -> Result<StatusCode, ApiError> {
+    let context = CommandContext::new(actor(admin), state.now());
+    match state
+        .commands
+        .execute::<User>(user_id, &command, &context)
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(crate::commands::CommandError::Rejected(
+            domain::user::UserRejection::NotRegistered,
+        )) => Err(ApiError::NotFound),
+        Err(error) => Err(command_error(error)),
+    }
+}

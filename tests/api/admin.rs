@@ -1,0 +1,210 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, problem, spawn_app_with_admin};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn agent(email: &str, username: &str) -> Value {
+    json!({
+        "name": "Ravi Kumar", "email": email, "mobile": "+91 91234 56789",
+        "gender": "male", "username": username, "password": PASSWORD
+    })
+}
+
+async fn admin_token(app: &TestApp) -> String {
+    app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await
+}
+
+async fn create_agent(app: &TestApp, admin: &str, email: &str, username: &str) -> String {
+    let response = app
+        .post_as(Some(admin), "/api/v1/admin/agents", &agent(email, username))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["user_id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_start_settings_and_signs_in_as_admin() {
+    let app = spawn_app_with_admin().await;
+    let response = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["role"], "admin");
+}
+
+#[tokio::test]
+async fn admin_routes_answer_401_to_strangers_and_403_to_customers() {
+    let app = spawn_app_with_admin().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    let customer = app.token_for("asha@example.com", PASSWORD).await;
+
+    for path in ["/api/v1/admin/agents", "/api/v1/admin/auditors"] {
+        let anonymous = app
+            .post_as(None, path, &agent("r@example.com", "ravi"))
+            .await;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let forbidden = app
+            .post_as(Some(&customer), path, &agent("r@example.com", "ravi"))
+            .await;
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(problem(forbidden).await["status"], 403);
+    }
+    assert_eq!(
+        app.event_count().await,
+        2,
+        "the admin and the customer, nothing else"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_creates_an_agent_who_signs_in_by_email_or_username() {
+    let app = spawn_app_with_admin().await;
+    let admin = admin_token(&app).await;
+    let agent_id = create_agent(&app, &admin, "ravi@example.com", "Ravi.K").await;
+
+    for login in ["ravi@example.com", "RAVI.K", "ravi.k"] {
+        let response = app.login(login, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "{login}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["role"], "agent");
+        assert_eq!(body["user_id"], agent_id);
+    }
+}
+
+#[tokio::test]
+async fn an_admin_creates_an_auditor() {
+    let app = spawn_app_with_admin().await;
+    let admin = admin_token(&app).await;
+    let response = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/admin/auditors",
+            &json!({ "name": "Meera Iyer", "email": "meera@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = app
+        .login("meera@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["role"], "auditor");
+}
+
+#[tokio::test]
+async fn a_taken_username_or_email_is_a_409_and_bad_fields_a_422() {
+    let app = spawn_app_with_admin().await;
+    let admin = admin_token(&app).await;
+    create_agent(&app, &admin, "ravi@example.com", "ravi").await;
+    let before = app.event_count().await;
+
+    let same_username = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/admin/agents",
+            &agent("other@example.com", "RAVI"),
+        )
+        .await;
+    assert_eq!(same_username.status(), StatusCode::CONFLICT);
+    let same_email = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/admin/agents",
+            &agent("Ravi@Example.com", "other"),
+        )
+        .await;
+    assert_eq!(same_email.status(), StatusCode::CONFLICT);
+    let mut bad = agent("not-an-email", "x");
+    bad["password"] = json!("short");
+    let invalid = app
+        .post_as(Some(&admin), "/api/v1/admin/agents", &bad)
+        .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<String> = problem(invalid).await["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(fields, vec!["email", "username", "password"]);
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn a_deactivated_agent_is_signed_out_at_once_and_can_come_back() {
+    let app = spawn_app_with_admin().await;
+    let admin = admin_token(&app).await;
+    let agent_id = create_agent(&app, &admin, "ravi@example.com", "ravi").await;
+    let agent_token = app.token_for("ravi", PASSWORD).await;
+
+    let deactivated = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/users/{agent_id}/deactivate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.me(Some(&agent_token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("ravi", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/users/{agent_id}/deactivate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let reactivated = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/users/{agent_id}/reactivate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(reactivated.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.login("ravi", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn customers_cannot_be_deactivated_and_unknown_ids_are_404() {
+    let app = spawn_app_with_admin().await;
+    let admin = admin_token(&app).await;
+    let customer_id = app.register_customer("asha@example.com", PASSWORD).await;
+
+    let customer = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/users/{customer_id}/deactivate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(customer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/admin/users/0190f3c4-0000-7000-8000-000000000000/deactivate",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let not_an_id = app
+        .post_as(
+            Some(&admin),
+            "/api/v1/admin/users/..%2F..%2Fetc/deactivate",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(not_an_id.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem(not_an_id).await["status"], 400);
+}
