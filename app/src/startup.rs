@@ -9,6 +9,7 @@ use anyhow::Context;
 use infrastructure::access_tokens::{AccessTokens, TokenPolicy};
 use infrastructure::database::{Database, PoolSettings, redact};
 use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
+use infrastructure::login_throttle::{LoginThrottle, ThrottlePolicy};
 use infrastructure::passwords::PasswordHasher;
 use tokio::net::TcpListener;
 
@@ -86,6 +87,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let events: Arc<dyn EventStore> = Arc::new(events);
     Ok(AppState {
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
+        login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
         commands: CommandService::new(Arc::clone(&events)),
         database,
         events,
@@ -113,9 +115,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let database = self.state.database.clone();
         let router = http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         database.close().await;
         Ok(())
     }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use infrastructure::access_tokens::AccessTokens;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
+use infrastructure::login_throttle::LoginThrottle;
 use infrastructure::passwords::PasswordHasher;
 
 use crate::commands::CommandService;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub tokens: AccessTokens,
     /// argon2id.
     pub passwords: PasswordHasher,
+    /// Failed-login counts.
+    pub login_throttle: LoginThrottle,
 }
 
 impl AppState {

@@ -13,7 +13,7 @@ use password_hash::rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::database::Database;
+use crate::database::{Database, on_pool};
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -55,19 +55,6 @@ pub struct IssuedToken {
 pub struct AccessTokens {
     database: Database,
     policy: TokenPolicy,
-}
-
-/// Runs the same sqlx query on whichever pool the database has.
-macro_rules! on_pool {
-    ($database:expr, $pool:ident => $body:expr) => {
-        match $database {
-            Database::Sqlite(sqlite) => {
-                let $pool = sqlite.pool();
-                $body
-            }
-            Database::Postgres($pool) => $body,
-        }
-    };
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {

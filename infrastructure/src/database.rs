@@ -208,6 +208,21 @@ impl Database {
     }
 }
 
+/// Runs the same sqlx query on whichever pool the database has; for the small tables whose
+/// SQL is the same on both databases (`$n` placeholders work on SQLite too).
+macro_rules! on_pool {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            $crate::database::Database::Sqlite(sqlite) => {
+                let $pool = sqlite.pool();
+                $body
+            }
+            $crate::database::Database::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success = TRUE";
 
 fn describe(error: &sqlx::Error) -> String {

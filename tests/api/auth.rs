@@ -245,3 +245,69 @@ async fn the_database_files_hold_no_password_or_token_in_clear() {
     assert!(!contains(PASSWORD), "the password is stored in clear");
     assert!(!contains(&token), "the token is stored in clear");
 }
+
+#[tokio::test]
+async fn five_failures_lock_the_account_with_429_and_retry_after_but_not_others() {
+    let app = spawn_app().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    app.register_customer("ravi@example.com", PASSWORD).await;
+
+    for attempt in 1..=5 {
+        let response = app.login("asha@example.com", "a wrong password").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    // Even the right password waits now, in whatever case the address is typed.
+    let locked = app.login("ASHA@example.com", PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = locked
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    assert_eq!(problem(locked).await["status"], 429);
+
+    assert_eq!(
+        app.login("ravi@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_forgets_earlier_failures() {
+    let app = spawn_app().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    for _ in 0..4 {
+        app.login("asha@example.com", "a wrong password").await;
+    }
+    assert_eq!(
+        app.login("asha@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..4 {
+        app.login("asha@example.com", "a wrong password").await;
+    }
+    assert_eq!(
+        app.login("asha@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn fifty_failures_from_one_address_lock_that_address() {
+    let app = spawn_app().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    for n in 0..50 {
+        let response = app
+            .login(&format!("nobody{n}@example.com"), "a wrong password")
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let response = app.login("asha@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -1,7 +1,9 @@
 //! Accounts over the JSON API: sign-up, login, logout, and who am I.
 
 use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use domain::user::{EMAIL_SCOPE, Email, Registrar, Role, USERNAME_SCOPE, User, Username};
 use infrastructure::event_store::UniqueClaim;
@@ -109,23 +111,46 @@ pub struct LoggedIn {
 const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 
 /// Signs in. A wrong password, an unknown email and a closed account all get the same 401
-/// after the same work, so the answer tells nobody which accounts exist.
+/// after the same work, so the answer tells nobody which accounts exist. Too many failures
+/// for one account or from one address get 429 with `Retry-After`.
 ///
 /// # Errors
 /// 401 as above, or 500.
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<LoggedIn>, ApiError> {
-    let account = find_account(&state, body.email.trim()).await?;
+    let login = body.email.trim().to_lowercase();
+    let now = state.now();
+    let throttle_failed = |e| ApiError::Internal(anyhow::Error::from(e));
+    if let Some(wait) = state
+        .login_throttle
+        .wait_before_trying(&login, peer.ip(), now)
+        .await
+        .map_err(throttle_failed)?
+    {
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let account = find_account(&state, &login).await?;
     let usable = account.filter(|a| a.active && !a.erased);
     let verified = state
         .passwords
         .verify(&body.password, usable.as_ref().map(|a| &a.password_hash))
         .await;
     let Some(account) = usable.filter(|_| verified) else {
+        state
+            .login_throttle
+            .record_failure(&login, peer.ip(), now)
+            .await
+            .map_err(throttle_failed)?;
         return Err(ApiError::Unauthorized(WRONG_CREDENTIALS));
     };
+    state
+        .login_throttle
+        .clear_account(&login)
+        .await
+        .map_err(throttle_failed)?;
     let issued = state
         .tokens
         .issue(account.id.0, state.now())

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 409: conflicts with the current state, e.g. an email already registered.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 429: too many attempts; `Retry-After` says when to try again.
+    #[error("too many attempts")]
+    TooManyRequests(std::time::Duration),
     /// 422: well-formed but invalid fields, each named.
     #[error("invalid fields")]
     Validation(Vec<FieldError>),
@@ -84,6 +87,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) | Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +101,7 @@ impl ApiError {
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
             Self::Validation(_) => "validation",
+            Self::TooManyRequests(_) => "too-many-requests",
             Self::Rejected(_) => "rejected",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -109,6 +114,12 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let kind = self.kind();
         let unauthorized = matches!(self, Self::Unauthorized(_));
+        let retry_after = match &self {
+            Self::TooManyRequests(wait) => {
+                Some(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0))
+            }
+            _ => None,
+        };
         let (detail, errors) = match self {
             Self::BadRequest(reason)
             | Self::Conflict(reason)
@@ -120,6 +131,11 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => {
                 ("Some fields are invalid; see `errors`.".to_owned(), errors)
             }
+            Self::TooManyRequests(_) => (
+                "Too many failed attempts; wait as long as Retry-After says, then try again."
+                    .to_owned(),
+                Vec::new(),
+            ),
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "request failed");
                 (
@@ -143,6 +159,9 @@ impl IntoResponse for ApiError {
         );
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
