@@ -1,6 +1,7 @@
 //! Black-box tests: the real application, started on port 0 with a fresh database, driven
 //! over HTTP exactly as a client would.
 
+mod access_matrix;
 mod admin;
 mod auth;
 mod health;
