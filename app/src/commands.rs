@@ -10,7 +10,7 @@ use domain::Aggregate;
 use infrastructure::event_codec::{decode, encode};
 use infrastructure::event_store::{
     AppendError, AppendOutcome, AppendRequest, EventMetadata, EventStore, ExpectedVersion,
-    StreamId, UniqueClaim,
+    OutboxMessage, StreamId, UniqueClaim,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -140,6 +140,26 @@ impl CommandService {
         A: Aggregate,
         A::Event: Serialize + DeserializeOwned,
     {
+        self.execute_with_outbox(id, command, context, Vec::new())
+            .await
+    }
+
+    /// As [`CommandService::execute`], and stores `outbox` messages in the same transaction
+    /// as the events (not at all when the command is refused or decides nothing).
+    ///
+    /// # Errors
+    /// As [`CommandService::execute`].
+    pub async fn execute_with_outbox<A>(
+        &self,
+        id: Uuid,
+        command: &A::Command,
+        context: &CommandContext,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Executed<A>, CommandError<A::Rejection>>
+    where
+        A: Aggregate,
+        A::Event: Serialize + DeserializeOwned,
+    {
         let stream = Self::stream_of::<A>(id);
         for _ in 0..ATTEMPTS {
             let (state, version) = self.load::<A>(id).await?;
@@ -181,6 +201,7 @@ impl CommandService {
                 .iter()
                 .map(|v| UniqueClaim::new(v.scope, &v.value))
                 .collect();
+            request.outbox.clone_from(&outbox);
             match self.store.append(request).await {
                 Ok(outcome) if outcome.already_stored => {
                     // Applied by an earlier attempt of this very command: report today's state.

@@ -35,6 +35,26 @@ pub struct Config {
     )]
     pub database_max_connections: u32,
 
+    /// SMTP server for mail (`smtp://host:port`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`); unset = mail written as `.eml` files under
+    /// `$DATA_DIR/mail/`.
+    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every mail.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Expense Tracker <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The address users reach the product at, for links in mail; default
+    /// `http://$LISTEN_ADDR`.
+    #[arg(long, env = "BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
     /// With `ADMIN_PASSWORD`: the first admin, created at start if no account has this email.
     #[arg(long, env = "ADMIN_EMAIL", global = true)]
     pub admin_email: Option<String>,
@@ -66,7 +86,20 @@ impl Config {
             database_max_connections: 8,
             admin_email: None,
             admin_password: None,
+            smtp_url: None,
+            mail_from: "Expense Tracker <no-reply@localhost>".into(),
+            base_url: None,
         }
+    }
+
+    /// Where links in mail point.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen_addr))
+            .trim_end_matches('/')
+            .to_owned()
     }
 }
 

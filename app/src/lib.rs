@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod startup;
 pub mod state;
 

@@ -10,13 +10,18 @@ use infrastructure::access_tokens::{AccessTokens, TokenPolicy};
 use infrastructure::database::{Database, PoolSettings, redact};
 use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
 use infrastructure::login_throttle::{LoginThrottle, ThrottlePolicy};
+use infrastructure::mail::mailer_from_settings;
+use infrastructure::outbox::{Outbox, RetryPolicy};
+use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
 use crate::accounts::{AdminSetup, ensure_admin};
 use crate::commands::CommandService;
 use crate::config::Config;
 use crate::http;
+use crate::mail::{MailDispatcher, MailTemplates};
 use crate::state::AppState;
 
 /// A migrated database, an open event store, and a bound listener, ready to serve.
@@ -24,6 +29,7 @@ use crate::state::AppState;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    dispatcher: MailDispatcher,
 }
 
 /// Connects to the database the configuration names (creating a SQLite file on first run)
@@ -64,10 +70,26 @@ impl Application {
                 ),
             }
         }
+        let mailer = mailer_from_settings(
+            config.smtp_url.as_deref(),
+            config.data_dir.join("mail"),
+            &config.mail_from,
+        )?;
+        let templates = Arc::new(MailTemplates::load()?);
+        let dispatcher = MailDispatcher::new(
+            state.outbox.clone(),
+            mailer,
+            templates,
+            Arc::clone(&state.mail_wake),
+        );
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            dispatcher,
+        })
     }
 }
 
@@ -88,6 +110,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
+        password_resets: PasswordResets::new(database.clone()),
+        outbox: Outbox::new(database.clone(), RetryPolicy::default()),
+        mail_wake: Arc::new(Notify::new()),
+        base_url: config.base_url(),
         commands: CommandService::new(Arc::clone(&events)),
         database,
         events,
@@ -114,6 +140,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let database = self.state.database.clone();
+        let (stop_workers, workers_stop) = watch::channel(false);
+        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop));
         let router = http::router(self.state);
         axum::serve(
             self.listener,
@@ -121,6 +149,11 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        // Requests are drained; the dispatcher stops between two messages.
+        let _ = stop_workers.send(true);
+        if let Err(error) = dispatcher.await {
+            tracing::error!(%error, "the mail dispatcher ended abnormally");
+        }
         database.close().await;
         Ok(())
     }

@@ -7,7 +7,10 @@ use infrastructure::access_tokens::AccessTokens;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
 use infrastructure::login_throttle::LoginThrottle;
+use infrastructure::outbox::Outbox;
+use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
+use tokio::sync::Notify;
 
 use crate::commands::CommandService;
 
@@ -26,6 +29,14 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Failed-login counts.
     pub login_throttle: LoginThrottle,
+    /// One-time reset links.
+    pub password_resets: PasswordResets,
+    /// Mail waiting to be sent; written with the events that cause it.
+    pub outbox: Outbox,
+    /// Wakes the mail dispatcher after a command put mail in the outbox.
+    pub mail_wake: Arc<Notify>,
+    /// Where users reach the product, for links in mail.
+    pub base_url: String,
 }
 
 impl AppState {

@@ -1,8 +1,8 @@
 //! Adapters of the expense tracker: everything that touches the outside world.
 //!
 //! Today: the database (SQLite by default, PostgreSQL to scale out, both through sqlx), the
-//! event store on it, the codec between domain events and stored events, password hashing
-//! and the API's access tokens. Rules: storage errors are translated here into the types of
+//! event store on it, the codec between domain events and stored events, the outbox and the
+//! mailer, password hashing, the API's access tokens and the login throttle. Rules: storage errors are translated here into the types of
 //! [`event_store`] and [`database`]; nothing above this crate sees a `sqlx::Error`. Nothing
 //! here decides business rules: that is the domain's job.
 
@@ -11,6 +11,9 @@ pub mod database;
 pub mod event_codec;
 pub mod event_store;
 pub mod login_throttle;
+pub mod mail;
+pub mod outbox;
+pub mod password_resets;
 pub mod passwords;
 #[cfg(feature = "testing")]
 pub mod testing;

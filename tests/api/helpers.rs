@@ -40,6 +40,18 @@ pub async fn spawn_app_with_admin() -> TestApp {
     .await
 }
 
+/// The application sending its mail to a real SMTP server started for the test.
+pub async fn spawn_app_with_smtp() -> (TestApp, crate::smtp::SmtpCatcher) {
+    let smtp = crate::smtp::SmtpCatcher::start().await;
+    let url = smtp.url.clone();
+    let app = start_with(None, |config| {
+        config.smtp_url = Some(url);
+        config.base_url = Some("https://expenses.example.com".into());
+    })
+    .await;
+    (app, smtp)
+}
+
 /// The application on a fresh PostgreSQL database, or `None` when PostgreSQL tests are
 /// skipped (see `infrastructure::testing`).
 pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {

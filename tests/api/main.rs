@@ -6,3 +6,5 @@ mod admin;
 mod auth;
 mod health;
 mod helpers;
+mod password_reset;
+mod smtp;

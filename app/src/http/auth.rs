@@ -5,15 +5,19 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use domain::user::{EMAIL_SCOPE, Email, Registrar, Role, USERNAME_SCOPE, User, Username};
-use infrastructure::event_store::UniqueClaim;
+use domain::user::{
+    Account, EMAIL_SCOPE, Email, NewPassword, PasswordChangeCause, Registrar, Role, USERNAME_SCOPE,
+    User, UserCommand, Username,
+};
+use infrastructure::event_store::{OutboxMessage, UniqueClaim};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, FieldError};
 use super::extract::{ApiJson, CurrentUser};
 use crate::accounts::{CreateAccountError, NewAccount, create_account};
-use crate::commands::{CommandError, CommandService};
+use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::mail::PASSWORD_RESET;
 use crate::state::AppState;
 
 /// `POST /api/v1/auth/register`.
@@ -234,4 +238,135 @@ pub async fn me(user: CurrentUser) -> Result<Json<Me>, ApiError> {
         email: profile.email.to_string(),
         role: user.role,
     }))
+}
+
+/// `POST /api/v1/auth/password-reset`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    email: String,
+}
+
+/// Mails a one-time link to choose a new password, if the address belongs to an account
+/// that can sign in. Always 202, so that nobody learns which addresses have accounts; a
+/// malformed address is a 422 (that says nothing about accounts).
+///
+/// # Errors
+/// 422 for a malformed address, or 500.
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequestBody>,
+) -> Result<StatusCode, ApiError> {
+    let email = Email::parse(&body.email)
+        .map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
+    let Some(account) = find_account(&state, &email.normalized()).await? else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let (Some(profile), true) = (&account.profile, account.active) else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let now = state.now();
+    let token = state
+        .password_resets
+        .issue(account.id.0, now)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mail = OutboxMessage {
+        message_id: Uuid::now_v7(),
+        kind: PASSWORD_RESET.to_owned(),
+        payload: serde_json::json!({
+            "to": profile.email.as_str(),
+            "name": profile.name.as_str(),
+            "link": format!("{}/reset-password?token={token}", state.base_url),
+        }),
+    };
+    let context = CommandContext::new("anonymous", now);
+    state
+        .commands
+        .execute_with_outbox::<User>(
+            account.id.0,
+            &UserCommand::RequestPasswordReset,
+            &context,
+            vec![mail],
+        )
+        .await
+        .map_err(command_error)?;
+    state.mail_wake.notify_one();
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /api/v1/auth/password-reset/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmBody {
+    token: String,
+    new_password: String,
+}
+
+/// Sets a new password with a reset link's token: the token is used up, every token and
+/// session of the account ends, every other reset link dies, and failed logins are
+/// forgotten. 204.
+///
+/// # Errors
+/// 422 for a password that breaks the rules, 400 for a token that is unknown, expired or
+/// used, or 500.
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetConfirmBody>,
+) -> Result<StatusCode, ApiError> {
+    let password = NewPassword::parse(&body.new_password)
+        .map_err(|e| ApiError::Validation(vec![FieldError::new("new_password", e.to_string())]))?;
+    let now = state.now();
+    let user_id = state
+        .password_resets
+        .redeem(body.token.trim(), now)
+        .await
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            ApiError::BadRequest("This reset link is invalid, expired or already used.".into())
+        })?;
+    let password_hash = state
+        .passwords
+        .hash(&password)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let command = UserCommand::ChangePassword {
+        password_hash,
+        cause: PasswordChangeCause::Reset,
+    };
+    let context = CommandContext::new(format!("user:{user_id}"), now);
+    let changed = state
+        .commands
+        .execute::<User>(user_id, &command, &context)
+        .await
+        .map_err(command_error)?;
+    state
+        .tokens
+        .revoke_all_for(user_id, now)
+        .await
+        .map_err(anyhow::Error::from)?;
+    state
+        .password_resets
+        .revoke_all_for(user_id, now)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if let User::Registered(Account {
+        profile: Some(profile),
+        ..
+    }) = &changed.state
+    {
+        state
+            .login_throttle
+            .clear_account(&profile.email.normalized())
+            .await
+            .map_err(anyhow::Error::from)?;
+        if let Some(username) = &profile.username {
+            state
+                .login_throttle
+                .clear_account(username.as_str())
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

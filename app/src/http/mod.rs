@@ -20,6 +20,11 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/password-reset", post(auth::request_password_reset))
+        .route(
+            "/auth/password-reset/confirm",
+            post(auth::confirm_password_reset),
+        )
         .route("/me", get(auth::me))
         .route("/admin/agents", post(admin::create_agent))
         .route("/admin/auditors", post(admin::create_auditor))

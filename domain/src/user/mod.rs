@@ -84,6 +84,8 @@ pub enum UserCommand {
         /// Why.
         cause: PasswordChangeCause,
     },
+    /// Send the person a one-time link to choose a new password.
+    RequestPasswordReset,
     /// Stop a staff member from signing in (an admin's decision).
     Deactivate {
         /// The admin.
@@ -126,6 +128,8 @@ pub enum UserEvent {
         /// Why.
         cause: PasswordChangeCause,
     },
+    /// A one-time link to choose a new password was sent.
+    PasswordResetRequested {},
     /// The staff member can no longer sign in.
     UserDeactivated {
         /// The admin.
@@ -148,6 +152,7 @@ impl DomainEvent for UserEvent {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::PasswordResetRequested {} => "PasswordResetRequested",
             Self::UserDeactivated { .. } => "UserDeactivated",
             Self::UserReactivated { .. } => "UserReactivated",
             Self::PersonalDataErased { .. } => "PersonalDataErased",
@@ -184,6 +189,9 @@ pub enum UserRejection {
     /// Not deactivated.
     #[error("the account is not deactivated")]
     NotDeactivated,
+    /// The account is deactivated.
+    #[error("the account is deactivated")]
+    Inactive,
     /// The person's data was erased; the account is closed for good.
     #[error("the account's personal data was erased")]
     Erased,
@@ -277,6 +285,12 @@ impl Aggregate for User {
                 password_hash: password_hash.clone(),
                 cause: *cause,
             },
+            UserCommand::RequestPasswordReset => {
+                if !account.active {
+                    return Err(UserRejection::Inactive);
+                }
+                UserEvent::PasswordResetRequested {}
+            }
             UserCommand::Deactivate { by } => {
                 if !matches!(account.role, Role::Agent | Role::Auditor) {
                     return Err(UserRejection::CannotDeactivate(account.role));
@@ -338,7 +352,7 @@ impl Aggregate for User {
             }),
             (Self::Registered(mut account), event) => {
                 match event {
-                    UserEvent::UserRegistered { .. } => {}
+                    UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {} => {}
                     UserEvent::PasswordChanged { password_hash, .. } => {
                         account.password_hash = password_hash.clone()
                     }

@@ -269,3 +269,25 @@ fn erasure_gives_the_email_and_username_up_and_forgets_the_profile() {
         })
     ));
 }
+
+#[test]
+fn a_password_reset_is_requested_for_active_accounts_only() {
+    given::<User>([registered(Role::Customer)])
+        .when(UserCommand::RequestPasswordReset)
+        .then([UserEvent::PasswordResetRequested {}]);
+    given::<User>([
+        registered(Role::Agent),
+        UserEvent::UserDeactivated { by: ADMIN },
+    ])
+    .when(UserCommand::RequestPasswordReset)
+    .then_rejected(UserRejection::Inactive);
+    given::<User>([
+        registered(Role::Customer),
+        UserEvent::PersonalDataErased { by: None },
+    ])
+    .when(UserCommand::RequestPasswordReset)
+    .then_rejected(UserRejection::Erased);
+    given::<User>([])
+        .when(UserCommand::RequestPasswordReset)
+        .then_rejected(UserRejection::NotRegistered);
+}

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 pub use model::{
     AppendError, AppendOutcome, AppendRequest, EventMetadata, ExpectedVersion, InvalidStreamId,
-    NewEvent, Position, RecordedEvent, StoreError, StreamId, UniqueClaim,
+    NewEvent, OutboxMessage, Position, RecordedEvent, StoreError, StreamId, UniqueClaim,
 };
 
 /// The PostgreSQL advisory lock (transaction-scoped) that every append holds; see ADR 0003.

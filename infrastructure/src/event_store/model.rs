@@ -209,8 +209,21 @@ impl fmt::Debug for UniqueClaim {
     }
 }
 
+/// A side effect to carry out because of an append (a mail, say), stored in the outbox in
+/// the same transaction as the events, and only if they are stored.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    /// Unique; the dispatcher sends each message once.
+    pub message_id: Uuid,
+    /// What to do, e.g. `password_reset`.
+    pub kind: String,
+    /// What doing it needs.
+    pub payload: serde_json::Value,
+}
+
 /// A batch of events from one command for one stream, appended atomically, with the
-/// unique values it claims or gives up in the same transaction.
+/// unique values it claims or gives up and the outbox messages it causes, in the same
+/// transaction.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
     /// The stream to append to.
@@ -226,6 +239,8 @@ pub struct AppendRequest {
     pub claims: Vec<UniqueClaim>,
     /// Values the stream gives up (ignored where it does not own them).
     pub releases: Vec<UniqueClaim>,
+    /// Side effects, stored only if the events are (not for a refused or replayed append).
+    pub outbox: Vec<OutboxMessage>,
 }
 
 impl AppendRequest {
@@ -244,6 +259,7 @@ impl AppendRequest {
             events,
             claims: Vec::new(),
             releases: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 }

@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::model::{
-    AppendError, AppendOutcome, AppendRequest, NewEvent, Position, StreamId, UniqueClaim,
+    AppendError, AppendOutcome, AppendRequest, NewEvent, OutboxMessage, Position, StreamId,
+    UniqueClaim,
 };
 
 /// What the store holds right now for the streams and commands of a batch.
@@ -86,6 +87,8 @@ pub(crate) enum ClaimChange<'a> {
 pub(crate) struct Plan<'a> {
     pub rows: Vec<PlannedRow<'a>>,
     pub claim_changes: Vec<ClaimChange<'a>>,
+    /// Outbox messages of the written requests, with their request's instant.
+    pub outbox: Vec<(&'a OutboxMessage, i64)>,
     pub decisions: Vec<Decision>,
 }
 
@@ -98,6 +101,7 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
     // Claims changed earlier in this batch: `Some(owner)` taken, `None` released.
     let mut claims: HashMap<&UniqueClaim, Option<&StreamId>> = HashMap::new();
     let mut claim_changes = Vec::new();
+    let mut outbox = Vec::new();
     let mut rows = Vec::new();
     let mut decisions = Vec::with_capacity(appends.len());
 
@@ -206,6 +210,12 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
                 event,
             });
         }
+        outbox.extend(
+            request
+                .outbox
+                .iter()
+                .map(|message| (message, append.recorded_at_us)),
+        );
         head += count;
         versions.insert(stream, outcome.last_version);
         commands.insert((stream, command_id), outcome);
@@ -214,6 +224,7 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
     Plan {
         rows,
         claim_changes,
+        outbox,
         decisions,
     }
 }
@@ -235,6 +246,7 @@ mod tests {
         PreparedAppend::new(AppendRequest {
             claims: Vec::new(),
             releases: Vec::new(),
+            outbox: Vec::new(),
             stream: StreamId::parse(stream).expect("valid stream"),
             expected,
             metadata: EventMetadata {

@@ -132,6 +132,18 @@ impl WriteBackend for PostgresWriter {
                 .execute(&mut *tx)
                 .await?;
         }
+        for (message, at_us) in &plan.outbox {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, kind, payload, created_at_us, next_attempt_at_us) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(message.message_id)
+            .bind(message.kind.as_str())
+            .bind(message.payload.to_string())
+            .bind(*at_us)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(COMMIT_CHANNEL)
             .bind(head.0.to_string())

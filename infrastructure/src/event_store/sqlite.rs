@@ -219,10 +219,24 @@ impl WriteBackend for SqliteWriter {
             statement.push_bind(stream.as_str());
             statement.push(");\n");
         }
+        for (message, at_us) in &plan.outbox {
+            statement.push(
+                "INSERT INTO outbox (message_id, kind, payload, created_at_us, next_attempt_at_us) VALUES (",
+            );
+            let mut values = statement.separated(", ");
+            values.push_bind(message.message_id);
+            values.push_bind(message.kind.as_str());
+            values.push_bind(message.payload.to_string());
+            values.push_bind(*at_us);
+            values.push_bind(*at_us);
+            statement.push(");\n");
+        }
         statement.push("COMMIT;");
         // Parsing the statement is a visible share of a small batch's cost; the statement
         // text depends only on the row count, so keep the common (small) shapes prepared.
-        let reuse = rows.len() <= PREPARED_BATCH_ROWS && plan.claim_changes.is_empty();
+        let reuse = rows.len() <= PREPARED_BATCH_ROWS
+            && plan.claim_changes.is_empty()
+            && plan.outbox.is_empty();
         let written = statement
             .build()
             .persistent(reuse)
