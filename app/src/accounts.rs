@@ -4,7 +4,7 @@
 
 use domain::user::{
     Email, Gender, InvalidValue, Mobile, NewPassword, PersonName, Profile, Registrar, Role, User,
-    UserCommand, UserId, Username,
+    UserCommand, UserId, UserRejection, Username,
 };
 use uuid::Uuid;
 
@@ -163,4 +163,46 @@ pub async fn ensure_admin(
         }
         Err(other) => Err(other),
     }
+}
+
+/// What [`erase_person`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erasure {
+    /// The person's personal data is gone for good (now or already before).
+    Erased,
+    /// No account has this id.
+    NoSuchPerson,
+}
+
+/// Erases a person's personal data: records the erasure (releasing their email and
+/// username), destroys their key so that every sealed field of their events reads as
+/// absent, and ends their tokens and reset links. Safe to run again after an interruption:
+/// it completes whatever was left undone.
+///
+/// # Errors
+/// When a step fails; running again completes it.
+pub async fn erase_person(
+    state: &AppState,
+    user_id: Uuid,
+    by: Option<UserId>,
+    actor: &str,
+) -> anyhow::Result<Erasure> {
+    let now = state.now();
+    let context = CommandContext::new(actor, now);
+    let command = UserCommand::ErasePersonalData { by };
+    match state
+        .commands
+        .execute::<User>(user_id, &command, &context)
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(UserRejection::Erased)) => {}
+        Err(CommandError::Rejected(UserRejection::NotRegistered)) => {
+            return Ok(Erasure::NoSuchPerson);
+        }
+        Err(error) => return Err(anyhow::anyhow!("recording the erasure: {error}")),
+    }
+    state.vault.erase(user_id, now).await?;
+    state.tokens.revoke_all_for(user_id, now).await?;
+    state.password_resets.revoke_all_for(user_id, now).await?;
+    Ok(Erasure::Erased)
 }

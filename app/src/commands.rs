@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::Aggregate;
-use infrastructure::event_codec::{decode, encode};
+use domain::{Aggregate, DomainEvent};
+use infrastructure::event_codec::{decode_payload, encode};
 use infrastructure::event_store::{
     AppendError, AppendOutcome, AppendRequest, EventMetadata, EventStore, ExpectedVersion,
-    OutboxMessage, StreamId, UniqueClaim,
+    NewEvent, OutboxMessage, StreamId, UniqueClaim,
 };
+use infrastructure::personal_data::PersonalDataVault;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -82,19 +83,40 @@ pub struct Executed<A> {
 #[derive(Debug, Clone)]
 pub struct CommandService {
     store: Arc<dyn EventStore>,
+    vault: Arc<PersonalDataVault>,
 }
 
 impl CommandService {
-    /// Commands against `store`.
+    /// Commands against `store`; personal data in events is sealed with `vault`.
     #[must_use]
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn EventStore>, vault: Arc<PersonalDataVault>) -> Self {
+        Self { store, vault }
     }
 
     /// The stream of one aggregate instance.
     #[must_use]
     pub fn stream_of<A: Aggregate>(id: Uuid) -> StreamId {
         StreamId::for_aggregate(A::CATEGORY, id)
+    }
+
+    /// Encodes events, sealing each one's personal data with its owner's key.
+    async fn encode_all<E: Serialize + DomainEvent>(
+        &self,
+        events: &[E],
+        context: &CommandContext,
+    ) -> anyhow::Result<Vec<NewEvent>> {
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in events {
+            let mut new = encode(event, Uuid::now_v7())?;
+            if let Some((subject, fields)) = event.personal_data() {
+                new.payload = self
+                    .vault
+                    .seal_fields(&new.payload, subject, fields, context.now)
+                    .await?;
+            }
+            encoded.push(new);
+        }
+        Ok(encoded)
     }
 
     /// The aggregate id inside one of its streams' names.
@@ -121,7 +143,8 @@ impl CommandService {
         let version = recorded.last().map_or(0, |e| e.version);
         let mut state = A::default();
         for event in &recorded {
-            state = state.evolve(&decode::<A::Event>(event)?);
+            let payload = self.vault.unseal(&event.payload).await?;
+            state = state.evolve(&decode_payload::<A::Event>(event, &payload)?);
         }
         Ok((state, version))
     }
@@ -185,11 +208,7 @@ impl CommandService {
                     actor: context.actor.clone(),
                     recorded_at: context.now,
                 },
-                events
-                    .iter()
-                    .map(|event| encode(event, Uuid::now_v7()))
-                    .collect::<Result<_, _>>()
-                    .map_err(anyhow::Error::from)?,
+                self.encode_all(&events, context).await?,
             );
             request.claims = values
                 .claimed

@@ -25,6 +25,12 @@ enum Command {
     Serve,
     /// Create the database if needed, apply pending migrations, and exit.
     Migrate,
+    /// Erase a person's personal data for good (crypto-shredding): their events stay, their
+    /// name, email and mobile can never be read again, and they can no longer sign in.
+    ErasePerson {
+        /// The person's user id.
+        user_id: uuid::Uuid,
+    },
     /// Create an admin account. The password comes from `ADMIN_PASSWORD` or, when that is
     /// not set, from the first line of standard input; it never appears on the command line.
     CreateAdmin {
@@ -80,6 +86,17 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("an account with the email {email} exists already")
                 }
                 Err(error) => anyhow::bail!("cannot create the admin: {error}"),
+            }
+        }
+        Command::ErasePerson { user_id } => {
+            let state = startup::build_state(&cli.config).await?;
+            let outcome = app::accounts::erase_person(&state, user_id, None, "operator").await;
+            state.database.close().await;
+            match outcome? {
+                app::accounts::Erasure::Erased => println!("personal data of {user_id} erased"),
+                app::accounts::Erasure::NoSuchPerson => {
+                    anyhow::bail!("no account has the id {user_id}")
+                }
             }
         }
         Command::Migrate => {

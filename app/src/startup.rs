@@ -14,6 +14,7 @@ use infrastructure::mail::mailer_from_settings;
 use infrastructure::outbox::{Outbox, RetryPolicy};
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
+use infrastructure::personal_data::PersonalDataVault;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -107,6 +108,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .await
         .context("preparing the password hasher")?;
     let events: Arc<dyn EventStore> = Arc::new(events);
+    let vault = Arc::new(PersonalDataVault::new(database.clone()));
     Ok(AppState {
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
@@ -114,7 +116,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         outbox: Outbox::new(database.clone(), RetryPolicy::default()),
         mail_wake: Arc::new(Notify::new()),
         base_url: config.base_url(),
-        commands: CommandService::new(Arc::clone(&events)),
+        commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
+        vault,
         database,
         events,
         passwords,

@@ -10,6 +10,7 @@ use infrastructure::login_throttle::LoginThrottle;
 use infrastructure::outbox::Outbox;
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
+use infrastructure::personal_data::PersonalDataVault;
 use tokio::sync::Notify;
 
 use crate::commands::CommandService;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Failed-login counts.
     pub login_throttle: LoginThrottle,
+    /// Per-person keys of personal data (crypto-shredding).
+    pub vault: Arc<PersonalDataVault>,
     /// One-time reset links.
     pub password_resets: PasswordResets,
     /// Mail waiting to be sent; written with the events that cause it.

@@ -9,6 +9,13 @@ pub trait DomainEvent {
     fn schema_version(&self) -> u16 {
         1
     }
+
+    /// Whose personal data this event carries, and in which of its fields: those fields are
+    /// stored sealed with that person's key, and read back as absent once the person is
+    /// erased. Most events carry none.
+    fn personal_data(&self) -> Option<(uuid::Uuid, &'static [&'static str])> {
+        None
+    }
 }
 
 /// A value that must belong to one aggregate only across all aggregates of its kind, such

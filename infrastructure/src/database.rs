@@ -110,6 +110,8 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
+                // Freed space is zeroed, so erased personal data keys leave no trace.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(10));
             if let Some(directory) = options
                 .get_filename()

@@ -67,11 +67,20 @@ pub fn encode<E: Serialize + DomainEvent>(
 /// # Errors
 /// [`CodecError::Decode`] when the payload does not fit the stored type.
 pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, CodecError> {
+    decode_payload(recorded, &recorded.payload)
+}
+
+/// Decodes a stored event with a payload other than the stored one (e.g. with its personal
+/// data unsealed).
+///
+/// # Errors
+/// [`CodecError::Decode`] when the payload does not fit the stored type.
+pub fn decode_payload<E: DeserializeOwned>(
+    recorded: &RecordedEvent,
+    payload: &RawValue,
+) -> Result<E, CodecError> {
     let type_json = serde_json::Value::String(recorded.event_type.clone());
-    let tagged = format!(
-        r#"{{"type":{type_json},"data":{}}}"#,
-        recorded.payload.get()
-    );
+    let tagged = format!(r#"{{"type":{type_json},"data":{}}}"#, payload.get());
     serde_json::from_str(&tagged).map_err(|source| CodecError::Decode {
         event_type: recorded.event_type.clone(),
         position: recorded.position.0,

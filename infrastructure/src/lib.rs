@@ -15,5 +15,6 @@ pub mod mail;
 pub mod outbox;
 pub mod password_resets;
 pub mod passwords;
+pub mod personal_data;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -96,71 +96,24 @@ async fn send(
 /// (method, path, body, expected answer for anonymous, customer, agent, admin, auditor).
 /// Bodies are deliberately incomplete where a complete one would change state: reaching
 /// the body check proves the caller got past the access check.
+#[rustfmt::skip]
 fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
-    let deactivate = format!("/api/v1/admin/users/{NOBODY}/deactivate");
-    let reactivate = format!("/api/v1/admin/users/{NOBODY}/reactivate");
+    let user = |action: &str| format!("/api/v1/admin/users/{NOBODY}/{action}");
     vec![
-        (
-            Method::GET,
-            "/healthz".into(),
-            Value::Null,
-            [200, 200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/readyz".into(),
-            Value::Null,
-            [200, 200, 200, 200, 200],
-        ),
-        (
-            Method::POST,
-            "/api/v1/auth/register".into(),
-            json!({}),
-            [400, 400, 400, 400, 400],
-        ),
-        (
-            Method::POST,
-            "/api/v1/auth/login".into(),
-            json!({}),
-            [400, 400, 400, 400, 400],
-        ),
-        (
-            Method::GET,
-            "/api/v1/me".into(),
-            Value::Null,
-            [401, 200, 200, 200, 200],
-        ),
-        (
-            Method::POST,
-            "/api/v1/admin/agents".into(),
-            json!({}),
-            [401, 403, 403, 400, 403],
-        ),
-        (
-            Method::POST,
-            "/api/v1/admin/auditors".into(),
-            json!({}),
-            [401, 403, 403, 400, 403],
-        ),
-        (
-            Method::POST,
-            deactivate,
-            json!({}),
-            [401, 403, 403, 404, 403],
-        ),
-        (
-            Method::POST,
-            reactivate,
-            json!({}),
-            [401, 403, 403, 404, 403],
-        ),
+        (Method::GET, "/healthz".into(), Value::Null, [200, 200, 200, 200, 200]),
+        (Method::GET, "/readyz".into(), Value::Null, [200, 200, 200, 200, 200]),
+        (Method::POST, "/api/v1/auth/register".into(), json!({}), [400, 400, 400, 400, 400]),
+        (Method::POST, "/api/v1/auth/login".into(), json!({}), [400, 400, 400, 400, 400]),
+        (Method::POST, "/api/v1/auth/password-reset".into(), json!({}), [400, 400, 400, 400, 400]),
+        (Method::POST, "/api/v1/auth/password-reset/confirm".into(), json!({}), [400, 400, 400, 400, 400]),
+        (Method::GET, "/api/v1/me".into(), Value::Null, [401, 200, 200, 200, 200]),
+        (Method::POST, "/api/v1/admin/agents".into(), json!({}), [401, 403, 403, 400, 403]),
+        (Method::POST, "/api/v1/admin/auditors".into(), json!({}), [401, 403, 403, 400, 403]),
+        (Method::POST, user("deactivate"), json!({}), [401, 403, 403, 404, 403]),
+        (Method::POST, user("reactivate"), json!({}), [401, 403, 403, 404, 403]),
+        (Method::POST, user("erase"), json!({}), [401, 403, 403, 404, 403]),
         // Last: it ends the session of whoever calls it.
-        (
-            Method::POST,
-            "/api/v1/auth/logout".into(),
-            json!({}),
-            [401, 204, 204, 204, 204],
-        ),
+        (Method::POST, "/api/v1/auth/logout".into(), json!({}), [401, 204, 204, 204, 204]),
     ]
 }
 

@@ -227,6 +227,23 @@ impl TestApp {
         count
     }
 
+    /// Every byte of every file in the data directory (the SQLite database, its WAL, mail).
+    pub fn data_files_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut directories = vec![self.data_dir.clone()];
+        while let Some(directory) = directories.pop() {
+            for entry in std::fs::read_dir(&directory).expect("a readable directory") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    directories.push(path);
+                } else {
+                    bytes.extend(std::fs::read(&path).expect("a readable file"));
+                }
+            }
+        }
+        bytes
+    }
+
     /// The test database, when the app runs on PostgreSQL.
     pub fn postgres(&self) -> Option<&TestDatabase> {
         self.database.as_ref()

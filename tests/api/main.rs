@@ -4,6 +4,7 @@
 mod access_matrix;
 mod admin;
 mod auth;
+mod erasure;
 mod health;
 mod helpers;
 mod password_reset;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::auth::command_error;
 use super::error::ApiError;
 use super::extract::{Admins, ApiJson, ApiPath, Authorized};
-use crate::accounts::{NewAccount, create_account};
+use crate::accounts::{Erasure, NewAccount, create_account, erase_person};
 use crate::commands::CommandContext;
 use crate::state::AppState;
 
@@ -146,5 +146,27 @@ async fn change_activation(
             domain::user::UserRejection::NotRegistered,
         )) => Err(ApiError::NotFound),
         Err(error) => Err(command_error(error)),
+    }
+}
+
+/// Erases a person's personal data for good (crypto-shredding): their events stay, their
+/// name, email and mobile can never be read again, and they can no longer sign in. 204;
+/// 404 for an unknown account; 422 for the admin's own account.
+///
+/// # Errors
+/// As above; 401/403 for anyone but an admin.
+pub async fn erase(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiPath(user_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if user_id == admin.user.user_id.0 {
+        return Err(ApiError::Rejected(
+            "An admin cannot erase their own account.".into(),
+        ));
+    }
+    match erase_person(&state, user_id, Some(admin.user.user_id), &actor(&admin)).await? {
+        Erasure::Erased => Ok(StatusCode::NO_CONTENT),
+        Erasure::NoSuchPerson => Err(ApiError::NotFound),
     }
 }

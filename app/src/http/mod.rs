@@ -29,7 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/agents", post(admin::create_agent))
         .route("/admin/auditors", post(admin::create_auditor))
         .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))
-        .route("/admin/users/{user_id}/reactivate", post(admin::reactivate));
+        .route("/admin/users/{user_id}/reactivate", post(admin::reactivate))
+        .route("/admin/users/{user_id}/erase", post(admin::erase));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

@@ -114,8 +114,8 @@ pub enum UserEvent {
         user_id: UserId,
         /// What it may do.
         role: Role,
-        /// Personal data (encrypted at rest with the person's key).
-        profile: Profile,
+        /// Personal data, sealed at rest with the person's key; `None` once they are erased.
+        profile: Option<Profile>,
         /// argon2id PHC string.
         password_hash: PasswordHash,
         /// Who created it.
@@ -156,6 +156,13 @@ impl DomainEvent for UserEvent {
             Self::UserDeactivated { .. } => "UserDeactivated",
             Self::UserReactivated { .. } => "UserReactivated",
             Self::PersonalDataErased { .. } => "PersonalDataErased",
+        }
+    }
+
+    fn personal_data(&self) -> Option<(Uuid, &'static [&'static str])> {
+        match self {
+            Self::UserRegistered { user_id, .. } => Some((user_id.0, &["profile"])),
+            _ => None,
         }
     }
 }
@@ -267,7 +274,7 @@ impl Aggregate for User {
                     Ok(vec![UserEvent::UserRegistered {
                         user_id: *user_id,
                         role: *role,
-                        profile: profile.clone(),
+                        profile: Some(profile.clone()),
                         password_hash: password_hash.clone(),
                         registered_by: *registered_by,
                     }])
@@ -315,7 +322,13 @@ impl Aggregate for User {
         let mut changes = UniqueValueChanges::default();
         for event in events {
             match (self, event) {
-                (_, UserEvent::UserRegistered { profile, .. }) => {
+                (
+                    _,
+                    UserEvent::UserRegistered {
+                        profile: Some(profile),
+                        ..
+                    },
+                ) => {
                     changes.claimed.extend(unique_values_of(profile));
                 }
                 (
@@ -348,7 +361,7 @@ impl Aggregate for User {
                 active: true,
                 erased: false,
                 password_hash: password_hash.clone(),
-                profile: Some(profile.clone()),
+                profile: profile.clone(),
             }),
             (Self::Registered(mut account), event) => {
                 match event {

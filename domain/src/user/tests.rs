@@ -36,7 +36,7 @@ fn registered(role: Role) -> UserEvent {
     UserEvent::UserRegistered {
         user_id: id(1),
         role,
-        profile: profile(Some("asha")),
+        profile: Some(profile(Some("asha"))),
         password_hash: hash("first"),
         registered_by: Registrar::Operator,
     }
@@ -51,7 +51,7 @@ fn a_customer_signs_up_on_their_own() {
         .then([UserEvent::UserRegistered {
             user_id: id(1),
             role: Role::Customer,
-            profile: profile(Some("asha")),
+            profile: Some(profile(Some("asha"))),
             password_hash: hash("first"),
             registered_by: Registrar::SelfSignUp,
         }]);
@@ -290,4 +290,34 @@ fn a_password_reset_is_requested_for_active_accounts_only() {
     given::<User>([])
         .when(UserCommand::RequestPasswordReset)
         .then_rejected(UserRejection::NotRegistered);
+}
+
+#[test]
+fn registration_carries_the_profile_as_personal_data_of_the_new_user() {
+    let event = registered(Role::Customer);
+    assert_eq!(event.personal_data(), Some((id(1).0, &["profile"][..])));
+    assert_eq!(
+        UserEvent::UserDeactivated { by: ADMIN }.personal_data(),
+        None
+    );
+}
+
+#[test]
+fn a_registration_read_back_after_erasure_has_no_profile() {
+    let mut event = registered(Role::Agent);
+    if let UserEvent::UserRegistered { profile, .. } = &mut event {
+        *profile = None;
+    }
+    let state = User::replay(&[event]);
+    assert!(matches!(
+        state,
+        User::Registered(Account { profile: None, .. })
+    ));
+    let erase = state
+        .decide(&UserCommand::ErasePersonalData { by: None })
+        .expect("erasable");
+    assert!(
+        state.unique_values(&erase).released.is_empty(),
+        "nothing left to release"
+    );
 }
