@@ -52,6 +52,19 @@ pub async fn spawn_app_with_smtp() -> (TestApp, crate::smtp::SmtpCatcher) {
     (app, smtp)
 }
 
+/// The application with a first admin, sending mail to a real SMTP server of the test's.
+pub async fn spawn_app_with_admin_and_smtp() -> (TestApp, crate::smtp::SmtpCatcher) {
+    let smtp = crate::smtp::SmtpCatcher::start().await;
+    let url = smtp.url.clone();
+    let app = start_with(None, |config| {
+        config.smtp_url = Some(url);
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+    })
+    .await;
+    (app, smtp)
+}
+
 /// The application on a fresh PostgreSQL database, or `None` when PostgreSQL tests are
 /// skipped (see `infrastructure::testing`).
 pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {
@@ -225,6 +238,43 @@ impl TestApp {
         .expect("counting events");
         database.close().await;
         count
+    }
+
+    /// Waits (at most 10 s) until the one unsent mail has failed once, then parks it as the
+    /// dispatcher parks a mail after its last attempt. Returns its id.
+    pub async fn park_pending_mail_after_a_failed_attempt(&self) -> String {
+        let database = self.own_database().await;
+        let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+            unreachable!("a SQLite app")
+        };
+        for _ in 0..500 {
+            let parked: Option<String> = sqlx::query_scalar(
+                "UPDATE outbox SET parked_at_us = next_attempt_at_us \
+                 WHERE sent_at_us IS NULL AND attempts >= 1 AND parked_at_us IS NULL \
+                 RETURNING lower(substr(hex(message_id), 1, 8) || '-' || substr(hex(message_id), 9, 4) || '-' \
+                 || substr(hex(message_id), 13, 4) || '-' || substr(hex(message_id), 17, 4) || '-' \
+                 || substr(hex(message_id), 21))",
+            )
+            .fetch_optional(sqlite.pool())
+            .await
+            .expect("parking");
+            if let Some(id) = parked {
+                database.close().await;
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the mail never failed");
+    }
+
+    async fn own_database(&self) -> infrastructure::database::Database {
+        let url = format!(
+            "sqlite://{}",
+            self.data_dir.join("expense-tracker.db").display()
+        );
+        infrastructure::database::Database::connect(&url, Default::default())
+            .await
+            .expect("connecting to the app's database")
     }
 
     /// Every byte of every file in the data directory (the SQLite database, its WAL, mail).

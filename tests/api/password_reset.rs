@@ -235,3 +235,57 @@ async fn without_smtp_the_reset_mail_is_an_eml_file_in_the_data_directory() {
     let content = std::fs::read_to_string(file).expect("readable");
     assert!(content.contains("reset-password?token="));
 }
+
+#[tokio::test]
+async fn an_admin_sees_mail_that_keeps_failing_and_can_send_it_again() {
+    use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app_with_admin_and_smtp};
+
+    let (app, mut smtp) = spawn_app_with_admin_and_smtp().await;
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    smtp.refuse_recipients(true);
+    app.post_json(
+        "/api/v1/auth/password-reset",
+        &json!({ "email": "asha@example.com" }),
+    )
+    .await;
+    // The first attempt fails; the next would come 10 s later. Stand in for the seven
+    // further failures by parking the message as the dispatcher would.
+    let message_id = app.park_pending_mail_after_a_failed_attempt().await;
+
+    let parked = app
+        .client
+        .get(format!("{}/api/v1/admin/mail/parked", app.address))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(parked.status(), StatusCode::OK);
+    let body: serde_json::Value = parked.json().await.expect("json");
+    assert_eq!(body["items"][0]["message_id"], message_id);
+    assert!(
+        body["items"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("451")),
+        "{body}"
+    );
+
+    smtp.refuse_recipients(false);
+    let retried = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/mail/{message_id}/retry"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(retried.status(), StatusCode::ACCEPTED);
+    assert!(smtp.next_mail().await.contains("To: asha@example.com"));
+    let unknown = app
+        .post_as(
+            Some(&admin),
+            &format!("/api/v1/admin/mail/{message_id}/retry"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND, "no longer parked");
+}

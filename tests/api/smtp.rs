@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -13,6 +16,7 @@ use tokio::sync::mpsc;
 pub struct SmtpCatcher {
     pub url: String,
     received: mpsc::UnboundedReceiver<String>,
+    refusing: Arc<AtomicBool>,
 }
 
 impl SmtpCatcher {
@@ -22,12 +26,23 @@ impl SmtpCatcher {
             .expect("an SMTP port");
         let url = format!("smtp://{}", listener.local_addr().expect("address"));
         let (deliver, received) = mpsc::unbounded_channel();
+        let refusing = Arc::new(AtomicBool::new(false));
+        let refuse = Arc::clone(&refusing);
         tokio::spawn(async move {
             while let Ok((connection, _)) = listener.accept().await {
-                tokio::spawn(serve(connection, deliver.clone()));
+                tokio::spawn(serve(connection, deliver.clone(), Arc::clone(&refuse)));
             }
         });
-        Self { url, received }
+        Self {
+            url,
+            received,
+            refusing,
+        }
+    }
+
+    /// While true, every recipient is turned away with a temporary failure (451).
+    pub fn refuse_recipients(&self, refuse: bool) {
+        self.refusing.store(refuse, Ordering::SeqCst);
     }
 
     /// The next message, waiting at most 30 s for it.
@@ -48,7 +63,11 @@ impl SmtpCatcher {
     }
 }
 
-async fn serve(connection: TcpStream, deliver: mpsc::UnboundedSender<String>) {
+async fn serve(
+    connection: TcpStream,
+    deliver: mpsc::UnboundedSender<String>,
+    refusing: Arc<AtomicBool>,
+) {
     let (read, mut write) = connection.into_split();
     let mut lines = BufReader::new(read).lines();
     let _ = write.write_all(b"220 catcher ESMTP\r\n").await;
@@ -60,6 +79,7 @@ async fn serve(connection: TcpStream, deliver: mpsc::UnboundedSender<String>) {
             .to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
             "EHLO" | "HELO" => b"250-catcher\r\n250 8BITMIME\r\n",
+            "RCPT" if refusing.load(Ordering::SeqCst) => b"451 4.3.0 try again later\r\n",
             "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
             "DATA" => {
                 let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;

@@ -170,3 +170,59 @@ pub async fn erase(
         Erasure::NoSuchPerson => Err(ApiError::NotFound),
     }
 }
+
+/// A mail that kept failing.
+#[derive(Debug, Serialize)]
+pub struct ParkedMail {
+    message_id: Uuid,
+    kind: String,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+/// `GET /api/v1/admin/mail/parked`: mail that kept failing, newest first.
+///
+/// # Errors
+/// 401/403 for anyone but an admin; 500.
+pub async fn parked_mail(
+    State(state): State<AppState>,
+    _admin: Authorized<Admins>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let items: Vec<ParkedMail> = state
+        .outbox
+        .parked()
+        .await
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .map(|parked| ParkedMail {
+            message_id: parked.message_id,
+            kind: parked.kind,
+            attempts: parked.attempts,
+            last_error: parked.last_error,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /api/v1/admin/mail/{id}/retry`: puts a parked mail back in line. 202; 404 when no
+/// such mail is parked.
+///
+/// # Errors
+/// As above; 401/403 for anyone but an admin.
+pub async fn retry_mail(
+    State(state): State<AppState>,
+    _admin: Authorized<Admins>,
+    ApiPath(message_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .outbox
+        .retry_parked(message_id, state.now())
+        .await
+        .map_err(anyhow::Error::from)?
+    {
+        state.mail_wake.notify_one();
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

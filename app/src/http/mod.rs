@@ -30,7 +30,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/auditors", post(admin::create_auditor))
         .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))
         .route("/admin/users/{user_id}/reactivate", post(admin::reactivate))
-        .route("/admin/users/{user_id}/erase", post(admin::erase));
+        .route("/admin/users/{user_id}/erase", post(admin::erase))
+        .route("/admin/mail/parked", get(admin::parked_mail))
+        .route("/admin/mail/{message_id}/retry", post(admin::retry_mail));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
