@@ -11,6 +11,7 @@
 //! - tests are given/when/then, beside the code they test.
 
 pub mod aggregate;
+pub mod money;
 pub mod user;
 
 pub use aggregate::{Aggregate, DomainEvent, UniqueValue, UniqueValueChanges};
