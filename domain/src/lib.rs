@@ -13,5 +13,6 @@
 pub mod aggregate;
 pub mod money;
 pub mod user;
+pub mod wallet;
 
 pub use aggregate::{Aggregate, DomainEvent, UniqueValue, UniqueValueChanges};
