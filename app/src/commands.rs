@@ -3,6 +3,7 @@
 //! between; the command is then decided again on the newer state, a bounded number of
 //! times, with the same command id so that a retry can never apply it twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -79,18 +80,66 @@ pub struct Executed<A> {
     pub outcome: Option<AppendOutcome>,
 }
 
+/// A turn on one stream; dropping it lets the next command in, and forgets the stream's
+/// lock when nobody else waits for it.
+struct StreamTurn {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    stream: StreamId,
+    in_flight: Arc<std::sync::Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Drop for StreamTurn {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only the map holds it now: nobody is waiting.
+        if in_flight
+            .get(&self.stream)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            in_flight.remove(&self.stream);
+        }
+    }
+}
+
 /// Loads, decides and appends.
 #[derive(Debug, Clone)]
 pub struct CommandService {
     store: Arc<dyn EventStore>,
     vault: Arc<PersonalDataVault>,
+    /// One lock per stream with a command in flight: commands on one aggregate take turns in
+    /// this process instead of racing to conflicts (a hot wallet would otherwise thrash).
+    in_flight: Arc<std::sync::Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl CommandService {
     /// Commands against `store`; personal data in events is sealed with `vault`.
     #[must_use]
     pub fn new(store: Arc<dyn EventStore>, vault: Arc<PersonalDataVault>) -> Self {
-        Self { store, vault }
+        Self {
+            store,
+            vault,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Waits for this process's turn on `stream`; the turn ends when the guard drops.
+    async fn turn_on(&self, stream: &StreamId) -> StreamTurn {
+        let lock = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(in_flight.entry(stream.clone()).or_default())
+        };
+        StreamTurn {
+            guard: Some(lock.lock_owned().await),
+            stream: stream.clone(),
+            in_flight: Arc::clone(&self.in_flight),
+        }
     }
 
     /// The stream of one aggregate instance.
@@ -184,6 +233,7 @@ impl CommandService {
         A::Event: Serialize + DeserializeOwned,
     {
         let stream = Self::stream_of::<A>(id);
+        let _turn = self.turn_on(&stream).await;
         for _ in 0..ATTEMPTS {
             let (state, version) = self.load::<A>(id).await?;
             let events = state.decide(command).map_err(CommandError::Rejected)?;

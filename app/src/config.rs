@@ -35,6 +35,10 @@ pub struct Config {
     )]
     pub database_max_connections: u32,
 
+    /// The currency of new customers' wallets (ISO 4217).
+    #[arg(long, env = "DEFAULT_CURRENCY", default_value = "INR", global = true)]
+    pub default_currency: String,
+
     /// SMTP server for mail (`smtp://host:port`, `smtp://user:pass@host:587?tls=required`,
     /// `smtps://user:pass@host:465`); unset = mail written as `.eml` files under
     /// `$DATA_DIR/mail/`.
@@ -86,6 +90,7 @@ impl Config {
             database_max_connections: 8,
             admin_email: None,
             admin_password: None,
+            default_currency: "INR".into(),
             smtp_url: None,
             mail_from: "Expense Tracker <no-reply@localhost>".into(),
             base_url: None,

@@ -18,6 +18,8 @@ use infrastructure::personal_data::PersonalDataVault;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use domain::money::Currency;
+
 use crate::accounts::{AdminSetup, ensure_admin};
 use crate::commands::CommandService;
 use crate::config::Config;
@@ -116,6 +118,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         outbox: Outbox::new(database.clone(), RetryPolicy::default()),
         mail_wake: Arc::new(Notify::new()),
         base_url: config.base_url(),
+        default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
         vault,
         database,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use domain::money::Currency;
 use infrastructure::access_tokens::AccessTokens;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub mail_wake: Arc<Notify>,
     /// Where users reach the product, for links in mail.
     pub base_url: String,
+    /// The currency of new wallets.
+    pub default_currency: Currency,
 }
 
 impl AppState {

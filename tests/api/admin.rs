@@ -53,8 +53,8 @@ async fn admin_routes_answer_401_to_strangers_and_403_to_customers() {
     }
     assert_eq!(
         app.event_count().await,
-        2,
-        "the admin and the customer, nothing else"
+        3,
+        "the admin, the customer and their wallet, nothing else"
     );
 }
 

@@ -108,7 +108,7 @@ async fn concurrent_sign_ups_with_one_email_let_exactly_one_through_on_postgres(
         1,
         "{statuses:?}"
     );
-    assert_eq!(app.event_count().await, 1);
+    assert_eq!(app.event_count().await, 2, "one account and its wallet");
 }
 
 async fn statuses(

@@ -202,6 +202,26 @@ impl TestApp {
         request.send().await.expect("the request is answered")
     }
 
+    /// A request with any method, a bearer token (or none) and a JSON body (or none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: Option<&str>,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the request is answered")
+    }
+
     pub async fn logout(&self, token: &str) -> reqwest::Response {
         self.client
             .post(format!("{}/api/v1/auth/logout", self.address))

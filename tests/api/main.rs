@@ -9,3 +9,4 @@ mod health;
 mod helpers;
 mod password_reset;
 mod smtp;
+mod wallet;

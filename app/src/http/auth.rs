@@ -78,6 +78,10 @@ pub async fn register(
         "anonymous",
     )
     .await?;
+    // The wallet opens with the account; should this fail, the first use opens it instead.
+    if let Err(error) = super::wallet::wallet_of(&state, user_id).await {
+        tracing::warn!(%user_id, ?error, "the new customer's wallet will open on first use");
+    }
     Ok((StatusCode::CREATED, Json(Registered { user_id: user_id.0 })))
 }
 

@@ -109,6 +109,14 @@ pub trait AllowedRoles {
     const ROLES: &'static [Role];
 }
 
+/// Routes for customers (their own wallet).
+#[derive(Debug)]
+pub struct Customers;
+
+impl AllowedRoles for Customers {
+    const ROLES: &'static [Role] = &[Role::Customer];
+}
+
 /// Routes for admins.
 #[derive(Debug)]
 pub struct Admins;

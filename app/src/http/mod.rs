@@ -6,9 +6,10 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+mod wallet;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -26,6 +27,11 @@ pub fn router(state: AppState) -> Router {
             post(auth::confirm_password_reset),
         )
         .route("/me", get(auth::me))
+        .route("/wallet", get(wallet::show))
+        .route("/wallet/top-ups", post(wallet::top_up))
+        .route("/expenses", post(wallet::record_expense))
+        .route("/expenses/{expense_id}/void", post(wallet::void_expense))
+        .route("/limits", put(wallet::set_limit))
         .route("/admin/agents", post(admin::create_agent))
         .route("/admin/auditors", post(admin::create_auditor))
         .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))

@@ -1,0 +1,350 @@
+//! The customer's wallet over the JSON API: top-ups, expenses, voids and limits. Amounts
+//! travel as strings (`"12.50"`) in the wallet's currency, dates as `YYYY-MM-DD`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use domain::money::Money;
+use domain::user::UserId;
+use domain::wallet::{
+    Category, Description, LimitKey, OpenWallet, Period, Wallet, WalletCommand, WalletRejection,
+    spent_on,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::{ApiError, FieldError};
+use super::extract::{ApiJson, ApiPath, Authorized, Customers};
+use crate::commands::{CommandContext, CommandError};
+use crate::state::AppState;
+
+type Customer = Authorized<Customers>;
+
+/// The customer's open wallet, opened now in the default currency if it never was.
+pub(crate) async fn wallet_of(
+    state: &AppState,
+    owner: UserId,
+) -> Result<Box<OpenWallet>, ApiError> {
+    if let (Wallet::Open(wallet), _) = state.commands.load::<Wallet>(owner.0).await? {
+        return Ok(wallet);
+    }
+    let command = WalletCommand::Open {
+        owner,
+        currency: state.default_currency,
+    };
+    let context = CommandContext::new(format!("user:{owner}"), state.now());
+    match state
+        .commands
+        .execute::<Wallet>(owner.0, &command, &context)
+        .await
+    {
+        Ok(done) => match done.state {
+            Wallet::Open(wallet) => Ok(wallet),
+            Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
+                "a wallet stayed closed after opening"
+            ))),
+        },
+        // Opened by a concurrent request meanwhile.
+        Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => {
+            match state.commands.load::<Wallet>(owner.0).await? {
+                (Wallet::Open(wallet), _) => Ok(wallet),
+                (Wallet::Unopened, _) => Err(ApiError::Internal(anyhow::anyhow!(
+                    "a wallet is neither open nor closed"
+                ))),
+            }
+        }
+        Err(error) => Err(wallet_error(error)),
+    }
+}
+
+fn wallet_error(error: CommandError<WalletRejection>) -> ApiError {
+    match error {
+        CommandError::Rejected(WalletRejection::UnknownExpense | WalletRejection::UnknownGoal) => {
+            ApiError::NotFound
+        }
+        CommandError::Rejected(rejection) => ApiError::Rejected(rejection.to_string()),
+        CommandError::ValueTaken { scope } => {
+            ApiError::Conflict(format!("This {scope} is already taken."))
+        }
+        CommandError::Conflict(_) => {
+            ApiError::Conflict("The wallet changed at the same moment; try again.".into())
+        }
+        CommandError::Failed(error) => ApiError::Internal(error),
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    customer: &Customer,
+    command: WalletCommand,
+) -> Result<Box<OpenWallet>, ApiError> {
+    let owner = customer.user.user_id;
+    let context = CommandContext::new(format!("user:{owner}"), state.now());
+    match state
+        .commands
+        .execute::<Wallet>(owner.0, &command, &context)
+        .await
+    {
+        Ok(done) => match done.state {
+            Wallet::Open(wallet) => Ok(wallet),
+            Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
+                "a command closed a wallet"
+            ))),
+        },
+        Err(error) => Err(wallet_error(error)),
+    }
+}
+
+/// Collects field errors while parsing a body.
+#[derive(Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn check<T, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+        parsed
+            .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
+            .ok()
+    }
+
+    fn done(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+fn date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| "must be a date YYYY-MM-DD".to_owned())?;
+    spent_on(parsed, today).map_err(|e| e.to_string())
+}
+
+/// The balance after a change.
+#[derive(Debug, Serialize)]
+pub struct Balance {
+    balance: String,
+    currency: String,
+}
+
+fn balance_of(wallet: &OpenWallet) -> Balance {
+    let mut balance: Decimal = wallet.balance;
+    balance.rescale(wallet.currency.minor_units());
+    Balance {
+        balance: balance.to_string(),
+        currency: wallet.currency.code().to_owned(),
+    }
+}
+
+/// `GET /api/v1/wallet`: the balance (which may be negative) and currency.
+///
+/// # Errors
+/// 401/403 for anyone but a customer.
+pub async fn show(
+    State(state): State<AppState>,
+    customer: Customer,
+) -> Result<Json<Balance>, ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    Ok(Json(balance_of(&wallet)))
+}
+
+/// `POST /api/v1/wallet/top-ups`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpBody {
+    amount: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Adds money. 201 with the new balance.
+///
+/// # Errors
+/// 422 naming bad fields; 401/403 for anyone but a customer.
+pub async fn top_up(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiJson(body): ApiJson<TopUpBody>,
+) -> Result<(StatusCode, Json<Balance>), ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let mut fields = Fields::default();
+    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let note = fields.check(
+        "note",
+        Description::parse(body.note.as_deref().unwrap_or("")),
+    );
+    fields.done()?;
+    let (Some(amount), Some(note)) = (amount, note) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "fields checked but missing"
+        )));
+    };
+    let wallet = execute(&state, &customer, WalletCommand::TopUp { amount, note }).await?;
+    Ok((StatusCode::CREATED, Json(balance_of(&wallet))))
+}
+
+/// `POST /api/v1/expenses`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpenseBody {
+    amount: String,
+    category: String,
+    #[serde(default)]
+    description: String,
+    spent_on: String,
+    #[serde(default)]
+    receipt_id: Option<Uuid>,
+}
+
+/// The new expense's id.
+#[derive(Debug, Serialize)]
+pub struct Recorded {
+    expense_id: Uuid,
+}
+
+/// Records an expense. 201 with its id.
+///
+/// # Errors
+/// 422 naming bad fields; 401/403 for anyone but a customer.
+pub async fn record_expense(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiJson(body): ApiJson<ExpenseBody>,
+) -> Result<(StatusCode, Json<Recorded>), ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let mut fields = Fields::default();
+    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let category = fields.check("category", Category::parse(&body.category));
+    let description = fields.check("description", Description::parse(&body.description));
+    let day = fields.check("spent_on", date(&body.spent_on, state.now().date_naive()));
+    fields.done()?;
+    let (Some(amount), Some(category), Some(description), Some(spent_on)) =
+        (amount, category, description, day)
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "fields checked but missing"
+        )));
+    };
+    let expense_id = Uuid::now_v7();
+    let command = WalletCommand::RecordExpense {
+        expense_id,
+        amount,
+        category,
+        description,
+        spent_on,
+        receipt_id: body.receipt_id,
+    };
+    execute(&state, &customer, command).await?;
+    Ok((StatusCode::CREATED, Json(Recorded { expense_id })))
+}
+
+/// `POST /api/v1/expenses/{id}/void`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidBody {
+    reason: String,
+}
+
+/// Takes back an expense. 204; 404 for an expense that is not the customer's.
+///
+/// # Errors
+/// As above; 422 when already voided; 401/403 for anyone but a customer.
+pub async fn void_expense(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiPath(expense_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<VoidBody>,
+) -> Result<StatusCode, ApiError> {
+    let mut fields = Fields::default();
+    let reason = fields.check("reason", Description::parse(&body.reason));
+    fields.done()?;
+    let reason =
+        reason.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    wallet_of(&state, customer.user.user_id).await?;
+    execute(
+        &state,
+        &customer,
+        WalletCommand::VoidExpense { expense_id, reason },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/limits`: `period` is `weekly` or `monthly` (with `first_day`, 1 to 28,
+/// default 1); no `category` means all spending.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBody {
+    period: String,
+    amount: String,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    first_day: Option<u8>,
+}
+
+/// The limit as set.
+#[derive(Debug, Serialize)]
+pub struct LimitView {
+    period: Period,
+    category: Option<String>,
+    amount: String,
+}
+
+/// Sets or changes a limit. 200 with the limit.
+///
+/// # Errors
+/// 422 naming bad fields; 401/403 for anyone but a customer.
+pub async fn set_limit(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiJson(body): ApiJson<LimitBody>,
+) -> Result<Json<LimitView>, ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let mut fields = Fields::default();
+    let period = fields.check(
+        "period",
+        match body.period.trim() {
+            "weekly" if body.first_day.is_none() => Ok(Period::Weekly),
+            "weekly" => Err("a weekly limit has no first_day".to_owned()),
+            "monthly" => Period::monthly(body.first_day.unwrap_or(1)).map_err(|e| e.to_string()),
+            _ => Err("must be weekly or monthly".to_owned()),
+        },
+    );
+    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let category = match body
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(category) => fields
+            .check("category", Category::parse(category))
+            .map(Some),
+        None => Some(None),
+    };
+    fields.done()?;
+    let (Some(period), Some(amount), Some(category)) = (period, amount, category) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "fields checked but missing"
+        )));
+    };
+    let key = LimitKey { period, category };
+    execute(
+        &state,
+        &customer,
+        WalletCommand::SetLimit {
+            key: key.clone(),
+            amount,
+        },
+    )
+    .await?;
+    Ok(Json(LimitView {
+        period: key.period,
+        category: key.category.map(|c| c.to_string()),
+        amount: amount.amount().to_string(),
+    }))
+}

@@ -1,0 +1,281 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem, spawn_app};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn customer(app: &TestApp, email: &str) -> String {
+    app.register_customer(email, PASSWORD).await;
+    app.token_for(email, PASSWORD).await
+}
+
+async fn balance(app: &TestApp, token: &str) -> Value {
+    let response = app
+        .call(Method::GET, Some(token), "/api/v1/wallet", None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("json")
+}
+
+fn expense(amount: &str) -> Value {
+    json!({ "amount": amount, "category": "Groceries", "description": "weekly shop", "spent_on": "2026-11-20" })
+}
+
+#[tokio::test]
+async fn a_new_customer_has_an_empty_wallet_in_the_default_currency() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    assert_eq!(
+        balance(&app, &token).await,
+        json!({ "balance": "0.00", "currency": "INR" })
+    );
+}
+
+#[tokio::test]
+async fn top_ups_expenses_and_voids_move_the_balance_exactly() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+
+    let topped = app
+        .call(
+            Method::POST,
+            Some(&token),
+            "/api/v1/wallet/top-ups",
+            Some(&json!({ "amount": "1000", "note": "salary" })),
+        )
+        .await;
+    assert_eq!(topped.status(), StatusCode::CREATED);
+    assert_eq!(
+        topped.json::<Value>().await.expect("json")["balance"],
+        "1000.00"
+    );
+
+    let recorded = app
+        .call(
+            Method::POST,
+            Some(&token),
+            "/api/v1/expenses",
+            Some(&expense("250.50")),
+        )
+        .await;
+    assert_eq!(recorded.status(), StatusCode::CREATED);
+    let expense_id = recorded.json::<Value>().await.expect("json")["expense_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    app.call(
+        Method::POST,
+        Some(&token),
+        "/api/v1/expenses",
+        Some(&expense("800")),
+    )
+    .await;
+    assert_eq!(
+        balance(&app, &token).await["balance"],
+        "-50.50",
+        "a balance may go negative"
+    );
+
+    let void = format!("/api/v1/expenses/{expense_id}/void");
+    let voided = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &void,
+            Some(&json!({ "reason": "paid twice" })),
+        )
+        .await;
+    assert_eq!(voided.status(), StatusCode::NO_CONTENT);
+    assert_eq!(balance(&app, &token).await["balance"], "200.00");
+    let again = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &void,
+            Some(&json!({ "reason": "again" })),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn another_customers_expense_is_not_found() {
+    let app = spawn_app().await;
+    let asha = customer(&app, "asha@example.com").await;
+    let ravi = customer(&app, "ravi@example.com").await;
+    let recorded: Value = app
+        .call(
+            Method::POST,
+            Some(&asha),
+            "/api/v1/expenses",
+            Some(&expense("10")),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let void = format!(
+        "/api/v1/expenses/{}/void",
+        recorded["expense_id"].as_str().expect("id")
+    );
+    let response = app
+        .call(
+            Method::POST,
+            Some(&ravi),
+            &void,
+            Some(&json!({ "reason": "mine now" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(balance(&app, &asha).await["balance"], "-10.00", "untouched");
+}
+
+#[tokio::test]
+async fn each_kind_of_bad_input_is_a_4xx_problem_and_stores_nothing() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let before = app.event_count().await;
+    let cases = [
+        (
+            json!({ "amount": "12.345", "category": "x", "spent_on": "2026-11-20" }),
+            "amount",
+        ),
+        (
+            json!({ "amount": "-5", "category": "x", "spent_on": "2026-11-20" }),
+            "amount",
+        ),
+        (
+            json!({ "amount": "0", "category": "x", "spent_on": "2026-11-20" }),
+            "amount",
+        ),
+        (
+            json!({ "amount": "1e9", "category": "x", "spent_on": "2026-11-20" }),
+            "amount",
+        ),
+        (
+            json!({ "amount": "99999999999999999999", "category": "x", "spent_on": "2026-11-20" }),
+            "amount",
+        ),
+        (
+            json!({ "amount": "5", "category": "", "spent_on": "2026-11-20" }),
+            "category",
+        ),
+        (
+            json!({ "amount": "5", "category": "x".repeat(65), "spent_on": "2026-11-20" }),
+            "category",
+        ),
+        (
+            json!({ "amount": "5", "category": "x", "spent_on": "2026-13-01" }),
+            "spent_on",
+        ),
+        (
+            json!({ "amount": "5", "category": "x", "spent_on": "1899-12-31" }),
+            "spent_on",
+        ),
+        (
+            json!({ "amount": "5", "category": "x", "spent_on": "2999-01-01" }),
+            "spent_on",
+        ),
+        (
+            json!({ "amount": "5", "category": "x", "description": "d".repeat(501), "spent_on": "2026-11-20" }),
+            "description",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app
+            .call(Method::POST, Some(&token), "/api/v1/expenses", Some(&body))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        assert_eq!(
+            problem(response).await["errors"][0]["field"],
+            field,
+            "{body}"
+        );
+    }
+    for body in [
+        json!({ "amount": 12.5, "category": "x", "spent_on": "2026-11-20" }),
+        json!({ "category": "x", "spent_on": "2026-11-20" }),
+        json!({ "amount": "5", "category": "x", "spent_on": "2026-11-20", "extra": true }),
+    ] {
+        let response = app
+            .call(Method::POST, Some(&token), "/api/v1/expenses", Some(&body))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let bad_limit = app
+        .call(
+            Method::PUT,
+            Some(&token),
+            "/api/v1/limits",
+            Some(&json!({ "period": "daily", "amount": "5" })),
+        )
+        .await;
+    assert_eq!(bad_limit.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn a_limit_is_set_per_period_and_category() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let response = app
+        .call(
+            Method::PUT,
+            Some(&token),
+            "/api/v1/limits",
+            Some(&json!({ "period": "monthly", "first_day": 25, "amount": "5000", "category": "Food" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body["period"],
+        json!({ "kind": "monthly", "first_day": 25 })
+    );
+    assert_eq!(body["category"], "Food");
+    assert_eq!(body["amount"], "5000");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_expenses_on_one_wallet_all_land_and_the_balance_is_exact() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let body = expense("1.25");
+    let requests =
+        (0..200).map(|_| app.call(Method::POST, Some(&token), "/api/v1/expenses", Some(&body)));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    assert_eq!(balance(&app, &token).await["balance"], "-250.00");
+}
+
+#[tokio::test]
+async fn only_customers_have_a_wallet() {
+    let app = crate::helpers::spawn_app_with_admin().await;
+    let admin = app
+        .token_for(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    assert_eq!(
+        app.call(Method::GET, Some(&admin), "/api/v1/wallet", None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.call(Method::GET, None, "/api/v1/wallet", None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
