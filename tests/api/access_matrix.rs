@@ -84,7 +84,7 @@ async fn send(
     let mut request = app
         .client
         .request(method.clone(), format!("{}{path}", app.address));
-    if *method == Method::POST {
+    if *method != Method::GET {
         request = request.json(body);
     }
     if let Some(token) = token {
@@ -107,6 +107,11 @@ fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::POST, "/api/v1/auth/password-reset".into(), json!({}), [400, 400, 400, 400, 400]),
         (Method::POST, "/api/v1/auth/password-reset/confirm".into(), json!({}), [400, 400, 400, 400, 400]),
         (Method::GET, "/api/v1/me".into(), Value::Null, [401, 200, 200, 200, 200]),
+        (Method::GET, "/api/v1/wallet".into(), Value::Null, [401, 200, 403, 403, 403]),
+        (Method::POST, "/api/v1/wallet/top-ups".into(), json!({}), [401, 400, 403, 403, 403]),
+        (Method::POST, "/api/v1/expenses".into(), json!({}), [401, 400, 403, 403, 403]),
+        (Method::POST, format!("/api/v1/expenses/{NOBODY}/void"), json!({ "reason": "x" }), [401, 404, 403, 403, 403]),
+        (Method::PUT, "/api/v1/limits".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::POST, "/api/v1/admin/agents".into(), json!({}), [401, 403, 403, 400, 403]),
         (Method::POST, "/api/v1/admin/auditors".into(), json!({}), [401, 403, 403, 400, 403]),
         (Method::POST, user("deactivate"), json!({}), [401, 403, 403, 404, 403]),
