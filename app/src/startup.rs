@@ -9,6 +9,7 @@ use anyhow::Context;
 use infrastructure::access_tokens::{AccessTokens, TokenPolicy};
 use infrastructure::database::{Database, PoolSettings, redact};
 use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
+use infrastructure::idempotency::IdempotencyKeys;
 use infrastructure::login_throttle::{LoginThrottle, ThrottlePolicy};
 use infrastructure::mail::mailer_from_settings;
 use infrastructure::outbox::{Outbox, RetryPolicy};
@@ -118,6 +119,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         outbox: Outbox::new(database.clone(), RetryPolicy::default()),
         mail_wake: Arc::new(Notify::new()),
         base_url: config.base_url(),
+        idempotency: IdempotencyKeys::new(database.clone()),
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
         vault,

@@ -7,6 +7,7 @@ use domain::money::Currency;
 use infrastructure::access_tokens::AccessTokens;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
+use infrastructure::idempotency::IdempotencyKeys;
 use infrastructure::login_throttle::LoginThrottle;
 use infrastructure::outbox::Outbox;
 use infrastructure::password_resets::PasswordResets;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub mail_wake: Arc<Notify>,
     /// Where users reach the product, for links in mail.
     pub base_url: String,
+    /// Remembered answers to POSTs with an `Idempotency-Key`.
+    pub idempotency: IdempotencyKeys,
     /// The currency of new wallets.
     pub default_currency: Currency,
 }

@@ -10,6 +10,7 @@ pub mod access_tokens;
 pub mod database;
 pub mod event_codec;
 pub mod event_store;
+pub mod idempotency;
 pub mod login_throttle;
 pub mod mail;
 pub mod outbox;

@@ -279,3 +279,93 @@ async fn only_customers_have_a_wallet() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+async fn post_with_key(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn five_retries_with_one_idempotency_key_make_one_expense_and_the_same_answer() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let before = app.event_count().await;
+
+    let mut answers = Vec::new();
+    for attempt in 0..5 {
+        let response = post_with_key(
+            &app,
+            &token,
+            "/api/v1/expenses",
+            "order-2026-11-21-001",
+            &expense("99.99"),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "attempt {attempt}");
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        assert_eq!(replayed, attempt > 0, "attempt {attempt}");
+        answers.push(response.json::<Value>().await.expect("json"));
+    }
+    assert!(
+        answers.windows(2).all(|pair| pair[0] == pair[1]),
+        "{answers:?}"
+    );
+    assert_eq!(app.event_count().await, before + 1, "one expense");
+    assert_eq!(balance(&app, &token).await["balance"], "-99.99");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_body_is_a_422() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let first = post_with_key(&app, &token, "/api/v1/expenses", "k-1", &expense("10")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let other = post_with_key(&app, &token, "/api/v1/expenses", "k-1", &expense("11")).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem(other).await["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Idempotency-Key"))
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_their_user_and_refusals_are_replayed_too() {
+    let app = spawn_app().await;
+    let asha = customer(&app, "asha@example.com").await;
+    let ravi = customer(&app, "ravi@example.com").await;
+    assert_eq!(
+        post_with_key(&app, &asha, "/api/v1/expenses", "same", &expense("10"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post_with_key(&app, &ravi, "/api/v1/expenses", "same", &expense("10"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(balance(&app, &ravi).await["balance"], "-10.00");
+
+    let bad = json!({ "amount": "0", "category": "x", "spent_on": "2026-11-20" });
+    let refused = post_with_key(&app, &asha, "/api/v1/expenses", "bad", &bad).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let again = post_with_key(&app, &asha, "/api/v1/expenses", "bad", &bad).await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.headers().contains_key("idempotent-replayed"));
+    let empty_key = post_with_key(&app, &asha, "/api/v1/expenses", " ", &expense("1")).await;
+    assert_eq!(empty_key.status(), StatusCode::BAD_REQUEST);
+}

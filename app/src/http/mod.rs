@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 mod extract;
 mod health;
+pub mod idempotency;
 mod wallet;
 
 use axum::Router;
@@ -39,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{user_id}/erase", post(admin::erase))
         .route("/admin/mail/parked", get(admin::parked_mail))
         .route("/admin/mail/{message_id}/retry", post(admin::retry_mail));
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::remember_answers,
+    ));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

@@ -5,6 +5,7 @@
 mod access_tokens;
 mod database;
 mod event_store_contract;
+mod idempotency;
 mod login_throttle;
 mod postgres_only;
 mod sqlite_only;

@@ -1,0 +1,136 @@
+//! Remembered answers for requests that carry an `Idempotency-Key`: the first request with
+//! a key claims it, its answer is stored, and every retry with the same key and the same
+//! request gets that answer back without the work being done again.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::database::{Database, on_pool};
+
+/// How long a key is remembered.
+pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Its content type, if any.
+    pub content_type: Option<String>,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// What a key means for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// The key is new and now claimed by this request: do the work, then store the answer.
+    Claimed,
+    /// The key was used for this same request and answered: send that answer again.
+    Answered(StoredAnswer),
+    /// The key is being used by the same request right now.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// The key table failed.
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency key store failure: {0}")]
+pub struct IdempotencyError(#[from] sqlx::Error);
+
+/// The key table.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKeys {
+    database: Database,
+}
+
+type Row = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>, i64);
+
+impl IdempotencyKeys {
+    /// The key table of `database` (migrated).
+    #[must_use]
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Claims `key` for a request whose digest is `request_hash`, or says what it is already.
+    ///
+    /// # Errors
+    /// [`IdempotencyError`] when the database fails.
+    pub async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<KeyState, IdempotencyError> {
+        let expired_before =
+            now.timestamp_micros() - i64::try_from(KEY_LIFETIME.as_micros()).unwrap_or(i64::MAX);
+        // An expired key is free again.
+        let forget =
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at_us < $3";
+        on_pool!(&self.database, pool => sqlx::query(forget).bind(scope).bind(key).bind(expired_before).execute(pool).await.map(drop))?;
+        let claim = "INSERT INTO idempotency_keys (scope, key, request_hash, created_at_us) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (scope, key) DO NOTHING";
+        let claimed = on_pool!(&self.database, pool => sqlx::query(claim)
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now.timestamp_micros())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() == 1))?;
+        if claimed {
+            return Ok(KeyState::Claimed);
+        }
+        let read = "SELECT request_hash, status, content_type, body, created_at_us FROM idempotency_keys \
+                    WHERE scope = $1 AND key = $2";
+        let row: Option<Row> = on_pool!(&self.database, pool => sqlx::query_as(read).bind(scope).bind(key).fetch_optional(pool).await)?;
+        Ok(match row {
+            None => KeyState::InProgress,
+            Some((hash, _, _, _, _)) if hash != request_hash => KeyState::Mismatch,
+            Some((_, Some(status), content_type, body, _)) => KeyState::Answered(StoredAnswer {
+                status: u16::try_from(status).unwrap_or(500),
+                content_type,
+                body: body.unwrap_or_default(),
+            }),
+            Some(_) => KeyState::InProgress,
+        })
+    }
+
+    /// Stores the answer to a claimed key.
+    ///
+    /// # Errors
+    /// [`IdempotencyError`] when the database fails.
+    pub async fn answer(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &StoredAnswer,
+    ) -> Result<(), IdempotencyError> {
+        let sql = "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE scope = $1 AND key = $2";
+        on_pool!(&self.database, pool => sqlx::query(sql)
+            .bind(scope)
+            .bind(key)
+            .bind(i32::from(answer.status))
+            .bind(answer.content_type.as_deref())
+            .bind(answer.body.as_slice())
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    /// Frees a claimed key whose request failed on the server's side, so that a retry does
+    /// the work.
+    ///
+    /// # Errors
+    /// [`IdempotencyError`] when the database fails.
+    pub async fn release(&self, scope: &str, key: &str) -> Result<(), IdempotencyError> {
+        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL";
+        on_pool!(&self.database, pool => sqlx::query(sql).bind(scope).bind(key).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+}

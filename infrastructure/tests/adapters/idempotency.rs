@@ -1,0 +1,85 @@
+//! Remembered answers, on both databases.
+
+use chrono::{Duration, TimeZone, Utc};
+use infrastructure::database::Database;
+use infrastructure::idempotency::{IdempotencyKeys, KeyState, StoredAnswer};
+use infrastructure::testing::TestDatabase;
+
+async fn keys_are_claimed_answered_and_forgotten(database: Database) {
+    let keys = IdempotencyKeys::new(database);
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+        .single()
+        .expect("valid");
+    let answer = StoredAnswer {
+        status: 201,
+        content_type: Some("application/json".into()),
+        body: br#"{"expense_id":"x"}"#.to_vec(),
+    };
+
+    assert_eq!(
+        keys.claim("user:a", "k", b"request", now)
+            .await
+            .expect("claim"),
+        KeyState::Claimed
+    );
+    assert_eq!(
+        keys.claim("user:a", "k", b"request", now)
+            .await
+            .expect("claim"),
+        KeyState::InProgress
+    );
+    keys.answer("user:a", "k", &answer).await.expect("answer");
+    assert_eq!(
+        keys.claim("user:a", "k", b"request", now)
+            .await
+            .expect("claim"),
+        KeyState::Answered(answer.clone())
+    );
+    assert_eq!(
+        keys.claim("user:a", "k", b"another", now)
+            .await
+            .expect("claim"),
+        KeyState::Mismatch
+    );
+    assert_eq!(
+        keys.claim("user:b", "k", b"another", now)
+            .await
+            .expect("claim"),
+        KeyState::Claimed,
+        "per scope"
+    );
+
+    keys.release("user:b", "k").await.expect("release");
+    assert_eq!(
+        keys.claim("user:b", "k", b"retry", now)
+            .await
+            .expect("claim"),
+        KeyState::Claimed,
+        "released"
+    );
+
+    let tomorrow = now + Duration::hours(24) + Duration::seconds(1);
+    assert_eq!(
+        keys.claim("user:a", "k", b"another", tomorrow)
+            .await
+            .expect("claim"),
+        KeyState::Claimed,
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_keys_are_claimed_answered_and_forgotten() {
+    keys_are_claimed_answered_and_forgotten(TestDatabase::sqlite().connect().await).await;
+}
+
+#[tokio::test]
+async fn postgres_keys_are_claimed_answered_and_forgotten() {
+    let Some(database) =
+        TestDatabase::postgres("postgres_keys_are_claimed_answered_and_forgotten").await
+    else {
+        return;
+    };
+    keys_are_claimed_answered_and_forgotten(database.connect().await).await;
+}
