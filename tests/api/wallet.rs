@@ -369,3 +369,89 @@ async fn idempotency_keys_belong_to_their_user_and_refusals_are_replayed_too() {
     let empty_key = post_with_key(&app, &asha, "/api/v1/expenses", " ", &expense("1")).await;
     assert_eq!(empty_key.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn savings_move_money_out_of_the_balance_and_back() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    app.call(
+        Method::POST,
+        Some(&token),
+        "/api/v1/wallet/top-ups",
+        Some(&json!({ "amount": "500" })),
+    )
+    .await;
+    let created = app
+        .call(
+            Method::POST,
+            Some(&token),
+            "/api/v1/savings-goals",
+            Some(&json!({ "name": "New bike", "target": "300", "due": "2027-03-01" })),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let goal: Value = created.json().await.expect("json");
+    let goal_id = goal["goal_id"].as_str().expect("id");
+
+    let contributions = format!("/api/v1/savings-goals/{goal_id}/contributions");
+    let moved: Value = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &contributions,
+            Some(&json!({ "amount": "200" })),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(moved, json!({ "saved": "200", "balance": "300.00" }));
+    let too_much = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &contributions,
+            Some(&json!({ "amount": "400" })),
+        )
+        .await;
+    assert_eq!(too_much.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let withdrawals = format!("/api/v1/savings-goals/{goal_id}/withdrawals");
+    let back = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &withdrawals,
+            Some(&json!({ "amount": "50" })),
+        )
+        .await;
+    assert_eq!(back.status(), StatusCode::OK);
+    assert_eq!(balance(&app, &token).await["balance"], "350.00");
+    let unknown = app
+        .call(
+            Method::POST,
+            Some(&token),
+            "/api/v1/savings-goals/0190f3c4-0000-7000-8000-000000000000/contributions",
+            Some(&json!({ "amount": "1" })),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_limit_can_be_removed_once() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let limit = json!({ "period": "weekly", "amount": "100", "category": "Food" });
+    app.call(Method::PUT, Some(&token), "/api/v1/limits", Some(&limit))
+        .await;
+    let key = json!({ "period": "weekly", "category": "food" });
+    let removed = app
+        .call(Method::DELETE, Some(&token), "/api/v1/limits", Some(&key))
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let again = app
+        .call(Method::DELETE, Some(&token), "/api/v1/limits", Some(&key))
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}

@@ -32,7 +32,19 @@ pub fn router(state: AppState) -> Router {
         .route("/wallet/top-ups", post(wallet::top_up))
         .route("/expenses", post(wallet::record_expense))
         .route("/expenses/{expense_id}/void", post(wallet::void_expense))
-        .route("/limits", put(wallet::set_limit))
+        .route(
+            "/limits",
+            put(wallet::set_limit).delete(wallet::remove_limit),
+        )
+        .route("/savings-goals", post(wallet::create_goal))
+        .route(
+            "/savings-goals/{goal_id}/contributions",
+            post(wallet::contribute),
+        )
+        .route(
+            "/savings-goals/{goal_id}/withdrawals",
+            post(wallet::withdraw),
+        )
         .route("/admin/agents", post(admin::create_agent))
         .route("/admin/auditors", post(admin::create_auditor))
         .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))

@@ -305,34 +305,19 @@ pub async fn set_limit(
 ) -> Result<Json<LimitView>, ApiError> {
     let wallet = wallet_of(&state, customer.user.user_id).await?;
     let mut fields = Fields::default();
-    let period = fields.check(
-        "period",
-        match body.period.trim() {
-            "weekly" if body.first_day.is_none() => Ok(Period::Weekly),
-            "weekly" => Err("a weekly limit has no first_day".to_owned()),
-            "monthly" => Period::monthly(body.first_day.unwrap_or(1)).map_err(|e| e.to_string()),
-            _ => Err("must be weekly or monthly".to_owned()),
-        },
+    let key = limit_key(
+        &mut fields,
+        &body.period,
+        body.first_day,
+        body.category.as_deref(),
     );
     let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
-    let category = match body
-        .category
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        Some(category) => fields
-            .check("category", Category::parse(category))
-            .map(Some),
-        None => Some(None),
-    };
     fields.done()?;
-    let (Some(period), Some(amount), Some(category)) = (period, amount, category) else {
+    let (Some(key), Some(amount)) = (key, amount) else {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "fields checked but missing"
         )));
     };
-    let key = LimitKey { period, category };
     execute(
         &state,
         &customer,
@@ -347,4 +332,195 @@ pub async fn set_limit(
         category: key.category.map(|c| c.to_string()),
         amount: amount.amount().to_string(),
     }))
+}
+
+/// `DELETE /api/v1/limits`: the period (and category) of the limit to remove.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitKeyBody {
+    period: String,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    first_day: Option<u8>,
+}
+
+fn limit_key(
+    fields: &mut Fields,
+    period: &str,
+    first_day: Option<u8>,
+    category: Option<&str>,
+) -> Option<LimitKey> {
+    let period = fields.check(
+        "period",
+        match period.trim() {
+            "weekly" if first_day.is_none() => Ok(Period::Weekly),
+            "weekly" => Err("a weekly limit has no first_day".to_owned()),
+            "monthly" => Period::monthly(first_day.unwrap_or(1)).map_err(|e| e.to_string()),
+            _ => Err("must be weekly or monthly".to_owned()),
+        },
+    );
+    let category = match category.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(category) => fields
+            .check("category", Category::parse(category))
+            .map(Some),
+        None => Some(None),
+    };
+    Some(LimitKey {
+        period: period?,
+        category: category?,
+    })
+}
+
+/// Removes a limit. 204; 404 when there is no such limit.
+///
+/// # Errors
+/// As above; 422 naming bad fields; 401/403 for anyone but a customer.
+pub async fn remove_limit(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiJson(body): ApiJson<LimitKeyBody>,
+) -> Result<StatusCode, ApiError> {
+    let mut fields = Fields::default();
+    let key = limit_key(
+        &mut fields,
+        &body.period,
+        body.first_day,
+        body.category.as_deref(),
+    );
+    fields.done()?;
+    let key =
+        key.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    wallet_of(&state, customer.user.user_id).await?;
+    match execute(&state, &customer, WalletCommand::RemoveLimit { key }).await {
+        Err(ApiError::Rejected(_)) => Err(ApiError::NotFound),
+        other => other.map(|_| StatusCode::NO_CONTENT),
+    }
+}
+
+/// `POST /api/v1/savings-goals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalBody {
+    name: String,
+    target: String,
+    #[serde(default)]
+    due: Option<String>,
+}
+
+/// The new goal's id.
+#[derive(Debug, Serialize)]
+pub struct GoalCreated {
+    goal_id: Uuid,
+}
+
+/// Creates a savings goal. 201 with its id.
+///
+/// # Errors
+/// 422 naming bad fields; 401/403 for anyone but a customer.
+pub async fn create_goal(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiJson(body): ApiJson<GoalBody>,
+) -> Result<(StatusCode, Json<GoalCreated>), ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let mut fields = Fields::default();
+    let name = fields.check("name", domain::wallet::GoalName::parse(&body.name));
+    let target = fields.check("target", Money::parse(&body.target, wallet.currency));
+    let due = match body.due.as_deref() {
+        Some(due) => fields
+            .check("due", date(due, state.now().date_naive()))
+            .map(Some),
+        None => Some(None),
+    };
+    fields.done()?;
+    let (Some(name), Some(target), Some(due)) = (name, target, due) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "fields checked but missing"
+        )));
+    };
+    let goal_id = Uuid::now_v7();
+    execute(
+        &state,
+        &customer,
+        WalletCommand::CreateSavingsGoal {
+            goal_id,
+            name,
+            target,
+            due,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(GoalCreated { goal_id })))
+}
+
+/// `POST /api/v1/savings-goals/{id}/contributions` and `.../withdrawals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavingsBody {
+    amount: String,
+}
+
+/// A goal's savings after a move, and the spendable balance.
+#[derive(Debug, Serialize)]
+pub struct SavingsMoved {
+    saved: String,
+    balance: String,
+}
+
+async fn move_savings(
+    state: &AppState,
+    customer: &Customer,
+    goal_id: Uuid,
+    amount: &str,
+    contribute: bool,
+) -> Result<Json<SavingsMoved>, ApiError> {
+    let wallet = wallet_of(state, customer.user.user_id).await?;
+    let mut fields = Fields::default();
+    let amount = fields.check("amount", Money::parse(amount, wallet.currency));
+    fields.done()?;
+    let amount =
+        amount.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    let command = if contribute {
+        WalletCommand::ContributeToSavings { goal_id, amount }
+    } else {
+        WalletCommand::WithdrawFromSavings { goal_id, amount }
+    };
+    let wallet = execute(state, customer, command).await?;
+    let saved = wallet
+        .goals
+        .get(&goal_id)
+        .map_or(Decimal::ZERO, |goal| goal.saved);
+    Ok(Json(SavingsMoved {
+        saved: saved.to_string(),
+        balance: balance_of(&wallet).balance,
+    }))
+}
+
+/// Moves money from the spendable balance into a goal. 200; 404 for no such goal; 422 when
+/// the balance cannot fund it.
+///
+/// # Errors
+/// As above; 401/403 for anyone but a customer.
+pub async fn contribute(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiPath(goal_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SavingsBody>,
+) -> Result<Json<SavingsMoved>, ApiError> {
+    move_savings(&state, &customer, goal_id, &body.amount, true).await
+}
+
+/// Moves money from a goal back to the spendable balance. 200; 404 for no such goal; 422
+/// when the goal holds less.
+///
+/// # Errors
+/// As above; 401/403 for anyone but a customer.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiPath(goal_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SavingsBody>,
+) -> Result<Json<SavingsMoved>, ApiError> {
+    move_savings(&state, &customer, goal_id, &body.amount, false).await
 }
