@@ -12,6 +12,7 @@
 
 pub mod aggregate;
 pub mod money;
+mod text;
 pub mod user;
 pub mod wallet;
 

@@ -211,7 +211,7 @@ impl Database {
 }
 
 /// Runs the same sqlx query on whichever pool the database has; for the small tables whose
-/// SQL is the same on both databases (`$n` placeholders work on SQLite too).
+/// SQL is the same on both databases (SQLite understands `$n` parameters too).
 macro_rules! on_pool {
     ($database:expr, $pool:ident => $body:expr) => {
         match $database {

@@ -284,27 +284,7 @@ pub enum Role {
     Auditor,
 }
 
-macro_rules! string_conversions {
-    ($($type:ident),*) => {$(
-        impl TryFrom<String> for $type {
-            type Error = InvalidValue;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-        impl From<$type> for String {
-            fn from(value: $type) -> Self {
-                value.0
-            }
-        }
-        impl fmt::Display for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    )*};
-}
-string_conversions!(Email, PersonName, Mobile, Username);
+crate::text::string_conversions!(Email, PersonName, Mobile, Username);
 
 #[cfg(test)]
 mod tests {

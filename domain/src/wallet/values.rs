@@ -1,7 +1,5 @@
 //! The value types of expenses and limits.
 
-use std::fmt;
-
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -113,27 +111,7 @@ impl Description {
     }
 }
 
-macro_rules! string_conversions {
-    ($($type:ident),*) => {$(
-        impl TryFrom<String> for $type {
-            type Error = InvalidValue;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-        impl From<$type> for String {
-            fn from(value: $type) -> Self {
-                value.0
-            }
-        }
-        impl fmt::Display for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    )*};
-}
-string_conversions!(Category, Description, GoalName);
+crate::text::string_conversions!(Category, Description, GoalName);
 
 /// The day money was spent: from 1900-01-01 to a year after `today` (which comes with the
 /// command; the domain has no clock).
