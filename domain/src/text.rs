@@ -1,5 +1,42 @@
 //! Shared plumbing of the text value types (`Email`, `Category`, ...): each is a newtype
-//! over a `String` built only by its `parse`, and converts the same way.
+//! over a `String` built only by its `parse`, checks its text the same way, and converts the
+//! same way.
+
+use crate::user::InvalidValue;
+
+/// Trimmed, not empty, at most `max` characters.
+pub(crate) fn trimmed(raw: &str, max: usize) -> Result<&str, InvalidValue> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidValue::Empty);
+    }
+    if value.chars().count() > max {
+        return Err(InvalidValue::TooLong { max });
+    }
+    Ok(value)
+}
+
+/// Trimmed, `min` to `max` characters, no control characters.
+pub(crate) fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, InvalidValue> {
+    let value = raw.trim();
+    let length = value.chars().count();
+    if length < min {
+        return Err(if length == 0 {
+            InvalidValue::Empty
+        } else {
+            InvalidValue::TooShort { min }
+        });
+    }
+    if length > max {
+        return Err(InvalidValue::TooLong { max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidValue::Malformed(
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
 
 /// `TryFrom<String>` through `parse` (so serde refuses bad values too), `From<T> for
 /// String`, and `Display`, for newtypes `T(String)` with `T::parse(&str) -> Result<T,

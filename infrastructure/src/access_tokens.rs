@@ -9,11 +9,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use password_hash::rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::database::{Database, on_pool};
+use crate::encoding::{micros, random_token, sha256, span_us};
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -57,18 +56,6 @@ pub struct AccessTokens {
     policy: TokenPolicy,
 }
 
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn span_us(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 impl AccessTokens {
     /// The token table of `database` (migrated).
     #[must_use]
@@ -85,14 +72,12 @@ impl AccessTokens {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, TokenStoreError> {
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let token = random_token();
         let expires_at_us = micros(now).saturating_add(span_us(self.policy.absolute));
         let sql = "INSERT INTO access_tokens (token_hash, user_id, created_at_us, last_used_us, expires_at_us) \
                    VALUES ($1, $2, $3, $3, $4)";
         on_pool!(&self.database, pool => sqlx::query(sql)
-            .bind(digest(&token))
+            .bind(sha256(token.as_bytes()))
             .bind(user_id.to_string())
             .bind(micros(now))
             .bind(expires_at_us)
@@ -114,7 +99,7 @@ impl AccessTokens {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, TokenStoreError> {
-        let hash = digest(token);
+        let hash = sha256(token.as_bytes());
         let sql = "SELECT user_id, last_used_us FROM access_tokens \
                    WHERE token_hash = $1 AND revoked_at_us IS NULL AND expires_at_us > $2 AND last_used_us > $3";
         let idle_since = micros(now).saturating_sub(span_us(self.policy.idle));
@@ -140,7 +125,7 @@ impl AccessTokens {
     /// [`TokenStoreError`] when the database fails.
     pub async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), TokenStoreError> {
         let sql = "UPDATE access_tokens SET revoked_at_us = $2 WHERE token_hash = $1 AND revoked_at_us IS NULL";
-        on_pool!(&self.database, pool => sqlx::query(sql).bind(digest(token)).bind(micros(now)).execute(pool).await.map(drop))?;
+        on_pool!(&self.database, pool => sqlx::query(sql).bind(sha256(token.as_bytes())).bind(micros(now)).execute(pool).await.map(drop))?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 
 pub mod access_tokens;
 pub mod database;
+mod encoding;
 pub mod event_codec;
 pub mod event_store;
 pub mod idempotency;

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::database::{Database, on_pool};
+use crate::encoding::{micros, sha256, span_us};
 
 /// The limits.
 #[derive(Debug, Clone, Copy)]
@@ -45,11 +45,7 @@ pub struct LoginThrottle {
 }
 
 fn subject(kind: &str, value: &str) -> Vec<u8> {
-    Sha256::digest(format!("{kind}:{value}").as_bytes()).to_vec()
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
+    sha256(format!("{kind}:{value}").as_bytes())
 }
 
 impl LoginThrottle {
@@ -89,7 +85,7 @@ impl LoginThrottle {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<Duration>, ThrottleError> {
-        let window_us = i64::try_from(self.policy.window.as_micros()).unwrap_or(i64::MAX);
+        let window_us = span_us(self.policy.window);
         let since = micros(now).saturating_sub(window_us);
         // The limit-th newest failure in the window: while it is inside, the subject waits
         // until it leaves.

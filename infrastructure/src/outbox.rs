@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::database::{Database, on_pool};
+use crate::encoding::{micros, span_us};
 
 /// How failures are retried.
 #[derive(Debug, Clone, Copy)]
@@ -73,14 +74,6 @@ pub struct OutboxError(#[from] sqlx::Error);
 pub struct Outbox {
     database: Database,
     policy: RetryPolicy,
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn span_us(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 type DueRow = (Uuid, String, String, i32);

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use password_hash::rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::database::{Database, on_pool};
+use crate::encoding::{random_token, sha256, span_us};
 
 /// How long a reset link works.
 pub const RESET_LINK_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -22,10 +21,6 @@ pub struct ResetStoreError(#[from] sqlx::Error);
 #[derive(Debug, Clone)]
 pub struct PasswordResets {
     database: Database,
-}
-
-fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 impl PasswordResets {
@@ -44,14 +39,12 @@ impl PasswordResets {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<String, ResetStoreError> {
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let lifetime = i64::try_from(RESET_LINK_LIFETIME.as_micros()).unwrap_or(i64::MAX);
+        let token = random_token();
+        let lifetime = span_us(RESET_LINK_LIFETIME);
         let sql =
             "INSERT INTO password_resets (token_hash, user_id, expires_at_us) VALUES ($1, $2, $3)";
         on_pool!(&self.database, pool => sqlx::query(sql)
-            .bind(digest(&token))
+            .bind(sha256(token.as_bytes()))
             .bind(user_id.to_string())
             .bind(now.timestamp_micros().saturating_add(lifetime))
             .execute(pool)
@@ -72,7 +65,7 @@ impl PasswordResets {
         let sql = "UPDATE password_resets SET used_at_us = $2 \
                    WHERE token_hash = $1 AND used_at_us IS NULL AND expires_at_us > $2 RETURNING user_id";
         let user: Option<String> = on_pool!(&self.database, pool => sqlx::query_scalar(sql)
-            .bind(digest(token))
+            .bind(sha256(token.as_bytes()))
             .bind(now.timestamp_micros())
             .fetch_optional(pool)
             .await)?;

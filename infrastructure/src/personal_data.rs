@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
-use password_hash::rand_core::{OsRng, RngCore};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::database::{Database, on_pool};
+use crate::encoding::{hex, random_bytes};
 
 const SEALED: &str = "$sealed";
 const SUBJECT: &str = "$subject";
@@ -52,10 +52,6 @@ type Key = [u8; 32];
 pub struct PersonalDataVault {
     database: Database,
     cache: Mutex<HashMap<Uuid, (Option<Key>, Instant)>>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -116,8 +112,7 @@ impl PersonalDataVault {
         if let Some(Some(key)) = self.cached(subject) {
             return Ok(key);
         }
-        let mut fresh = [0u8; 32];
-        OsRng.fill_bytes(&mut fresh);
+        let fresh = random_bytes::<32>();
         let sql = "INSERT INTO personal_data_keys (subject, key, created_at_us) VALUES ($1, $2, $3) \
                    ON CONFLICT (subject) DO NOTHING";
         on_pool!(&self.database, pool => sqlx::query(sql)
@@ -146,8 +141,7 @@ impl PersonalDataVault {
         now: DateTime<Utc>,
     ) -> Result<Value, VaultError> {
         let key = self.key_for_sealing(subject, now).await?;
-        let mut nonce = [0u8; 24];
-        OsRng.fill_bytes(&mut nonce);
+        let nonce = random_bytes::<24>();
         let plain = serde_json::to_vec(value)?;
         let cipher = XChaCha20Poly1305::new(&key.into());
         let sealed = cipher

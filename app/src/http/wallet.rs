@@ -61,9 +61,11 @@ pub(crate) async fn wallet_of(
 
 fn wallet_error(error: CommandError<WalletRejection>) -> ApiError {
     match error {
-        CommandError::Rejected(WalletRejection::UnknownExpense | WalletRejection::UnknownGoal) => {
-            ApiError::NotFound
-        }
+        CommandError::Rejected(
+            WalletRejection::UnknownExpense
+            | WalletRejection::UnknownGoal
+            | WalletRejection::UnknownLimit,
+        ) => ApiError::NotFound,
         CommandError::Rejected(rejection) => ApiError::Rejected(rejection.to_string()),
         CommandError::ValueTaken { scope } => {
             ApiError::Conflict(format!("This {scope} is already taken."))
@@ -108,11 +110,15 @@ impl Fields {
             .ok()
     }
 
-    fn done(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
+    /// The parsed values, or a 422 naming every field that did not parse. `values` is
+    /// `Some` exactly when no field failed, so the internal error cannot happen.
+    fn finish<T>(self, values: Option<T>) -> Result<T, ApiError> {
+        match values {
+            Some(values) if self.0.is_empty() => Ok(values),
+            _ if !self.0.is_empty() => Err(ApiError::Validation(self.0)),
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "a field failed without saying why"
+            ))),
         }
     }
 }
@@ -176,12 +182,7 @@ pub async fn top_up(
         "note",
         Description::parse(body.note.as_deref().unwrap_or("")),
     );
-    fields.done()?;
-    let (Some(amount), Some(note)) = (amount, note) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "fields checked but missing"
-        )));
-    };
+    let (amount, note) = fields.finish(amount.zip(note))?;
     let wallet = execute(&state, &customer, WalletCommand::TopUp { amount, note }).await?;
     Ok((StatusCode::CREATED, Json(balance_of(&wallet))))
 }
@@ -220,14 +221,8 @@ pub async fn record_expense(
     let category = fields.check("category", Category::parse(&body.category));
     let description = fields.check("description", Description::parse(&body.description));
     let day = fields.check("spent_on", date(&body.spent_on, state.now().date_naive()));
-    fields.done()?;
-    let (Some(amount), Some(category), Some(description), Some(spent_on)) =
-        (amount, category, description, day)
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "fields checked but missing"
-        )));
-    };
+    let (((amount, category), description), spent_on) =
+        fields.finish(amount.zip(category).zip(description).zip(day))?;
     let expense_id = Uuid::now_v7();
     let command = WalletCommand::RecordExpense {
         expense_id,
@@ -260,9 +255,7 @@ pub async fn void_expense(
 ) -> Result<StatusCode, ApiError> {
     let mut fields = Fields::default();
     let reason = fields.check("reason", Description::parse(&body.reason));
-    fields.done()?;
-    let reason =
-        reason.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    let reason = fields.finish(reason)?;
     wallet_of(&state, customer.user.user_id).await?;
     execute(
         &state,
@@ -312,12 +305,7 @@ pub async fn set_limit(
         body.category.as_deref(),
     );
     let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
-    fields.done()?;
-    let (Some(key), Some(amount)) = (key, amount) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "fields checked but missing"
-        )));
-    };
+    let (key, amount) = fields.finish(key.zip(amount))?;
     execute(
         &state,
         &customer,
@@ -388,14 +376,10 @@ pub async fn remove_limit(
         body.first_day,
         body.category.as_deref(),
     );
-    fields.done()?;
-    let key =
-        key.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    let key = fields.finish(key)?;
     wallet_of(&state, customer.user.user_id).await?;
-    match execute(&state, &customer, WalletCommand::RemoveLimit { key }).await {
-        Err(ApiError::Rejected(_)) => Err(ApiError::NotFound),
-        other => other.map(|_| StatusCode::NO_CONTENT),
-    }
+    execute(&state, &customer, WalletCommand::RemoveLimit { key }).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/savings-goals`.
@@ -433,12 +417,7 @@ pub async fn create_goal(
             .map(Some),
         None => Some(None),
     };
-    fields.done()?;
-    let (Some(name), Some(target), Some(due)) = (name, target, due) else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "fields checked but missing"
-        )));
-    };
+    let ((name, target), due) = fields.finish(name.zip(target).zip(due))?;
     let goal_id = Uuid::now_v7();
     execute(
         &state,
@@ -478,9 +457,7 @@ async fn move_savings(
     let wallet = wallet_of(state, customer.user.user_id).await?;
     let mut fields = Fields::default();
     let amount = fields.check("amount", Money::parse(amount, wallet.currency));
-    fields.done()?;
-    let amount =
-        amount.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fields checked but missing")))?;
+    let amount = fields.finish(amount)?;
     let command = if contribute {
         WalletCommand::ContributeToSavings { goal_id, amount }
     } else {

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{bounded_text, trimmed};
+
 /// Why a piece of personal data was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidValue {
@@ -26,17 +28,6 @@ pub enum InvalidValue {
     /// Not of the expected form; the text says which form.
     #[error("{0}")]
     Malformed(&'static str),
-}
-
-fn trimmed(raw: &str, max: usize) -> Result<&str, InvalidValue> {
-    let value = raw.trim();
-    if value.is_empty() {
-        return Err(InvalidValue::Empty);
-    }
-    if value.chars().count() > max {
-        return Err(InvalidValue::TooLong { max });
-    }
-    Ok(value)
 }
 
 /// An email address as the person typed it (trimmed). Two addresses are the same account
@@ -99,13 +90,7 @@ impl PersonName {
     /// # Errors
     /// [`InvalidValue`] when empty, too long or holding control characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let value = trimmed(raw, Self::MAX_LEN)?;
-        if value.chars().any(char::is_control) {
-            return Err(InvalidValue::Malformed(
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(value.to_owned()))
+        bounded_text(raw, 1, Self::MAX_LEN).map(Self)
     }
 
     /// The name.

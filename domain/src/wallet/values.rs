@@ -3,28 +3,8 @@
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::text::bounded_text;
 pub use crate::user::InvalidValue;
-
-fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, InvalidValue> {
-    let value = raw.trim();
-    let length = value.chars().count();
-    if length < min {
-        return Err(if length == 0 {
-            InvalidValue::Empty
-        } else {
-            InvalidValue::TooShort { min }
-        });
-    }
-    if length > max {
-        return Err(InvalidValue::TooLong { max });
-    }
-    if value.chars().any(char::is_control) {
-        return Err(InvalidValue::Malformed(
-            "must not contain control characters",
-        ));
-    }
-    Ok(value.to_owned())
-}
 
 /// What an expense was for, e.g. `groceries`: trimmed, 1 to 64 characters. Categories
 /// compare without regard to case.

@@ -32,6 +32,7 @@ use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
 use super::row::{
     EventRow, StateRow, claims_of, event_columns, push_insert_events, stored_state_from,
 };
+use crate::encoding::hex;
 
 /// Batches up to this many rows keep their prepared INSERT in the connection's cache.
 const PREPARED_BATCH_ROWS: usize = 128;
@@ -93,10 +94,6 @@ fn claims_json(appends: &[&PreparedAppend]) -> String {
         .map(|claim| (claim.scope(), hex(claim.digest())))
         .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const TAKE_CLAIM: &str = "INSERT INTO unique_claims (scope, value_hash, stream_id) VALUES (";
