@@ -3,7 +3,9 @@
 //! between; the command is then decided again on the newer state, a bounded number of
 //! times, with the same command id so that a retry can never apply it twice.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use infrastructure::event_store::{
     NewEvent, OutboxMessage, StreamId, UniqueClaim,
 };
 use infrastructure::personal_data::PersonalDataVault;
+use lru::LruCache;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -105,6 +108,56 @@ impl Drop for StreamTurn {
     }
 }
 
+/// How many aggregates' states this process keeps decoded.
+const CACHED_STATES: usize = 10_000;
+
+/// A decoded aggregate and the stream version it reflects.
+#[derive(Clone)]
+struct CachedState {
+    state: Arc<dyn Any + Send + Sync>,
+    version: u64,
+}
+
+/// The most recently used aggregates' states. A hit is never trusted blindly: the events
+/// appended after its version (by this or another instance) are read and applied, so the
+/// cache saves decoding a stream's history, never a read of its tail.
+struct StateCache(std::sync::Mutex<LruCache<StreamId, CachedState>>);
+
+impl std::fmt::Debug for StateCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateCache").finish_non_exhaustive()
+    }
+}
+
+impl StateCache {
+    fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self(std::sync::Mutex::new(LruCache::new(capacity)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StreamId, CachedState>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get<A: Clone + 'static>(&self, stream: &StreamId) -> Option<(A, u64)> {
+        let cached = self.lock().get(stream).cloned()?;
+        let state = cached.state.downcast_ref::<A>()?.clone();
+        Some((state, cached.version))
+    }
+
+    fn put<A: Send + Sync + 'static>(&self, stream: StreamId, state: A, version: u64) {
+        let mut cache = self.lock();
+        // A slower reader must not replace a newer state with its older one.
+        if cache.peek(&stream).is_some_and(|c| c.version > version) {
+            return;
+        }
+        let state = Arc::new(state);
+        cache.put(stream, CachedState { state, version });
+    }
+}
+
 /// Loads, decides and appends.
 #[derive(Debug, Clone)]
 pub struct CommandService {
@@ -113,6 +166,8 @@ pub struct CommandService {
     /// One lock per stream with a command in flight: commands on one aggregate take turns in
     /// this process instead of racing to conflicts (a hot wallet would otherwise thrash).
     in_flight: Arc<std::sync::Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Decoded states, so that a command reads only the events it has not seen.
+    states: Arc<StateCache>,
 }
 
 impl CommandService {
@@ -123,6 +178,7 @@ impl CommandService {
             store,
             vault,
             in_flight: Arc::default(),
+            states: Arc::new(StateCache::new(CACHED_STATES)),
         }
     }
 
@@ -184,17 +240,21 @@ impl CommandService {
     /// When the stream cannot be read or decoded.
     pub async fn load<A>(&self, id: Uuid) -> anyhow::Result<(A, u64)>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: DeserializeOwned,
     {
         let stream = Self::stream_of::<A>(id);
-        let recorded = self.store.read_stream(&stream, 0).await?;
-        let version = recorded.last().map_or(0, |e| e.version);
-        let mut state = A::default();
+        let (mut state, mut version) = self.states.get::<A>(&stream).unwrap_or_default();
+        let recorded = self.store.read_stream(&stream, version + 1).await?;
+        if recorded.is_empty() {
+            return Ok((state, version));
+        }
         for event in &recorded {
             let payload = self.vault.unseal(&event.payload).await?;
             state = state.evolve(&decode_payload::<A::Event>(event, &payload)?);
+            version = event.version;
         }
+        self.states.put(stream, state.clone(), version);
         Ok((state, version))
     }
 
@@ -209,7 +269,7 @@ impl CommandService {
         context: &CommandContext,
     ) -> Result<Executed<A>, CommandError<A::Rejection>>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: Serialize + DeserializeOwned,
     {
         self.execute_with_outbox(id, command, context, Vec::new())
@@ -229,7 +289,7 @@ impl CommandService {
         outbox: Vec<OutboxMessage>,
     ) -> Result<Executed<A>, CommandError<A::Rejection>>
     where
-        A: Aggregate,
+        A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: Serialize + DeserializeOwned,
     {
         let stream = Self::stream_of::<A>(id);
@@ -282,6 +342,8 @@ impl CommandService {
                 }
                 Ok(outcome) => {
                     let state = events.iter().fold(state, A::evolve);
+                    self.states
+                        .put(stream.clone(), state.clone(), outcome.last_version);
                     return Ok(Executed {
                         state,
                         outcome: Some(outcome),
@@ -295,5 +357,149 @@ impl CommandService {
             }
         }
         Err(CommandError::Conflict(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use domain::money::{Currency, Money};
+    use domain::user::UserId;
+    use domain::wallet::{Description, Wallet, WalletCommand};
+    use infrastructure::event_store::{
+        GroupCommitSettings, Position, RecordedEvent, SqlEventStore, StoreError,
+    };
+    use infrastructure::testing::TestDatabase;
+    use rust_decimal::Decimal;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// Passes everything to a real store and counts the events each `read_stream` returned.
+    #[derive(Debug)]
+    struct CountingStore {
+        inner: SqlEventStore,
+        events_read: Mutex<Vec<usize>>,
+    }
+
+    impl CountingStore {
+        fn take_reads(&self) -> Vec<usize> {
+            std::mem::take(&mut *self.events_read.lock().expect("lock"))
+        }
+    }
+
+    #[async_trait]
+    impl EventStore for CountingStore {
+        async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+            self.inner.append(request).await
+        }
+        async fn read_stream(
+            &self,
+            stream: &StreamId,
+            from_version: u64,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            let events = self.inner.read_stream(stream, from_version).await?;
+            self.events_read.lock().expect("lock").push(events.len());
+            Ok(events)
+        }
+        async fn read_all(
+            &self,
+            after: Position,
+            limit: u32,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_all(after, limit).await
+        }
+        async fn head(&self) -> Result<Position, StoreError> {
+            self.inner.head().await
+        }
+        async fn claim_owner(&self, claim: &UniqueClaim) -> Result<Option<StreamId>, StoreError> {
+            self.inner.claim_owner(claim).await
+        }
+        fn watch_head(&self) -> watch::Receiver<Position> {
+            self.inner.watch_head()
+        }
+    }
+
+    fn eur() -> Currency {
+        Currency::parse("EUR").expect("a known currency")
+    }
+
+    fn top_up(amount: &str) -> WalletCommand {
+        WalletCommand::TopUp {
+            amount: Money::parse(amount, eur()).expect("amount"),
+            note: Description::parse("").expect("note"),
+        }
+    }
+
+    fn context() -> CommandContext {
+        CommandContext::new("test", Utc::now())
+    }
+
+    fn balance(wallet: &Wallet) -> Decimal {
+        match wallet {
+            Wallet::Open(wallet) => wallet.balance,
+            Wallet::Unopened => panic!("the wallet is not open"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_state_reads_only_the_events_appended_since_even_by_another_instance() {
+        let database = TestDatabase::sqlite();
+        let connected = database.connect().await;
+        let counting = |store| {
+            Arc::new(CountingStore {
+                inner: store,
+                events_read: Mutex::default(),
+            })
+        };
+        let store = SqlEventStore::open(connected.clone(), GroupCommitSettings::default())
+            .await
+            .expect("store");
+        let here = counting(store.clone());
+        let there = counting(store);
+        let vault = Arc::new(PersonalDataVault::new(connected));
+        let this_instance = CommandService::new(here.clone(), Arc::clone(&vault));
+        let other_instance = CommandService::new(there.clone(), vault);
+        let owner = UserId(Uuid::now_v7());
+        let open = WalletCommand::Open {
+            owner,
+            currency: eur(),
+        };
+
+        this_instance
+            .execute::<Wallet>(owner.0, &open, &context())
+            .await
+            .expect("opened");
+        for _ in 0..5 {
+            this_instance
+                .execute::<Wallet>(owner.0, &top_up("10"), &context())
+                .await
+                .expect("topped up");
+        }
+        assert_eq!(
+            here.take_reads(),
+            vec![0; 6],
+            "after the first command every load finds the state cached and nothing new"
+        );
+
+        other_instance
+            .execute::<Wallet>(owner.0, &top_up("7"), &context())
+            .await
+            .expect("the other instance decodes the whole stream once");
+        assert_eq!(there.take_reads(), vec![6]);
+
+        let done = this_instance
+            .execute::<Wallet>(owner.0, &top_up("1"), &context())
+            .await
+            .expect("a stale cache catches up instead of conflicting");
+        assert_eq!(
+            here.take_reads(),
+            vec![1],
+            "only the other instance's event"
+        );
+        assert_eq!(balance(&done.state), Decimal::from(58));
+        assert_eq!(done.outcome.expect("appended").last_version, 8);
     }
 }
