@@ -12,6 +12,7 @@ pub mod http;
 pub mod mail;
 pub mod startup;
 pub mod state;
+pub mod wallet_views;
 
 pub use config::Config;
 pub use startup::{Application, shutdown_signal};

@@ -110,6 +110,8 @@ fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::GET, "/api/v1/wallet".into(), Value::Null, [401, 200, 403, 403, 403]),
         (Method::POST, "/api/v1/wallet/top-ups".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::POST, "/api/v1/expenses".into(), json!({}), [401, 400, 403, 403, 403]),
+        (Method::GET, "/api/v1/expenses".into(), Value::Null, [401, 200, 403, 403, 403]),
+        (Method::GET, "/api/v1/dashboard".into(), Value::Null, [401, 200, 403, 403, 403]),
         (Method::POST, format!("/api/v1/expenses/{NOBODY}/void"), json!({ "reason": "x" }), [401, 404, 403, 403, 403]),
         (Method::PUT, "/api/v1/limits".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::DELETE, "/api/v1/limits".into(), json!({}), [401, 400, 403, 403, 403]),

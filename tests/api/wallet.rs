@@ -455,3 +455,212 @@ async fn a_limit_can_be_removed_once() {
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
+
+async fn record(app: &TestApp, token: &str, body: &Value) -> String {
+    let response = app
+        .call(Method::POST, Some(token), "/api/v1/expenses", Some(body))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{body}");
+    let answer: Value = response.json().await.expect("json");
+    answer["expense_id"].as_str().expect("an id").to_owned()
+}
+
+async fn list(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.call(
+        Method::GET,
+        Some(token),
+        &format!("/api/v1/expenses{query}"),
+        None,
+    )
+    .await
+}
+
+async fn listed_ids(app: &TestApp, token: &str, query: &str) -> (Vec<String>, Value) {
+    let response = list(app, token, query).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    let page: Value = response.json().await.expect("json");
+    let ids = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| item["expense_id"].as_str().expect("id").to_owned())
+        .collect();
+    (ids, page["next_cursor"].clone())
+}
+
+#[tokio::test]
+async fn expenses_are_listed_newest_first_with_filters_and_pages() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let other = customer(&app, "ravi@example.com").await;
+    let on = |day: &str, category: &str| json!({ "amount": "10", "category": category, "description": "d", "spent_on": day });
+    let oldest = record(&app, &token, &on("2026-09-30", "Rent")).await;
+    let mut october = Vec::new();
+    for _ in 0..5 {
+        october.push(record(&app, &token, &on("2026-10-15", "groceries")).await);
+    }
+    let newest = record(&app, &token, &on("2026-11-01", "Groceries")).await;
+    record(&app, &other, &on("2026-10-15", "groceries")).await;
+    let voided = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &format!("/api/v1/expenses/{newest}/void"),
+            Some(&json!({ "reason": "typed twice" })),
+        )
+        .await;
+    assert_eq!(voided.status(), StatusCode::NO_CONTENT);
+
+    let (all, cursor) = listed_ids(&app, &token, "").await;
+    assert_eq!(all.len(), 7, "only the customer's own expenses");
+    assert_eq!(all.first(), Some(&newest));
+    assert_eq!(all.last(), Some(&oldest));
+    assert_eq!(cursor, Value::Null);
+
+    // Pages of three walk the same list without gaps or repeats.
+    let mut walked = Vec::new();
+    let mut query = "?limit=3".to_owned();
+    loop {
+        let (ids, next) = listed_ids(&app, &token, &query).await;
+        assert!(ids.len() <= 3);
+        walked.extend(ids);
+        match next.as_str() {
+            Some(next) => query = format!("?limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, all);
+
+    let (groceries, _) = listed_ids(&app, &token, "?category=GROCERIES&status=live").await;
+    let mut expected = october.clone();
+    expected.reverse();
+    assert_eq!(groceries, expected, "case-insensitive, voided left out");
+    let (in_range, _) = listed_ids(&app, &token, "?from=2026-10-01&to=2026-10-31").await;
+    assert_eq!(in_range.len(), 5);
+    let (only_voided, _) = listed_ids(&app, &token, "?status=voided").await;
+    assert_eq!(only_voided, vec![newest]);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_named_in_a_problem() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    for (query, field) in [
+        ("?from=2026-02-30", "from"),
+        ("?to=yesterday", "to"),
+        ("?from=2026-11-02&to=2026-11-01", "to"),
+        ("?limit=0", "limit"),
+        ("?limit=201", "limit"),
+        ("?limit=ten", "limit"),
+        ("?status=deleted", "status"),
+        ("?cursor=not-a-cursor", "cursor"),
+        ("?category=", "none"),
+    ] {
+        let response = list(&app, &token, query).await;
+        if field == "none" {
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "an empty filter is no filter"
+            );
+            continue;
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        assert_eq!(
+            problem(response).await["errors"][0]["field"],
+            field,
+            "{query}"
+        );
+    }
+    let unknown = list(&app, &token, "?sort=amount").await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        problem(unknown).await["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("sort")),
+        "the unknown parameter is named"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_balance_month_spending_limits_and_goals() {
+    let app = spawn_app().await;
+    let token = customer(&app, "asha@example.com").await;
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let post = |path: &'static str, body: Value| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let response = app
+                .call(Method::POST, Some(&token), path, Some(&body))
+                .await;
+            assert!(response.status().is_success(), "{path} {body}");
+            response.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+    post("/api/v1/wallet/top-ups", json!({ "amount": "500" })).await;
+    let limit = app
+        .call(
+            Method::PUT,
+            Some(&token),
+            "/api/v1/limits",
+            Some(&json!({ "period": "monthly", "amount": "100", "category": "food" })),
+        )
+        .await;
+    assert_eq!(limit.status(), StatusCode::OK);
+    for (amount, category) in [("30", "Food"), ("55.25", "food"), ("200", "rent")] {
+        post(
+            "/api/v1/expenses",
+            json!({ "amount": amount, "category": category, "spent_on": today }),
+        )
+        .await;
+    }
+    let goal = post(
+        "/api/v1/savings-goals",
+        json!({ "name": "Holiday", "target": "400" }),
+    )
+    .await;
+    let goal_id = goal["goal_id"].as_str().expect("goal id").to_owned();
+    let contributions = format!("/api/v1/savings-goals/{goal_id}/contributions");
+    let response = app
+        .call(
+            Method::POST,
+            Some(&token),
+            &contributions,
+            Some(&json!({ "amount": "100" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = app
+        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let board: Value = response.json().await.expect("json");
+    assert_eq!(board["balance"], "114.75");
+    assert_eq!(board["currency"], "INR");
+    assert_eq!(board["spent_this_month"], "285.25");
+    assert_eq!(
+        board["by_category"],
+        json!([
+            { "category": "rent", "spent": "200.00" },
+            { "category": "Food", "spent": "85.25" },
+        ])
+    );
+    assert_eq!(board["limits"][0]["spent"], "85.25");
+    assert_eq!(board["limits"][0]["amount"], "100.00");
+    assert_eq!(board["limits"][0]["percent"], 85);
+    assert_eq!(board["recent_expenses"].as_array().map(Vec::len), Some(3));
+    assert_eq!(board["savings_goals"][0]["saved"], "100.00");
+    assert_eq!(board["savings_goals"][0]["percent"], 25);
+    assert_eq!(board["trend"].as_array().map(Vec::len), Some(12));
+    assert_eq!(board["trend"][11]["spent"], "285.25");
+    assert_eq!(board["open_tickets"], json!([]));
+}

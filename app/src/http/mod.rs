@@ -30,7 +30,11 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(auth::me))
         .route("/wallet", get(wallet::show))
         .route("/wallet/top-ups", post(wallet::top_up))
-        .route("/expenses", post(wallet::record_expense))
+        .route(
+            "/expenses",
+            get(wallet::list_expenses).post(wallet::record_expense),
+        )
+        .route("/dashboard", get(wallet::dashboard))
         .route("/expenses/{expense_id}/void", post(wallet::void_expense))
         .route(
             "/limits",

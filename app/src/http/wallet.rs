@@ -16,9 +16,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, FieldError};
-use super::extract::{ApiJson, ApiPath, Authorized, Customers};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Customers};
 use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
+use crate::wallet_views::{
+    self, Cursor, DEFAULT_PAGE, Dashboard, ExpenseFilter, ExpensePage, MAX_PAGE, VoidedFilter,
+    expense_page,
+};
 
 type Customer = Authorized<Customers>;
 
@@ -234,6 +238,125 @@ pub async fn record_expense(
     };
     execute(&state, &customer, command).await?;
     Ok((StatusCode::CREATED, Json(Recorded { expense_id })))
+}
+
+/// `GET /api/v1/expenses`: every parameter is optional. `from`/`to` are days
+/// (inclusive), `category` matches without regard to case, `status` is `all` (default),
+/// `live` or `voided`, `limit` is 1 to 200 (default 50), `cursor` is an earlier page's
+/// `next_cursor`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpenseQuery {
+    from: Option<String>,
+    to: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn list_day(raw: &str) -> Result<NaiveDate, &'static str> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
+}
+
+fn optional<T, E>(
+    fields: &mut Fields,
+    field: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<Option<T>>
+where
+    E: std::fmt::Display,
+{
+    match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
+        Some(raw) => fields.check(field, parse(raw)).map(Some),
+        None => Some(None),
+    }
+}
+
+/// Lists the customer's expenses, newest first, a page at a time.
+///
+/// # Errors
+/// 422 naming bad parameters (also `from` after `to`); 400 for unknown ones; 401/403 for
+/// anyone but a customer.
+pub async fn list_expenses(
+    State(state): State<AppState>,
+    customer: Customer,
+    ApiQuery(query): ApiQuery<ExpenseQuery>,
+) -> Result<Json<ExpensePage>, ApiError> {
+    let mut fields = Fields::default();
+    let from = optional(&mut fields, "from", query.from.as_deref(), list_day);
+    let to = optional(&mut fields, "to", query.to.as_deref(), list_day);
+    let category = optional(
+        &mut fields,
+        "category",
+        query.category.as_deref(),
+        Category::parse,
+    );
+    let voided = optional(
+        &mut fields,
+        "status",
+        query.status.as_deref(),
+        |raw| match raw {
+            "all" => Ok(VoidedFilter::All),
+            "live" => Ok(VoidedFilter::Live),
+            "voided" => Ok(VoidedFilter::Voided),
+            _ => Err("must be all, live or voided"),
+        },
+    );
+    let limit = optional(&mut fields, "limit", query.limit.as_deref(), |raw| {
+        raw.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or("must be a whole number from 1 to 200")
+    });
+    let cursor = optional(
+        &mut fields,
+        "cursor",
+        query.cursor.as_deref(),
+        Cursor::parse,
+    );
+    if let (Some(Some(from)), Some(Some(to))) = (from, to)
+        && from > to
+    {
+        fields.check::<(), _>("to", Err("must not be before from"));
+    }
+    let (((((from, to), category), voided), limit), cursor) = fields.finish(
+        from.zip(to)
+            .zip(category)
+            .zip(voided)
+            .zip(limit)
+            .zip(cursor),
+    )?;
+    let filter = ExpenseFilter {
+        from,
+        to,
+        category,
+        voided: voided.unwrap_or_default(),
+    };
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    Ok(Json(expense_page(
+        &wallet,
+        &filter,
+        cursor,
+        limit.unwrap_or(DEFAULT_PAGE),
+    )))
+}
+
+/// The customer's dashboard: balance, this month's spending, limits, recent expenses and
+/// savings goals.
+///
+/// # Errors
+/// 401/403 for anyone but a customer.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    customer: Customer,
+) -> Result<Json<Dashboard>, ApiError> {
+    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    Ok(Json(wallet_views::dashboard(
+        &wallet,
+        state.now().date_naive(),
+    )))
 }
 
 /// `POST /api/v1/expenses/{id}/void`.

@@ -316,8 +316,14 @@ pub struct ExpenseState {
     pub amount: Decimal,
     /// On what.
     pub category: Category,
+    /// Details.
+    pub description: Description,
     /// When.
     pub spent_on: NaiveDate,
+    /// A stored receipt.
+    pub receipt_id: Option<Uuid>,
+    /// Why it was taken back, once it was.
+    pub void_reason: Option<Description>,
     /// Taken back.
     pub voided: bool,
 }
@@ -325,6 +331,10 @@ pub struct ExpenseState {
 /// A savings goal as the rules need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Goal {
+    /// What for.
+    pub name: GoalName,
+    /// By when, if at all.
+    pub due: Option<NaiveDate>,
     /// How much to save.
     pub target: Decimal,
     /// Saved so far.
@@ -578,8 +588,9 @@ impl Aggregate for Wallet {
                 expense_id,
                 amount,
                 category,
+                description,
                 spent_on,
-                ..
+                receipt_id,
             } => {
                 wallet.balance -= *amount;
                 wallet.expenses.insert(
@@ -587,14 +598,18 @@ impl Aggregate for Wallet {
                     ExpenseState {
                         amount: *amount,
                         category: category.clone(),
+                        description: description.clone(),
                         spent_on: *spent_on,
+                        receipt_id: *receipt_id,
+                        void_reason: None,
                         voided: false,
                     },
                 );
             }
-            WalletEvent::ExpenseVoided { expense_id, .. } => {
+            WalletEvent::ExpenseVoided { expense_id, reason } => {
                 if let Some(expense) = wallet.expenses.get_mut(expense_id).filter(|e| !e.voided) {
                     expense.voided = true;
+                    expense.void_reason = Some(reason.clone());
                     wallet.balance += expense.amount;
                 }
             }
@@ -620,11 +635,16 @@ impl Aggregate for Wallet {
                     .insert((key.clone(), *period_start, Alert::Exceeded));
             }
             WalletEvent::SavingsGoalCreated {
-                goal_id, target, ..
+                goal_id,
+                name,
+                target,
+                due,
             } => {
                 wallet.goals.insert(
                     *goal_id,
                     Goal {
+                        name: name.clone(),
+                        due: *due,
                         target: *target,
                         saved: Decimal::ZERO,
                         reached: false,
