@@ -10,7 +10,10 @@ use domain::money::Currency;
 use domain::wallet::{Category, ExpenseState, OpenWallet, Period};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
+
+use crate::http::openapi::PeriodSchema;
 
 /// The most expenses one page holds.
 pub const MAX_PAGE: usize = 200;
@@ -103,7 +106,7 @@ impl std::fmt::Display for Cursor {
 }
 
 /// One expense in a list.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct ExpenseItem {
     /// Its id.
     pub expense_id: Uuid,
@@ -124,7 +127,7 @@ pub struct ExpenseItem {
 }
 
 /// A page of expenses.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ExpensePage {
     /// The expenses, newest first.
     pub items: Vec<ExpenseItem>,
@@ -180,9 +183,10 @@ pub fn expense_page(
 }
 
 /// A limit with this period's spending against it.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct LimitStatus {
     /// Weekly or monthly.
+    #[schema(value_type = PeriodSchema)]
     pub period: Period,
     /// One category, or all spending.
     pub category: Option<String>,
@@ -197,7 +201,7 @@ pub struct LimitStatus {
 }
 
 /// Spending in one category.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct CategorySpending {
     /// The category as first typed.
     pub category: String,
@@ -206,7 +210,7 @@ pub struct CategorySpending {
 }
 
 /// Spending in one calendar month.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct MonthSpending {
     /// `YYYY-MM`.
     pub month: String,
@@ -215,7 +219,7 @@ pub struct MonthSpending {
 }
 
 /// A savings goal's progress.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct GoalProgress {
     /// Its id.
     pub goal_id: Uuid,
@@ -234,7 +238,7 @@ pub struct GoalProgress {
 }
 
 /// Everything the customer sees first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Dashboard {
     /// Spendable balance; may be negative.
     pub balance: String,
@@ -253,6 +257,7 @@ pub struct Dashboard {
     /// Savings goals, by name.
     pub savings_goals: Vec<GoalProgress>,
     /// Tickets opened for this customer that are not resolved yet.
+    #[schema(value_type = Vec<Object>)]
     pub open_tickets: Vec<serde_json::Value>,
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with_admin};
 
 const PASSWORD: &str = "correct horse battery staple";
-const NOBODY: &str = "0190f3c4-0000-7000-8000-000000000000";
+pub const NOBODY: &str = "0190f3c4-0000-7000-8000-000000000000";
 
 #[derive(Debug, Clone, Copy)]
 enum Who {
@@ -97,7 +97,7 @@ async fn send(
 /// Bodies are deliberately incomplete where a complete one would change state: reaching
 /// the body check proves the caller got past the access check.
 #[rustfmt::skip]
-fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
+pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
     let user = |action: &str| format!("/api/v1/admin/users/{NOBODY}/{action}");
     vec![
         (Method::GET, "/healthz".into(), Value::Null, [200, 200, 200, 200, 200]),

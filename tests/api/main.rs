@@ -7,6 +7,7 @@ mod auth;
 mod erasure;
 mod health;
 mod helpers;
+mod openapi;
 mod password_reset;
 mod smtp;
 mod wallet;

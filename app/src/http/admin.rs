@@ -6,29 +6,31 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::user::{Gender, Registrar, Role, User, UserCommand};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::command_error;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{Admins, ApiJson, ApiPath, Authorized};
 use crate::accounts::{Erasure, NewAccount, create_account, erase_person};
 use crate::commands::CommandContext;
 use crate::state::AppState;
 
 /// `POST /api/v1/admin/agents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     name: String,
     email: String,
     mobile: String,
+    #[schema(value_type = String, example = "female")]
     gender: Gender,
     username: String,
     password: String,
 }
 
 /// `POST /api/v1/admin/auditors`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAuditor {
     name: String,
@@ -37,7 +39,7 @@ pub struct NewAuditor {
 }
 
 /// The new account's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
     user_id: Uuid,
 }
@@ -50,6 +52,14 @@ fn actor(admin: &Authorized<Admins>) -> String {
 ///
 /// # Errors
 /// As above; 401/403 for anyone but an admin.
+#[utoipa::path(post, path = "/admin/agents", tag = "admin",
+    security(("bearer" = [])), request_body = NewAgent,
+    responses(
+        (status = 201, description = "The agent can sign in.", body = Created),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email or username is taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_agent(
     State(state): State<AppState>,
     admin: Authorized<Admins>,
@@ -72,6 +82,14 @@ pub async fn create_agent(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but an admin.
+#[utoipa::path(post, path = "/admin/auditors", tag = "admin",
+    security(("bearer" = [])), request_body = NewAuditor,
+    responses(
+        (status = 201, description = "The auditor can sign in.", body = Created),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_auditor(
     State(state): State<AppState>,
     admin: Authorized<Admins>,
@@ -93,6 +111,14 @@ pub async fn create_auditor(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but an admin.
+#[utoipa::path(post, path = "/admin/users/{user_id}/deactivate", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The account.")),
+    responses(
+        (status = 204, description = "Deactivated; their tokens stop working."),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Customers and admins cannot be deactivated.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn deactivate(
     State(state): State<AppState>,
     admin: Authorized<Admins>,
@@ -113,6 +139,14 @@ pub async fn deactivate(
 ///
 /// # Errors
 /// As [`deactivate`].
+#[utoipa::path(post, path = "/admin/users/{user_id}/reactivate", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The account.")),
+    responses(
+        (status = 204, description = "They can sign in again."),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The account is not deactivated.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn reactivate(
     State(state): State<AppState>,
     admin: Authorized<Admins>,
@@ -155,6 +189,14 @@ async fn change_activation(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but an admin.
+#[utoipa::path(post, path = "/admin/users/{user_id}/erase", tag = "admin",
+    security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The person.")),
+    responses(
+        (status = 204, description = "Their personal data can never be read again."),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An admin cannot erase their own account.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn erase(
     State(state): State<AppState>,
     admin: Authorized<Admins>,
@@ -172,7 +214,7 @@ pub async fn erase(
 }
 
 /// A mail that kept failing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ParkedMail {
     message_id: Uuid,
     kind: String,
@@ -180,14 +222,26 @@ pub struct ParkedMail {
     last_error: Option<String>,
 }
 
+/// Parked mail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParkedMailList {
+    items: Vec<ParkedMail>,
+}
+
 /// `GET /api/v1/admin/mail/parked`: mail that kept failing, newest first.
 ///
 /// # Errors
 /// 401/403 for anyone but an admin; 500.
+#[utoipa::path(get, path = "/admin/mail/parked", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Mail that kept failing, newest first.", body = ParkedMailList),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn parked_mail(
     State(state): State<AppState>,
     _admin: Authorized<Admins>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ParkedMailList>, ApiError> {
     let items: Vec<ParkedMail> = state
         .outbox
         .parked()
@@ -201,7 +255,7 @@ pub async fn parked_mail(
             last_error: parked.last_error,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(ParkedMailList { items }))
 }
 
 /// `POST /api/v1/admin/mail/{id}/retry`: puts a parked mail back in line. 202; 404 when no
@@ -209,6 +263,13 @@ pub async fn parked_mail(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but an admin.
+#[utoipa::path(post, path = "/admin/mail/{message_id}/retry", tag = "admin",
+    security(("bearer" = [])), params(("message_id" = Uuid, Path, description = "The parked mail.")),
+    responses(
+        (status = 202, description = "Back in line to be sent."),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such parked mail.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn retry_mail(
     State(state): State<AppState>,
     _admin: Authorized<Admins>,

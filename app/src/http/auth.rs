@@ -11,9 +11,10 @@ use domain::user::{
 };
 use infrastructure::event_store::{OutboxMessage, UniqueClaim};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, Problem};
 use super::extract::{ApiJson, CurrentUser};
 use crate::accounts::{CreateAccountError, NewAccount, create_account};
 use crate::commands::{CommandContext, CommandError, CommandService};
@@ -21,7 +22,7 @@ use crate::mail::PASSWORD_RESET;
 use crate::state::AppState;
 
 /// `POST /api/v1/auth/register`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     name: String,
@@ -31,7 +32,7 @@ pub struct RegisterBody {
 }
 
 /// The new account's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Registered {
     user_id: Uuid,
 }
@@ -59,6 +60,13 @@ pub fn command_error<R: std::fmt::Display>(error: CommandError<R>) -> ApiError {
 ///
 /// # Errors
 /// As above, or 500.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Signed up; the wallet is opened in the default currency.", body = Registered),
+        (status = 409, description = "The email address is taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -100,7 +108,7 @@ impl From<CreateAccountError> for ApiError {
 }
 
 /// `POST /api/v1/auth/login`: `email` may also be an agent's username.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
@@ -108,10 +116,11 @@ pub struct LoginBody {
 }
 
 /// A bearer token for the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoggedIn {
     token: String,
     user_id: Uuid,
+    #[schema(value_type = String, example = "customer")]
     role: Role,
     expires_at: chrono::DateTime<chrono::Utc>,
 }
@@ -124,6 +133,13 @@ const WRONG_CREDENTIALS: &str = "Wrong email or password.";
 ///
 /// # Errors
 /// 401 as above, or 500.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A bearer token.", body = LoggedIn),
+        (status = 401, description = "Wrong email, username or password.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures; see Retry-After.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -207,6 +223,9 @@ async fn find_account(
 ///
 /// # Errors
 /// 401 without a valid token, or 500.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 204, description = "The token no longer works.")))]
 pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -220,11 +239,12 @@ pub async fn logout(
 }
 
 /// Who the token belongs to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     user_id: Uuid,
     name: String,
     email: String,
+    #[schema(value_type = String, example = "customer")]
     role: Role,
 }
 
@@ -232,6 +252,9 @@ pub struct Me {
 ///
 /// # Errors
 /// 401 without a valid token.
+#[utoipa::path(get, path = "/me", tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The signed-in account.", body = Me)))]
 pub async fn me(user: CurrentUser) -> Result<Json<Me>, ApiError> {
     let profile = user.account.profile.ok_or(ApiError::Unauthorized(
         "This account can no longer sign in.",
@@ -245,7 +268,7 @@ pub async fn me(user: CurrentUser) -> Result<Json<Me>, ApiError> {
 }
 
 /// `POST /api/v1/auth/password-reset`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequestBody {
     email: String,
@@ -257,6 +280,12 @@ pub struct ResetRequestBody {
 ///
 /// # Errors
 /// 422 for a malformed address, or 500.
+#[utoipa::path(post, path = "/auth/password-reset", tag = "accounts",
+    request_body = ResetRequestBody,
+    responses(
+        (status = 202, description = "A link is mailed if the address has an account."),
+        (status = 422, description = "A malformed address.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn request_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetRequestBody>,
@@ -300,7 +329,7 @@ pub async fn request_password_reset(
 }
 
 /// `POST /api/v1/auth/password-reset/confirm`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmBody {
     token: String,
@@ -314,6 +343,12 @@ pub struct ResetConfirmBody {
 /// # Errors
 /// 422 for a password that breaks the rules, 400 for a token that is unknown, expired or
 /// used, or 500.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "accounts",
+    request_body = ResetConfirmBody,
+    responses(
+        (status = 204, description = "The password is changed; every session ended."),
+        (status = 422, description = "The new password breaks the rules.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn confirm_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetConfirmBody>,

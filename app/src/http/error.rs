@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// One offending field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name in the request.
     pub field: String,
@@ -38,9 +38,15 @@ pub enum ApiError {
     /// 403: signed in, but the role may not do this.
     #[error("forbidden")]
     Forbidden,
-    /// 404: no such route or resource (also for other people's resources).
+    /// 404: no such resource (also for other people's resources).
     #[error("not found")]
     NotFound,
+    /// 404: no route has this path; the detail names it.
+    #[error("no route: {0}")]
+    NoRoute(String),
+    /// 405: the route exists but not with this method; the detail says so.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
     /// 409: conflicts with the current state, e.g. an email already registered.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -61,11 +67,12 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-/// The problem document.
-#[derive(Debug, Serialize)]
+/// The problem document (RFC 9457), the body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/validation")]
     pub kind: String,
     /// Short, human-readable summary of the kind.
     pub title: String,
@@ -84,7 +91,8 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) | Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -99,6 +107,8 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
+            Self::NoRoute(_) => "no-route",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::Validation(_) => "validation",
             Self::TooManyRequests(_) => "too-many-requests",
@@ -122,6 +132,8 @@ impl IntoResponse for ApiError {
         };
         let (detail, errors) = match self {
             Self::BadRequest(reason)
+            | Self::NoRoute(reason)
+            | Self::MethodNotAllowed(reason)
             | Self::Conflict(reason)
             | Self::Rejected(reason)
             | Self::Unavailable(reason) => (reason, Vec::new()),

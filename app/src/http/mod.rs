@@ -7,64 +7,75 @@ pub mod error;
 mod extract;
 mod health;
 pub mod idempotency;
+pub mod openapi;
 mod wallet;
 
-use axum::Router;
-use axum::routing::{get, post, put};
+use std::sync::Arc;
+
+use axum::http::{Method, Uri};
+use axum::{Extension, Router};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 use error::ApiError;
 
-/// Every route of the product.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/password-reset", post(auth::request_password_reset))
-        .route(
-            "/auth/password-reset/confirm",
-            post(auth::confirm_password_reset),
-        )
-        .route("/me", get(auth::me))
-        .route("/wallet", get(wallet::show))
-        .route("/wallet/top-ups", post(wallet::top_up))
-        .route(
-            "/expenses",
-            get(wallet::list_expenses).post(wallet::record_expense),
-        )
-        .route("/dashboard", get(wallet::dashboard))
-        .route("/expenses/{expense_id}/void", post(wallet::void_expense))
-        .route(
-            "/limits",
-            put(wallet::set_limit).delete(wallet::remove_limit),
-        )
-        .route("/savings-goals", post(wallet::create_goal))
-        .route(
-            "/savings-goals/{goal_id}/contributions",
-            post(wallet::contribute),
-        )
-        .route(
-            "/savings-goals/{goal_id}/withdrawals",
-            post(wallet::withdraw),
-        )
-        .route("/admin/agents", post(admin::create_agent))
-        .route("/admin/auditors", post(admin::create_auditor))
-        .route("/admin/users/{user_id}/deactivate", post(admin::deactivate))
-        .route("/admin/users/{user_id}/reactivate", post(admin::reactivate))
-        .route("/admin/users/{user_id}/erase", post(admin::erase))
-        .route("/admin/mail/parked", get(admin::parked_mail))
-        .route("/admin/mail/{message_id}/retry", post(admin::retry_mail));
-    let api = api.layer(axum::middleware::from_fn_with_state(
+/// The JSON API under `/api/v1`. Routes are only ever added with `routes!`, which takes
+/// each handler's `#[utoipa::path]`: that is what keeps the document complete.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::request_password_reset))
+        .routes(routes!(auth::confirm_password_reset))
+        .routes(routes!(auth::me))
+        .routes(routes!(wallet::show))
+        .routes(routes!(wallet::top_up))
+        .routes(routes!(wallet::list_expenses, wallet::record_expense))
+        .routes(routes!(wallet::dashboard))
+        .routes(routes!(wallet::void_expense))
+        .routes(routes!(wallet::set_limit, wallet::remove_limit))
+        .routes(routes!(wallet::create_goal))
+        .routes(routes!(wallet::contribute))
+        .routes(routes!(wallet::withdraw))
+        .routes(routes!(admin::create_agent))
+        .routes(routes!(admin::create_auditor))
+        .routes(routes!(admin::deactivate))
+        .routes(routes!(admin::reactivate))
+        .routes(routes!(admin::erase))
+        .routes(routes!(admin::parked_mail))
+        .routes(routes!(admin::retry_mail))
+}
+
+/// Every route of the product, and the OpenAPI document describing them.
+fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = api_routes().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         idempotency::remember_answers,
     ));
-    Router::new()
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .fallback(|| async { ApiError::NotFound })
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    (router, openapi::complete(document))
+}
+
+/// Every route of the product.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = documented_routes(&state);
+    router
+        .layer(Extension(Arc::new(document)))
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::NoRoute(format!("No route answers {method} {}.", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::MethodNotAllowed(format!("{} does not take {method}.", uri.path()))
+        })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

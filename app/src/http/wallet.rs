@@ -13,10 +13,12 @@ use domain::wallet::{
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Customers};
+use super::openapi::PeriodSchema;
 use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
 use crate::wallet_views::{
@@ -134,7 +136,7 @@ fn date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
 }
 
 /// The balance after a change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Balance {
     balance: String,
     currency: String,
@@ -153,6 +155,8 @@ fn balance_of(wallet: &OpenWallet) -> Balance {
 ///
 /// # Errors
 /// 401/403 for anyone but a customer.
+#[utoipa::path(get, path = "/wallet", tag = "wallet", security(("bearer" = [])),
+    responses((status = 200, description = "Balance and currency.", body = Balance), (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json")))]
 pub async fn show(
     State(state): State<AppState>,
     customer: Customer,
@@ -162,7 +166,7 @@ pub async fn show(
 }
 
 /// `POST /api/v1/wallet/top-ups`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     amount: String,
@@ -174,6 +178,13 @@ pub struct TopUpBody {
 ///
 /// # Errors
 /// 422 naming bad fields; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/wallet/top-ups", tag = "wallet", security(("bearer" = [])),
+    request_body = TopUpBody,
+    responses(
+        (status = 201, description = "The balance after the top-up.", body = Balance),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn top_up(
     State(state): State<AppState>,
     customer: Customer,
@@ -192,7 +203,7 @@ pub async fn top_up(
 }
 
 /// `POST /api/v1/expenses`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpenseBody {
     amount: String,
@@ -205,7 +216,7 @@ pub struct ExpenseBody {
 }
 
 /// The new expense's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Recorded {
     expense_id: Uuid,
 }
@@ -214,6 +225,13 @@ pub struct Recorded {
 ///
 /// # Errors
 /// 422 naming bad fields; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/expenses", tag = "expenses", security(("bearer" = [])),
+    request_body = ExpenseBody,
+    responses(
+        (status = 201, description = "Recorded.", body = Recorded),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn record_expense(
     State(state): State<AppState>,
     customer: Customer,
@@ -244,14 +262,21 @@ pub async fn record_expense(
 /// (inclusive), `category` matches without regard to case, `status` is `all` (default),
 /// `live` or `voided`, `limit` is 1 to 200 (default 50), `cursor` is an earlier page's
 /// `next_cursor`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExpenseQuery {
+    /// Spent on or after this day, `YYYY-MM-DD`.
     from: Option<String>,
+    /// Spent on or before this day, `YYYY-MM-DD`.
     to: Option<String>,
+    /// One category; case does not matter.
     category: Option<String>,
+    /// `all` (default), `live` or `voided`.
     status: Option<String>,
+    /// 1 to 200; 50 when absent.
     limit: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
@@ -279,6 +304,13 @@ where
 /// # Errors
 /// 422 naming bad parameters (also `from` after `to`); 400 for unknown ones; 401/403 for
 /// anyone but a customer.
+#[utoipa::path(get, path = "/expenses", tag = "expenses", security(("bearer" = [])),
+    params(ExpenseQuery),
+    responses(
+        (status = 200, description = "A page of expenses, newest first.", body = ExpensePage),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Parameters that do not parse, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_expenses(
     State(state): State<AppState>,
     customer: Customer,
@@ -348,6 +380,8 @@ pub async fn list_expenses(
 ///
 /// # Errors
 /// 401/403 for anyone but a customer.
+#[utoipa::path(get, path = "/dashboard", tag = "wallet", security(("bearer" = [])),
+    responses((status = 200, description = "The customer's overview.", body = Dashboard), (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json")))]
 pub async fn dashboard(
     State(state): State<AppState>,
     customer: Customer,
@@ -360,7 +394,7 @@ pub async fn dashboard(
 }
 
 /// `POST /api/v1/expenses/{id}/void`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidBody {
     reason: String,
@@ -370,6 +404,15 @@ pub struct VoidBody {
 ///
 /// # Errors
 /// As above; 422 when already voided; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/expenses/{expense_id}/void", tag = "expenses", security(("bearer" = [])),
+    params(("expense_id" = Uuid, Path, description = "The expense.")),
+    request_body = VoidBody,
+    responses(
+        (status = 204, description = "Voided; the balance is restored."),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such expense of this customer.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Already voided, or a bad reason.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn void_expense(
     State(state): State<AppState>,
     customer: Customer,
@@ -391,7 +434,7 @@ pub async fn void_expense(
 
 /// `PUT /api/v1/limits`: `period` is `weekly` or `monthly` (with `first_day`, 1 to 28,
 /// default 1); no `category` means all spending.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitBody {
     period: String,
@@ -403,8 +446,9 @@ pub struct LimitBody {
 }
 
 /// The limit as set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LimitView {
+    #[schema(value_type = PeriodSchema)]
     period: Period,
     category: Option<String>,
     amount: String,
@@ -414,6 +458,13 @@ pub struct LimitView {
 ///
 /// # Errors
 /// 422 naming bad fields; 401/403 for anyone but a customer.
+#[utoipa::path(put, path = "/limits", tag = "limits", security(("bearer" = [])),
+    request_body = LimitBody,
+    responses(
+        (status = 200, description = "The limit as set.", body = LimitView),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn set_limit(
     State(state): State<AppState>,
     customer: Customer,
@@ -446,7 +497,7 @@ pub async fn set_limit(
 }
 
 /// `DELETE /api/v1/limits`: the period (and category) of the limit to remove.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitKeyBody {
     period: String,
@@ -487,6 +538,14 @@ fn limit_key(
 ///
 /// # Errors
 /// As above; 422 naming bad fields; 401/403 for anyone but a customer.
+#[utoipa::path(delete, path = "/limits", tag = "limits", security(("bearer" = [])),
+    request_body = LimitKeyBody,
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such limit.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn remove_limit(
     State(state): State<AppState>,
     customer: Customer,
@@ -506,7 +565,7 @@ pub async fn remove_limit(
 }
 
 /// `POST /api/v1/savings-goals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalBody {
     name: String,
@@ -516,7 +575,7 @@ pub struct GoalBody {
 }
 
 /// The new goal's id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GoalCreated {
     goal_id: Uuid,
 }
@@ -525,6 +584,13 @@ pub struct GoalCreated {
 ///
 /// # Errors
 /// 422 naming bad fields; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/savings-goals", tag = "savings", security(("bearer" = [])),
+    request_body = GoalBody,
+    responses(
+        (status = 201, description = "Created.", body = GoalCreated),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_goal(
     State(state): State<AppState>,
     customer: Customer,
@@ -557,14 +623,14 @@ pub async fn create_goal(
 }
 
 /// `POST /api/v1/savings-goals/{id}/contributions` and `.../withdrawals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavingsBody {
     amount: String,
 }
 
 /// A goal's savings after a move, and the spendable balance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SavingsMoved {
     saved: String,
     balance: String,
@@ -602,6 +668,15 @@ async fn move_savings(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/savings-goals/{goal_id}/contributions", tag = "savings", security(("bearer" = [])),
+    params(("goal_id" = Uuid, Path, description = "The goal.")),
+    request_body = SavingsBody,
+    responses(
+        (status = 200, description = "Moved into the goal.", body = SavingsMoved),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such goal.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The balance cannot fund it, or a bad amount.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn contribute(
     State(state): State<AppState>,
     customer: Customer,
@@ -616,6 +691,15 @@ pub async fn contribute(
 ///
 /// # Errors
 /// As above; 401/403 for anyone but a customer.
+#[utoipa::path(post, path = "/savings-goals/{goal_id}/withdrawals", tag = "savings", security(("bearer" = [])),
+    params(("goal_id" = Uuid, Path, description = "The goal.")),
+    request_body = SavingsBody,
+    responses(
+        (status = 200, description = "Moved back to the balance.", body = SavingsMoved),
+        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such goal.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The goal holds less, or a bad amount.", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn withdraw(
     State(state): State<AppState>,
     customer: Customer,
