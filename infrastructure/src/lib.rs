@@ -20,3 +20,4 @@ pub mod passwords;
 pub mod personal_data;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod web_sessions;

@@ -10,6 +10,7 @@ mod login_throttle;
 mod postgres_only;
 mod sqlite_only;
 mod support;
+mod web_sessions;
 
 /// Generates one test per contract function and backend.
 macro_rules! contract_tests {
