@@ -2,13 +2,17 @@
 //! settings: parse every field (collecting each error under its name), hash the password,
 //! and register through the command service.
 
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
 use domain::user::{
-    Email, Gender, InvalidValue, Mobile, NewPassword, PersonName, Profile, Registrar, Role, User,
-    UserCommand, UserId, UserRejection, Username,
+    Account, EMAIL_SCOPE, Email, Gender, InvalidValue, Mobile, NewPassword, PersonName, Profile,
+    Registrar, Role, USERNAME_SCOPE, User, UserCommand, UserId, UserRejection, Username,
 };
+use infrastructure::event_store::UniqueClaim;
 use uuid::Uuid;
 
-use crate::commands::{CommandContext, CommandError};
+use crate::commands::{CommandContext, CommandError, CommandService};
 use crate::state::AppState;
 
 /// One invalid field.
@@ -202,7 +206,108 @@ pub async fn erase_person(
         Err(error) => return Err(anyhow::anyhow!("recording the erasure: {error}")),
     }
     state.vault.erase(user_id, now).await?;
-    state.tokens.revoke_all_for(user_id, now).await?;
-    state.password_resets.revoke_all_for(user_id, now).await?;
+    end_every_sign_in(state, user_id, now).await?;
     Ok(Erasure::Erased)
+}
+
+/// Ends every way a person is signed in or could sign in without their password: API
+/// tokens, web sessions and password-reset links.
+///
+/// # Errors
+/// When the database fails.
+pub async fn end_every_sign_in(
+    state: &AppState,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    state.tokens.revoke_all_for(user_id, now).await?;
+    state.web_sessions.revoke_all_for(user_id).await?;
+    state.password_resets.revoke_all_for(user_id, now).await?;
+    Ok(())
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Too many failures for the account or the address; try again after this long.
+    #[error("too many failed sign-ins")]
+    Throttled(std::time::Duration),
+    /// A wrong password, an unknown login, or a closed account: deliberately one answer.
+    #[error("wrong email or password")]
+    WrongCredentials,
+    /// The infrastructure failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Checks a login (an email address, or an agent's username) and password, for the API and
+/// the web pages alike. A wrong password, an unknown login and a closed account get the
+/// same answer after the same work (a dummy hash is verified when there is no account), so
+/// nobody learns which accounts exist; failures are counted per account and per address.
+///
+/// # Errors
+/// [`SignInError`].
+pub async fn sign_in(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+) -> Result<Account, SignInError> {
+    let login = login.trim().to_lowercase();
+    let now = state.now();
+    if let Some(wait) = state
+        .login_throttle
+        .wait_before_trying(&login, from, now)
+        .await
+        .map_err(anyhow::Error::from)?
+    {
+        return Err(SignInError::Throttled(wait));
+    }
+    let account = find_account(state, &login).await?;
+    let usable = account.filter(|a| a.active && !a.erased);
+    let verified = state
+        .passwords
+        .verify(password, usable.as_ref().map(|a| &a.password_hash))
+        .await;
+    let Some(account) = usable.filter(|_| verified) else {
+        state
+            .login_throttle
+            .record_failure(&login, from, now)
+            .await
+            .map_err(anyhow::Error::from)?;
+        return Err(SignInError::WrongCredentials);
+    };
+    state
+        .login_throttle
+        .clear_account(&login)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(account)
+}
+
+/// The account an email address or username belongs to, read from its stream (never from
+/// a read model, so a login right after sign-up works).
+///
+/// # Errors
+/// When the store fails.
+pub async fn find_account(state: &AppState, login: &str) -> anyhow::Result<Option<Account>> {
+    let claim = if login.contains('@') {
+        Email::parse(login)
+            .ok()
+            .map(|email| UniqueClaim::new(EMAIL_SCOPE, &email.normalized()))
+    } else {
+        Username::parse(login)
+            .ok()
+            .map(|username| UniqueClaim::new(USERNAME_SCOPE, username.as_str()))
+    };
+    let Some(claim) = claim else { return Ok(None) };
+    let owner = state.events.claim_owner(&claim).await?;
+    let Some(user_id) = owner.and_then(|stream| CommandService::id_in::<User>(&stream)) else {
+        return Ok(None);
+    };
+    let (user, _) = state.commands.load::<User>(user_id).await?;
+    Ok(match user {
+        User::Registered(account) => Some(account),
+        User::Unregistered => None,
+    })
 }

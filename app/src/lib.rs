@@ -13,6 +13,7 @@ pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod wallet_views;
+pub mod web;
 
 pub use config::Config;
 pub use startup::{Application, shutdown_signal};

@@ -16,6 +16,7 @@ use infrastructure::outbox::{Outbox, RetryPolicy};
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
+use infrastructure::web_sessions::WebSessions;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -27,6 +28,7 @@ use crate::config::Config;
 use crate::http;
 use crate::mail::{MailDispatcher, MailTemplates};
 use crate::state::AppState;
+use crate::web::PageTemplates;
 
 /// A migrated database, an open event store, and a bound listener, ready to serve.
 #[derive(Debug)]
@@ -34,6 +36,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     dispatcher: MailDispatcher,
+    pages: Arc<PageTemplates>,
 }
 
 /// Connects to the database the configuration names (creating a SQLite file on first run)
@@ -93,6 +96,7 @@ impl Application {
             listener,
             state,
             dispatcher,
+            pages: Arc::new(PageTemplates::load().context("parsing the page templates")?),
         })
     }
 }
@@ -122,6 +126,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         idempotency: IdempotencyKeys::new(database.clone()),
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
+        web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute),
         vault,
         database,
         events,
@@ -150,7 +155,7 @@ impl Application {
         let database = self.state.database.clone();
         let (stop_workers, workers_stop) = watch::channel(false);
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop));
-        let router = http::router(self.state);
+        let router = http::router(self.state, self.pages);
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

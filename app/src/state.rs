@@ -13,6 +13,7 @@ use infrastructure::outbox::Outbox;
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
+use infrastructure::web_sessions::WebSessions;
 use tokio::sync::Notify;
 
 use crate::commands::CommandService;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub idempotency: IdempotencyKeys,
     /// The currency of new wallets.
     pub default_currency: Currency,
+    /// The web pages' sessions.
+    pub web_sessions: WebSessions,
 }
 
 impl AppState {

@@ -72,6 +72,11 @@ pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {
     Some(start(Some(database)).await)
 }
 
+/// The application with settings changed by `configure`, on a fresh SQLite database.
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+    start_with(None, configure).await
+}
+
 async fn start(database: Option<TestDatabase>) -> TestApp {
     start_with(database, |_| {}).await
 }
@@ -112,6 +117,19 @@ async fn start_with(
 }
 
 impl TestApp {
+    /// A second instance of the product on this one's database, as a scaled-out deployment
+    /// runs them.
+    pub async fn another_instance(&self) -> TestApp {
+        let url = match &self.database {
+            Some(database) => database.url().to_owned(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("expense-tracker.db").display()
+            ),
+        };
+        start_with(None, |config| config.database_url = Some(url)).await
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))

@@ -8,6 +8,7 @@ mod erasure;
 mod health;
 mod helpers;
 mod openapi;
+mod pages;
 mod password_reset;
 mod smtp;
 mod wallet;

@@ -8,7 +8,7 @@ const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// The token in a mail's reset link. Mail bodies travel quoted-printable: long lines are
 /// broken with a trailing `=` and `=` itself is written `=3D`; undo both first.
-fn token_in(mail: &str) -> String {
+pub fn token_in(mail: &str) -> String {
     let decoded = decode_quoted_printable(mail);
     let start = decoded.find("reset-password?token=").expect("a reset link")
         + "reset-password?token=".len();

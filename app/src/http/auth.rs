@@ -6,18 +6,21 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use domain::user::{
-    Account, EMAIL_SCOPE, Email, NewPassword, PasswordChangeCause, Registrar, Role, USERNAME_SCOPE,
-    User, UserCommand, Username,
+    Account, EMAIL_SCOPE, Email, NewPassword, PasswordChangeCause, Registrar, Role, User,
+    UserCommand,
 };
-use infrastructure::event_store::{OutboxMessage, UniqueClaim};
+use infrastructure::event_store::OutboxMessage;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::{ApiJson, CurrentUser};
-use crate::accounts::{CreateAccountError, NewAccount, create_account};
-use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::accounts::{
+    CreateAccountError, NewAccount, SignInError, create_account, end_every_sign_in, find_account,
+    sign_in,
+};
+use crate::commands::{CommandContext, CommandError};
 use crate::mail::PASSWORD_RESET;
 use crate::state::AppState;
 
@@ -145,36 +148,13 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<LoggedIn>, ApiError> {
-    let login = body.email.trim().to_lowercase();
-    let now = state.now();
-    let throttle_failed = |e| ApiError::Internal(anyhow::Error::from(e));
-    if let Some(wait) = state
-        .login_throttle
-        .wait_before_trying(&login, peer.ip(), now)
+    let account = sign_in(&state, &body.email, &body.password, peer.ip())
         .await
-        .map_err(throttle_failed)?
-    {
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    let account = find_account(&state, &login).await?;
-    let usable = account.filter(|a| a.active && !a.erased);
-    let verified = state
-        .passwords
-        .verify(&body.password, usable.as_ref().map(|a| &a.password_hash))
-        .await;
-    let Some(account) = usable.filter(|_| verified) else {
-        state
-            .login_throttle
-            .record_failure(&login, peer.ip(), now)
-            .await
-            .map_err(throttle_failed)?;
-        return Err(ApiError::Unauthorized(WRONG_CREDENTIALS));
-    };
-    state
-        .login_throttle
-        .clear_account(&login)
-        .await
-        .map_err(throttle_failed)?;
+        .map_err(|error| match error {
+            SignInError::Throttled(wait) => ApiError::TooManyRequests(wait),
+            SignInError::WrongCredentials => ApiError::Unauthorized(WRONG_CREDENTIALS),
+            SignInError::Failed(error) => ApiError::Internal(error),
+        })?;
     let issued = state
         .tokens
         .issue(account.id.0, state.now())
@@ -186,37 +166,6 @@ pub async fn login(
         role: account.role,
         expires_at: issued.expires_at,
     }))
-}
-
-/// The account an email address or username belongs to, read from its stream (never from
-/// a read model, so a login right after sign-up works).
-async fn find_account(
-    state: &AppState,
-    login: &str,
-) -> Result<Option<domain::user::Account>, ApiError> {
-    let claim = if login.contains('@') {
-        Email::parse(login)
-            .ok()
-            .map(|email| UniqueClaim::new(EMAIL_SCOPE, &email.normalized()))
-    } else {
-        Username::parse(login)
-            .ok()
-            .map(|username| UniqueClaim::new(USERNAME_SCOPE, username.as_str()))
-    };
-    let Some(claim) = claim else { return Ok(None) };
-    let owner = state
-        .events
-        .claim_owner(&claim)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let Some(user_id) = owner.and_then(|stream| CommandService::id_in::<User>(&stream)) else {
-        return Ok(None);
-    };
-    let (user, _) = state.commands.load::<User>(user_id).await?;
-    Ok(match user {
-        User::Registered(account) => Some(account),
-        User::Unregistered => None,
-    })
 }
 
 /// Ends the session of the token used. 204.
@@ -379,16 +328,7 @@ pub async fn confirm_password_reset(
         .execute::<User>(user_id, &command, &context)
         .await
         .map_err(command_error)?;
-    state
-        .tokens
-        .revoke_all_for(user_id, now)
-        .await
-        .map_err(anyhow::Error::from)?;
-    state
-        .password_resets
-        .revoke_all_for(user_id, now)
-        .await
-        .map_err(anyhow::Error::from)?;
+    end_every_sign_in(&state, user_id, now).await?;
     if let User::Registered(Account {
         profile: Some(profile),
         ..

@@ -20,7 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
+use crate::web::{self, PageTemplates};
 use error::ApiError;
+pub(crate) use wallet::wallet_of;
 
 /// The JSON API under `/api/v1`. Routes are only ever added with `routes!`, which takes
 /// each handler's `#[utoipa::path]`: that is what keeps the document complete.
@@ -65,11 +67,12 @@ fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
     (router, openapi::complete(document))
 }
 
-/// Every route of the product.
-pub fn router(state: AppState) -> Router {
+/// Every route of the product: the JSON API, its document, and the pages.
+pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
     let (router, document) = documented_routes(&state);
     router
         .layer(Extension(Arc::new(document)))
+        .merge(web::pages(&state, templates))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::NoRoute(format!("No route answers {method} {}.", uri.path()))
         })

@@ -1,0 +1,289 @@
+//! Sign-in, sign-up, sign-out and the start page.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use domain::user::{Account, Registrar, Role};
+use infrastructure::web_sessions::USER_ID_KEY;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::session::{SignedIn, signed_in_account};
+use super::templates::PageTemplates;
+use crate::accounts::{CreateAccountError, NewAccount, SignInError, create_account, sign_in};
+use crate::commands::CommandError;
+use crate::state::AppState;
+use crate::wallet_views;
+
+type Templates = Extension<Arc<PageTemplates>>;
+
+fn internal(templates: &PageTemplates, error: &anyhow::Error) -> Response {
+    tracing::error!(error = format!("{error:#}"), "a page request failed");
+    templates.problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; it has been logged.",
+        false,
+    )
+}
+
+/// Where to go after signing in: only a path on this site, never another site.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
+            next
+        }
+        _ => "/",
+    }
+}
+
+/// Starts a signed-in session: a fresh session id (so that an id planted before sign-in is
+/// worth nothing) holding the user.
+async fn start_session(session: &Session, account: &Account) -> anyhow::Result<()> {
+    session.cycle_id().await?;
+    session.insert(USER_ID_KEY, account.id.0).await?;
+    Ok(())
+}
+
+/// `GET /`: who is signed in, and for customers their balance.
+pub async fn home(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    user: SignedIn,
+) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("signed_in", &true);
+    let name = user
+        .account
+        .profile
+        .as_ref()
+        .map_or_else(String::new, |p| p.name.as_str().to_owned());
+    context.insert("name", &name);
+    context.insert("role", &user.account.role);
+    if user.account.role == Role::Customer {
+        match crate::http::wallet_of(&state, user.account.id).await {
+            Ok(wallet) => {
+                let board = wallet_views::dashboard(&wallet, state.now().date_naive());
+                context.insert("wallet", &board);
+            }
+            Err(error) => return internal(&templates, &anyhow::anyhow!("{error}")),
+        }
+    }
+    templates.page(StatusCode::OK, "home.html", &context)
+}
+
+/// `GET /login?next=...`.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(
+    templates: &PageTemplates,
+    status: StatusCode,
+    email: &str,
+    next: &str,
+    message: &str,
+) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("signed_in", &false);
+    context.insert("email", email);
+    context.insert("next", next);
+    context.insert("message", message);
+    templates.page(status, "login.html", &context)
+}
+
+/// The sign-in form; a browser already signed in goes on at once.
+pub async fn login_form(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    session: Session,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref());
+    match signed_in_account(&state, &session).await {
+        Ok(Some(_)) => Redirect::to(next).into_response(),
+        Ok(None) => login_page(&templates, StatusCode::OK, "", next, ""),
+        Err(error) => internal(&templates, &error),
+    }
+}
+
+/// The sign-in form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Signs in with the same rules as the API (throttling, one answer for every failure) and
+/// starts a session.
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    match sign_in(&state, &form.email, &form.password, peer.ip()).await {
+        Ok(account) => match start_session(&session, &account).await {
+            Ok(()) => Redirect::to(next).into_response(),
+            Err(error) => internal(&templates, &error),
+        },
+        Err(SignInError::WrongCredentials) => login_page(
+            &templates,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            next,
+            "Wrong email or password.",
+        ),
+        Err(SignInError::Throttled(wait)) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let mut page = login_page(
+                &templates,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                next,
+                &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
+            );
+            if let Ok(seconds) = wait.as_secs().max(1).to_string().parse() {
+                page.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds);
+            }
+            page
+        }
+        Err(SignInError::Failed(error)) => internal(&templates, &error),
+    }
+}
+
+/// The sign-up form's fields.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mobile: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+}
+
+fn signup_page(
+    templates: &PageTemplates,
+    status: StatusCode,
+    form: &SignupForm,
+    errors: &HashMap<&str, String>,
+    message: &str,
+) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("signed_in", &false);
+    // The password is never sent back.
+    context.insert("form", form);
+    context.insert("errors", errors);
+    context.insert("message", message);
+    templates.page(status, "signup.html", &context)
+}
+
+/// The sign-up form.
+pub async fn signup_form(Extension(templates): Templates) -> Response {
+    signup_page(
+        &templates,
+        StatusCode::OK,
+        &SignupForm::default(),
+        &HashMap::new(),
+        "",
+    )
+}
+
+/// Creates a customer account with the same rules as the API, opens the wallet, and signs
+/// the new customer in. A refused form comes back with each problem beside its field.
+pub async fn signup(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    session: Session,
+    Form(form): Form<SignupForm>,
+) -> Response {
+    let fields = NewAccount {
+        name: &form.name,
+        email: &form.email,
+        mobile: Some(&form.mobile),
+        password: &form.password,
+        ..NewAccount::default()
+    };
+    let created = create_account(
+        &state,
+        Role::Customer,
+        &fields,
+        Registrar::SelfSignUp,
+        "anonymous",
+    )
+    .await;
+    let user_id = match created {
+        Ok(user_id) => user_id,
+        Err(CreateAccountError::Invalid(invalid)) => {
+            let errors = invalid
+                .into_iter()
+                .map(|f| (f.field, f.problem.to_string()))
+                .collect();
+            return signup_page(
+                &templates,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                "Please correct the fields below.",
+            );
+        }
+        Err(CreateAccountError::Command(CommandError::ValueTaken { .. })) => {
+            let errors = HashMap::from([(
+                "email",
+                "An account with this email address exists already.".to_owned(),
+            )]);
+            return signup_page(
+                &templates,
+                StatusCode::CONFLICT,
+                &form,
+                &errors,
+                "Please correct the fields below.",
+            );
+        }
+        Err(CreateAccountError::Command(error)) => {
+            return internal(&templates, &anyhow::anyhow!("{error}"));
+        }
+    };
+    if let Err(error) = crate::http::wallet_of(&state, user_id).await {
+        tracing::warn!(%user_id, ?error, "the new customer's wallet will open on first use");
+    }
+    let account = match signed_up_account(&state, user_id.0).await {
+        Ok(account) => account,
+        Err(error) => return internal(&templates, &error),
+    };
+    match start_session(&session, &account).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(error) => internal(&templates, &error),
+    }
+}
+
+async fn signed_up_account(state: &AppState, user_id: uuid::Uuid) -> anyhow::Result<Account> {
+    match state.commands.load::<domain::user::User>(user_id).await?.0 {
+        domain::user::User::Registered(account) => Ok(account),
+        domain::user::User::Unregistered => Err(anyhow::anyhow!("a new account is missing")),
+    }
+}
+
+/// Ends the browser's session (its row is deleted, so the cookie is worth nothing even if
+/// kept) and goes to the sign-in page.
+pub async fn logout(Extension(templates): Templates, session: Session) -> Response {
+    match session.flush().await {
+        Ok(()) => Redirect::to("/login").into_response(),
+        Err(error) => internal(&templates, &anyhow::Error::from(error)),
+    }
+}
