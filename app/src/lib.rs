@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod password_reset;
 pub mod startup;
 pub mod state;
 pub mod wallet_views;

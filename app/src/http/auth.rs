@@ -1,27 +1,20 @@
 //! Accounts over the JSON API: sign-up, login, logout, and who am I.
 
-use axum::Json;
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use domain::user::{
-    Account, EMAIL_SCOPE, Email, NewPassword, PasswordChangeCause, Registrar, Role, User,
-    UserCommand,
-};
-use infrastructure::event_store::OutboxMessage;
+use domain::user::{EMAIL_SCOPE, Email, NewPassword, Registrar, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::{ApiJson, CurrentUser};
-use crate::accounts::{
-    CreateAccountError, NewAccount, SignInError, create_account, end_every_sign_in, find_account,
-    sign_in,
-};
-use crate::commands::{CommandContext, CommandError};
-use crate::mail::PASSWORD_RESET;
+use crate::accounts::{CreateAccountError, NewAccount, SignInError, create_account, sign_in};
+use crate::commands::CommandError;
+use crate::password_reset::{self, ResetError};
 use crate::state::AppState;
 
 /// `POST /api/v1/auth/register`.
@@ -241,39 +234,7 @@ pub async fn request_password_reset(
 ) -> Result<StatusCode, ApiError> {
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::Validation(vec![FieldError::new("email", e.to_string())]))?;
-    let Some(account) = find_account(&state, &email.normalized()).await? else {
-        return Ok(StatusCode::ACCEPTED);
-    };
-    let (Some(profile), true) = (&account.profile, account.active) else {
-        return Ok(StatusCode::ACCEPTED);
-    };
-    let now = state.now();
-    let token = state
-        .password_resets
-        .issue(account.id.0, now)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let mail = OutboxMessage {
-        message_id: Uuid::now_v7(),
-        kind: PASSWORD_RESET.to_owned(),
-        payload: serde_json::json!({
-            "to": profile.email.as_str(),
-            "name": profile.name.as_str(),
-            "link": format!("{}/reset-password?token={token}", state.base_url),
-        }),
-    };
-    let context = CommandContext::new("anonymous", now);
-    state
-        .commands
-        .execute_with_outbox::<User>(
-            account.id.0,
-            &UserCommand::RequestPasswordReset,
-            &context,
-            vec![mail],
-        )
-        .await
-        .map_err(command_error)?;
-    state.mail_wake.notify_one();
+    password_reset::request(&state, &email).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -304,48 +265,15 @@ pub async fn confirm_password_reset(
 ) -> Result<StatusCode, ApiError> {
     let password = NewPassword::parse(&body.new_password)
         .map_err(|e| ApiError::Validation(vec![FieldError::new("new_password", e.to_string())]))?;
-    let now = state.now();
-    let user_id = state
-        .password_resets
-        .redeem(body.token.trim(), now)
-        .await
-        .map_err(anyhow::Error::from)?
-        .ok_or_else(|| {
-            ApiError::BadRequest("This reset link is invalid, expired or already used.".into())
-        })?;
-    let password_hash = state
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let command = UserCommand::ChangePassword {
-        password_hash,
-        cause: PasswordChangeCause::Reset,
-    };
-    let context = CommandContext::new(format!("user:{user_id}"), now);
-    let changed = state
-        .commands
-        .execute::<User>(user_id, &command, &context)
-        .await
-        .map_err(command_error)?;
-    end_every_sign_in(&state, user_id, now).await?;
-    if let User::Registered(Account {
-        profile: Some(profile),
-        ..
-    }) = &changed.state
-    {
-        state
-            .login_throttle
-            .clear_account(&profile.email.normalized())
-            .await
-            .map_err(anyhow::Error::from)?;
-        if let Some(username) = &profile.username {
-            state
-                .login_throttle
-                .clear_account(username.as_str())
-                .await
-                .map_err(anyhow::Error::from)?;
+    match password_reset::confirm(&state, &body.token, &password).await {
+        Ok(()) => {}
+        Err(ResetError::InvalidLink) => {
+            return Err(ApiError::BadRequest(
+                "This reset link is invalid, expired or already used.".into(),
+            ));
         }
+        Err(ResetError::Refused(error)) => return Err(command_error(error)),
+        Err(ResetError::Failed(error)) => return Err(ApiError::Internal(error)),
     }
     Ok(StatusCode::NO_CONTENT)
 }
