@@ -380,3 +380,84 @@ async fn a_password_reset_ends_every_web_session() {
     assert_eq!(laptop.get("/").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(phone.get("/").await.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_forgotten_password_pages_reset_it_end_to_end_over_smtp() {
+    let (app, mut smtp) = spawn_app_with_smtp().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    let mut browser = Browser::on(&app);
+    assert_eq!(
+        browser.get("/forgot-password").await.status(),
+        StatusCode::OK
+    );
+
+    let bad = browser
+        .post("/forgot-password", &[("email", "not an address")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let unknown = browser
+        .post("/forgot-password", &[("email", "nobody@example.com")])
+        .await;
+    let known = browser
+        .post("/forgot-password", &[("email", "asha@example.com")])
+        .await;
+    assert_eq!(unknown.status(), StatusCode::OK);
+    assert_eq!(known.status(), StatusCode::OK);
+    let (unknown, known) = (
+        unknown.text().await.expect("html"),
+        known.text().await.expect("html"),
+    );
+    assert_eq!(
+        unknown.replace("nobody@example.com", "X"),
+        known.replace("asha@example.com", "X"),
+        "the page tells nobody whether the address has an account"
+    );
+
+    let token = token_in(&smtp.next_mail().await);
+    let form = browser.get(&format!("/reset-password?token={token}")).await;
+    assert_eq!(form.status(), StatusCode::OK);
+    assert!(form.text().await.expect("html").contains(&token));
+
+    let short = browser
+        .post(
+            "/reset-password",
+            &[("token", &token), ("new_password", "short")],
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let done = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", &token),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(
+        done.text()
+            .await
+            .expect("html")
+            .contains("Your password is changed")
+    );
+
+    let again = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", &token),
+                ("new_password", "yet another passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a link works once");
+    assert_eq!(
+        browser
+            .sign_in("asha@example.com", "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use domain::user::{Account, Registrar, Role};
+use domain::user::{Account, Email, NewPassword, Registrar, Role};
 use infrastructure::web_sessions::USER_ID_KEY;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -17,6 +17,7 @@ use super::session::{SignedIn, signed_in_account};
 use super::templates::PageTemplates;
 use crate::accounts::{CreateAccountError, NewAccount, SignInError, create_account, sign_in};
 use crate::commands::CommandError;
+use crate::password_reset::{self, ResetError};
 use crate::state::AppState;
 use crate::wallet_views;
 
@@ -285,5 +286,150 @@ pub async fn logout(Extension(templates): Templates, session: Session) -> Respon
     match session.flush().await {
         Ok(()) => Redirect::to("/login").into_response(),
         Err(error) => internal(&templates, &anyhow::Error::from(error)),
+    }
+}
+
+fn forgot_page(
+    templates: &PageTemplates,
+    status: StatusCode,
+    email: &str,
+    sent: bool,
+    error: &str,
+) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("signed_in", &false);
+    context.insert("email", email);
+    context.insert("sent", &sent);
+    context.insert("error", error);
+    templates.page(status, "forgot_password.html", &context)
+}
+
+/// `GET /forgot-password`.
+pub async fn forgot_password_form(Extension(templates): Templates) -> Response {
+    forgot_page(&templates, StatusCode::OK, "", false, "")
+}
+
+/// The forgotten-password form's field.
+#[derive(Debug, Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Mails a reset link if the address has an account; the page says the same either way.
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    let email = match Email::parse(&form.email) {
+        Ok(email) => email,
+        Err(error) => {
+            return forgot_page(
+                &templates,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form.email,
+                false,
+                &error.to_string(),
+            );
+        }
+    };
+    match password_reset::request(&state, &email).await {
+        Ok(()) => forgot_page(&templates, StatusCode::OK, email.as_str(), true, ""),
+        Err(error) => internal(&templates, &error),
+    }
+}
+
+fn reset_page(
+    templates: &PageTemplates,
+    status: StatusCode,
+    token: &str,
+    message: &str,
+    error: &str,
+) -> Response {
+    let mut context = tera::Context::new();
+    context.insert("signed_in", &false);
+    context.insert("token", token);
+    context.insert("message", message);
+    context.insert("error", error);
+    templates.page(status, "reset_password.html", &context)
+}
+
+/// `GET /reset-password?token=...`: the link in the mail.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The new-password form of a reset link. The token is checked when the form is sent, so
+/// merely opening the link (or a mail scanner fetching it) uses nothing up.
+pub async fn reset_password_form(
+    Extension(templates): Templates,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if query.token.trim().is_empty() {
+        return reset_page(
+            &templates,
+            StatusCode::BAD_REQUEST,
+            "",
+            "This page needs the link from the reset mail.",
+            "",
+        );
+    }
+    reset_page(&templates, StatusCode::OK, query.token.trim(), "", "")
+}
+
+/// The new-password form's fields.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Sets the new password; every session and token of the account ends, and the sign-in
+/// page follows.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Extension(templates): Templates,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let password = match NewPassword::parse(&form.new_password) {
+        Ok(password) => password,
+        Err(error) => {
+            return reset_page(
+                &templates,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form.token,
+                "",
+                &error.to_string(),
+            );
+        }
+    };
+    match password_reset::confirm(&state, &form.token, &password).await {
+        Ok(()) => login_page(
+            &templates,
+            StatusCode::OK,
+            "",
+            "/",
+            "Your password is changed. Sign in with the new one.",
+        ),
+        Err(ResetError::InvalidLink) => reset_page(
+            &templates,
+            StatusCode::BAD_REQUEST,
+            "",
+            "This reset link is invalid, expired or already used.",
+            "",
+        ),
+        Err(ResetError::Refused(error)) => reset_page(
+            &templates,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+            &error.to_string(),
+            "",
+        ),
+        Err(ResetError::Failed(error)) => internal(&templates, &error),
     }
 }

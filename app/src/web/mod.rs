@@ -50,6 +50,14 @@ pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState
             get(account_pages::signup_form).post(account_pages::signup),
         )
         .route("/logout", post(account_pages::logout))
+        .route(
+            "/forgot-password",
+            get(account_pages::forgot_password_form).post(account_pages::forgot_password),
+        )
+        .route(
+            "/reset-password",
+            get(account_pages::reset_password_form).post(account_pages::reset_password),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             refuse_foreign_posts,

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("../../templates/pages/base.html")),
     (
         "login.html",
@@ -17,6 +17,14 @@ const TEMPLATES: [(&str, &str); 5] = [
     (
         "problem.html",
         include_str!("../../templates/pages/problem.html"),
+    ),
+    (
+        "forgot_password.html",
+        include_str!("../../templates/pages/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../templates/pages/reset_password.html"),
     ),
 ];
 
@@ -86,6 +94,9 @@ mod tests {
         context.insert("errors", &serde_json::json!({}));
         context.insert("title", "Not Found");
         context.insert("detail", "x");
+        context.insert("sent", &false);
+        context.insert("error", "");
+        context.insert("token", "abc");
         for (name, _) in TEMPLATES.iter().filter(|(name, _)| *name != "base.html") {
             let html = templates
                 .0
