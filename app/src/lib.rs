@@ -11,6 +11,7 @@ pub mod config;
 pub mod http;
 pub mod mail;
 pub mod password_reset;
+pub mod read_models;
 pub mod startup;
 pub mod state;
 pub mod wallet_views;

@@ -17,6 +17,7 @@ use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
 use infrastructure::web_sessions::WebSessions;
+use projections::ProjectionRunner;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -27,6 +28,7 @@ use crate::commands::CommandService;
 use crate::config::Config;
 use crate::http;
 use crate::mail::{MailDispatcher, MailTemplates};
+use crate::read_models::ReadModels;
 use crate::state::AppState;
 use crate::web::PageTemplates;
 
@@ -36,6 +38,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     dispatcher: MailDispatcher,
+    projections: ProjectionRunner,
     pages: Arc<PageTemplates>,
 }
 
@@ -63,7 +66,7 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let state = build_state(config).await?;
+        let (state, projections) = build_parts(config).await?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             match ensure_admin(&state, "Administrator", email, password).await {
                 Ok(AdminSetup::Created(user_id)) => {
@@ -96,6 +99,7 @@ impl Application {
             listener,
             state,
             dispatcher,
+            projections,
             pages: Arc::new(PageTemplates::load().context("parsing the page templates")?),
         })
     }
@@ -107,6 +111,14 @@ impl Application {
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    Ok(build_parts(config).await?.0)
+}
+
+/// The shared state, and the runner that keeps its read models up to date.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, ProjectionRunner)> {
     let database = open_database(config).await?;
     let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
         .await
@@ -116,7 +128,16 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .context("preparing the password hasher")?;
     let events: Arc<dyn EventStore> = Arc::new(events);
     let vault = Arc::new(PersonalDataVault::new(database.clone()));
-    Ok(AppState {
+    let projections = ProjectionRunner::new(
+        Arc::clone(&events),
+        database.clone(),
+        projections::all(),
+        projections::runner::DEFAULT_BATCH,
+    )
+    .await
+    .context("registering the projections")?;
+    let state = AppState {
+        read_models: ReadModels::new(projections.watch()),
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
         password_resets: PasswordResets::new(database.clone()),
@@ -131,7 +152,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         database,
         events,
         passwords,
-    })
+    };
+    Ok((state, projections))
 }
 
 impl Application {
@@ -154,7 +176,8 @@ impl Application {
     ) -> std::io::Result<()> {
         let database = self.state.database.clone();
         let (stop_workers, workers_stop) = watch::channel(false);
-        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop));
+        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop.clone()));
+        let projections = tokio::spawn(self.projections.run(workers_stop));
         let router = http::router(self.state, self.pages);
         axum::serve(
             self.listener,
@@ -166,6 +189,9 @@ impl Application {
         let _ = stop_workers.send(true);
         if let Err(error) = dispatcher.await {
             tracing::error!(%error, "the mail dispatcher ended abnormally");
+        }
+        if let Err(error) = projections.await {
+            tracing::error!(%error, "the projection runner ended abnormally");
         }
         database.close().await;
         Ok(())

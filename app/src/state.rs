@@ -17,6 +17,7 @@ use infrastructure::web_sessions::WebSessions;
 use tokio::sync::Notify;
 
 use crate::commands::CommandService;
+use crate::read_models::ReadModels;
 
 /// Shared by all requests; cheap to clone.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct AppState {
     pub default_currency: Currency,
     /// The web pages' sessions.
     pub web_sessions: WebSessions,
+    /// How far the read models are, for read-your-writes.
+    pub read_models: ReadModels,
 }
 
 impl AppState {

@@ -1,13 +1,13 @@
-//! What the customer reads about their wallet: the expense list and the dashboard. Until the
-//! read models serve them, both are computed from the wallet's decoded state (kept warm by
-//! the command service's cache); the shapes here are the API's and stay when the source
-//! changes.
+//! What the customer reads about their wallet: the balance, the expense list and the
+//! dashboard, queried from the `wallets` read model (see `projections::wallets`). The
+//! shapes here are the API's.
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Months, NaiveDate};
-use domain::money::Currency;
-use domain::wallet::{Category, ExpenseState, OpenWallet, Period};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use domain::wallet::{Category, Period};
+use infrastructure::database::Database;
+use projections::sql::{Value, fetch_all};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,11 +24,12 @@ const RECENT_EXPENSES: usize = 10;
 /// How many months the dashboard's trend covers, this one included.
 const TREND_MONTHS: u32 = 12;
 
-/// An amount as the API writes it: a string with the currency's minor units, e.g. `"12.50"`.
+/// An amount stored in thousandths, as the API writes it: a string with the currency's
+/// minor units, e.g. `"12.50"`.
 #[must_use]
-pub fn amount_text(amount: Decimal, currency: Currency) -> String {
-    let mut amount = amount;
-    amount.rescale(currency.minor_units());
+pub fn amount_text(milli: i64, minor_units: u32) -> String {
+    let mut amount = Decimal::new(milli, 3);
+    amount.rescale(minor_units);
     amount.to_string()
 }
 
@@ -55,22 +56,6 @@ pub struct ExpenseFilter {
     pub category: Option<Category>,
     /// Live, voided, or both.
     pub voided: VoidedFilter,
-}
-
-impl ExpenseFilter {
-    fn admits(&self, expense: &ExpenseState) -> bool {
-        self.from.is_none_or(|from| expense.spent_on >= from)
-            && self.to.is_none_or(|to| expense.spent_on <= to)
-            && self
-                .category
-                .as_ref()
-                .is_none_or(|category| *category == expense.category)
-            && match self.voided {
-                VoidedFilter::All => true,
-                VoidedFilter::Live => !expense.voided,
-                VoidedFilter::Voided => expense.voided,
-            }
-    }
 }
 
 /// Where a page starts: just after the expense this names in the list's order (newest
@@ -135,51 +120,127 @@ pub struct ExpensePage {
     pub next_cursor: Option<String>,
 }
 
-fn item(wallet: &OpenWallet, expense_id: Uuid, expense: &ExpenseState) -> ExpenseItem {
-    ExpenseItem {
-        expense_id,
-        amount: amount_text(expense.amount, wallet.currency),
-        category: expense.category.as_str().to_owned(),
-        description: expense.description.as_str().to_owned(),
-        spent_on: expense.spent_on,
-        receipt_id: expense.receipt_id,
-        voided: expense.voided,
-        void_reason: expense.void_reason.as_ref().map(|r| r.as_str().to_owned()),
-    }
+type ExpenseRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+fn item(row: ExpenseRow, minor_units: u32) -> anyhow::Result<ExpenseItem> {
+    let (expense_id, amount, category, description, spent_on, receipt_id, voided, void_reason) =
+        row;
+    Ok(ExpenseItem {
+        expense_id: Uuid::parse_str(&expense_id)?,
+        amount: amount_text(amount, minor_units),
+        category,
+        description,
+        spent_on: NaiveDate::parse_from_str(&spent_on, "%Y-%m-%d")?,
+        receipt_id: receipt_id.as_deref().map(Uuid::parse_str).transpose()?,
+        voided: voided != 0,
+        void_reason,
+    })
 }
 
-/// The wallet's expenses that `filter` admits, newest first, `limit` of them after `after`.
-#[must_use]
-pub fn expense_page(
-    wallet: &OpenWallet,
+fn day(date: NaiveDate) -> Value {
+    Value::Text(date.format("%Y-%m-%d").to_string())
+}
+
+/// A customer's wallet as the read model holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletRow {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Decimals the currency shows.
+    pub minor_units: u32,
+    /// Spendable balance, thousandths.
+    pub balance_milli: i64,
+    /// In savings goals, thousandths.
+    pub saved_milli: i64,
+}
+
+/// The customer's wallet, or `None` when the read model has none (yet).
+///
+/// # Errors
+/// When the database fails.
+pub async fn wallet(database: &Database, owner: Uuid) -> anyhow::Result<Option<WalletRow>> {
+    let rows: Vec<(String, i64, i64, i64)> = fetch_all(
+        database,
+        "SELECT currency, minor_units, balance_milli, saved_milli FROM rm_wallets WHERE owner = $1",
+        &[owner.to_string().into()],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(
+            |(currency, minor_units, balance_milli, saved_milli)| WalletRow {
+                currency,
+                minor_units: u32::try_from(minor_units).unwrap_or(2),
+                balance_milli,
+                saved_milli,
+            },
+        ))
+}
+
+/// The customer's expenses that `filter` admits, newest first, `limit` of them after
+/// `after`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn expense_page(
+    database: &Database,
+    owner: Uuid,
+    minor_units: u32,
     filter: &ExpenseFilter,
     after: Option<Cursor>,
     limit: usize,
-) -> ExpensePage {
+) -> anyhow::Result<ExpensePage> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let mut matching: Vec<(Cursor, &ExpenseState)> = wallet
-        .expenses
-        .iter()
-        .filter(|(_, expense)| filter.admits(expense))
-        .map(|(id, expense)| {
-            let at = Cursor {
-                spent_on: expense.spent_on,
-                expense_id: *id,
-            };
-            (at, expense)
-        })
-        .filter(|(at, _)| after.is_none_or(|after| *at < after))
-        .collect();
-    matching.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));
-    let next_cursor = (matching.len() > limit).then(|| matching[limit - 1].0.to_string());
-    matching.truncate(limit);
-    ExpensePage {
-        items: matching
-            .into_iter()
-            .map(|(at, expense)| item(wallet, at.expense_id, expense))
-            .collect(),
-        next_cursor,
-    }
+    let voided = match filter.voided {
+        VoidedFilter::All => -1,
+        VoidedFilter::Live => 0,
+        VoidedFilter::Voided => 1,
+    };
+    let text = |value: Option<String>| Value::Text(value.unwrap_or_default());
+    let rows: Vec<ExpenseRow> = fetch_all(
+        database,
+        "SELECT expense_id, amount_milli, category, description, spent_on, receipt_id, voided, void_reason \
+         FROM rm_expenses WHERE owner = $1 \
+         AND ($2 = '' OR spent_on >= $2) AND ($3 = '' OR spent_on <= $3) \
+         AND ($4 = '' OR category_key = $4) AND ($5 = -1 OR voided = $5) \
+         AND ($6 = '' OR spent_on < $6 OR (spent_on = $6 AND expense_id < $7)) \
+         ORDER BY spent_on DESC, expense_id DESC LIMIT $8",
+        &[
+            owner.to_string().into(),
+            text(filter.from.map(|d| d.format("%Y-%m-%d").to_string())),
+            text(filter.to.map(|d| d.format("%Y-%m-%d").to_string())),
+            text(filter.category.as_ref().map(|c| c.as_str().to_lowercase())),
+            Value::Int(voided),
+            text(after.map(|c| c.spent_on.format("%Y-%m-%d").to_string())),
+            text(after.map(|c| c.expense_id.to_string())),
+            Value::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX)),
+        ],
+    )
+    .await?;
+    let mut items = rows
+        .into_iter()
+        .map(|row| item(row, minor_units))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let next_cursor = (items.len() > limit).then(|| {
+        let last = &items[limit - 1];
+        Cursor {
+            spent_on: last.spent_on,
+            expense_id: last.expense_id,
+        }
+        .to_string()
+    });
+    items.truncate(limit);
+    Ok(ExpensePage { items, next_cursor })
 }
 
 /// A limit with this period's spending against it.
@@ -261,138 +322,217 @@ pub struct Dashboard {
     pub open_tickets: Vec<serde_json::Value>,
 }
 
-fn percent(part: Decimal, whole: Decimal) -> u32 {
-    if whole <= Decimal::ZERO {
+fn percent(part: i64, whole: i64) -> u32 {
+    if whole <= 0 || part <= 0 {
         return 0;
     }
-    (part * Decimal::ONE_HUNDRED / whole)
-        .floor()
-        .try_into()
-        .unwrap_or(u32::MAX)
+    u32::try_from(i128::from(part) * 100 / i128::from(whole)).unwrap_or(u32::MAX)
 }
 
 fn month_start(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-/// The dashboard of `wallet` on `today`.
-#[must_use]
-pub fn dashboard(wallet: &OpenWallet, today: NaiveDate) -> Dashboard {
-    let currency = wallet.currency;
+/// period, first day, category, category key, amount.
+type LimitRow = (String, Option<i64>, Option<String>, Option<String>, i64);
+
+fn period_of(period: &str, first_day: Option<i64>) -> Period {
+    match (period, first_day.and_then(|d| u8::try_from(d).ok())) {
+        ("monthly", Some(first_day)) => Period::Monthly { first_day },
+        ("monthly", None) => Period::Monthly { first_day: 1 },
+        _ => Period::Weekly,
+    }
+}
+
+/// The first day after the period that starts on `start`.
+fn period_end(period: Period, start: NaiveDate) -> NaiveDate {
+    match period {
+        Period::Weekly => start.checked_add_days(Days::new(7)),
+        Period::Monthly { .. } => start.checked_add_months(Months::new(1)),
+    }
+    .unwrap_or(start)
+}
+
+async fn spent_between(
+    database: &Database,
+    owner: Uuid,
+    from: NaiveDate,
+    until: NaiveDate,
+    category_key: Option<&str>,
+) -> anyhow::Result<i64> {
+    let rows: Vec<(i64,)> = fetch_all(
+        database,
+        "SELECT CAST(COALESCE(SUM(amount_milli), 0) AS BIGINT) FROM rm_expenses \
+         WHERE owner = $1 AND voided = 0 AND spent_on >= $2 AND spent_on < $3 \
+         AND ($4 = '' OR category_key = $4)",
+        &[
+            owner.to_string().into(),
+            day(from),
+            day(until),
+            Value::Text(category_key.unwrap_or_default().to_owned()),
+        ],
+    )
+    .await?;
+    Ok(rows.first().map_or(0, |row| row.0))
+}
+
+/// The customer's dashboard on `today`, or `None` when the read model has no wallet.
+///
+/// # Errors
+/// When the database fails.
+pub async fn dashboard(
+    database: &Database,
+    owner: Uuid,
+    today: NaiveDate,
+) -> anyhow::Result<Option<Dashboard>> {
+    let Some(wallet) = wallet(database, owner).await? else {
+        return Ok(None);
+    };
+    let units = wallet.minor_units;
+    let id = || Value::Text(owner.to_string());
     let this_month = month_start(today);
+    let next_month = this_month
+        .checked_add_months(Months::new(1))
+        .unwrap_or(this_month);
     let first_month = this_month
         .checked_sub_months(Months::new(TREND_MONTHS - 1))
         .unwrap_or(this_month);
-    // Oldest first, so that a category's name is shown as it was first typed.
-    let mut live: Vec<(Cursor, &ExpenseState)> = wallet
-        .expenses
-        .iter()
-        .filter(|(_, e)| !e.voided)
-        .map(|(id, e)| {
-            let at = Cursor {
-                spent_on: e.spent_on,
-                expense_id: *id,
-            };
-            (at, e)
-        })
-        .collect();
-    live.sort_unstable_by_key(|(at, _)| *at);
 
-    let mut by_month: BTreeMap<NaiveDate, Decimal> = (0..TREND_MONTHS)
+    let by_category: Vec<(String, i64)> = fetch_all(
+        database,
+        "SELECT c.category, CAST(SUM(e.amount_milli) AS BIGINT) AS spent FROM rm_expenses e \
+         JOIN rm_categories c ON c.owner = e.owner AND c.category_key = e.category_key \
+         WHERE e.owner = $1 AND e.voided = 0 AND e.spent_on >= $2 AND e.spent_on < $3 \
+         GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key",
+        &[id(), day(this_month), day(next_month)],
+    )
+    .await?;
+    let spent_this_month = by_category.iter().map(|(_, spent)| spent).sum();
+
+    let months: Vec<(String, i64)> = fetch_all(
+        database,
+        "SELECT substr(spent_on, 1, 7) AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
+         WHERE owner = $1 AND voided = 0 AND spent_on >= $2 AND spent_on < $3 \
+         GROUP BY substr(spent_on, 1, 7)",
+        &[id(), day(first_month), day(next_month)],
+    )
+    .await?;
+    let months: BTreeMap<String, i64> = months.into_iter().collect();
+    let trend = (0..TREND_MONTHS)
         .filter_map(|i| first_month.checked_add_months(Months::new(i)))
-        .map(|month| (month, Decimal::ZERO))
-        .collect();
-    // Keyed by the category itself so that "Food" and "food" count together; the name
-    // shown is the first one met.
-    let mut by_category: Vec<(Category, Decimal)> = Vec::new();
-    for (_, expense) in &live {
-        if let Some(spent) = by_month.get_mut(&month_start(expense.spent_on)) {
-            *spent += expense.amount;
-        }
-        if month_start(expense.spent_on) == this_month {
-            match by_category.iter_mut().find(|(c, _)| *c == expense.category) {
-                Some((_, spent)) => *spent += expense.amount,
-                None => by_category.push((expense.category.clone(), expense.amount)),
+        .map(|month| {
+            let key = month.format("%Y-%m").to_string();
+            let spent = months.get(&key).copied().unwrap_or(0);
+            MonthSpending {
+                month: key,
+                spent: amount_text(spent, units),
             }
-        }
+        })
+        .collect();
+
+    let limit_rows: Vec<LimitRow> = fetch_all(
+        database,
+        "SELECT period, first_day, category, category_key, amount_milli FROM rm_limits \
+         WHERE owner = $1 ORDER BY set_at",
+        &[id()],
+    )
+    .await?;
+    let mut limits = Vec::with_capacity(limit_rows.len());
+    for (period, first_day, category, category_key, amount) in limit_rows {
+        let period = period_of(&period, first_day);
+        let period_start = period.start_of(today);
+        let spent = spent_between(
+            database,
+            owner,
+            period_start,
+            period_end(period, period_start),
+            category_key.as_deref(),
+        )
+        .await?;
+        limits.push(LimitStatus {
+            period,
+            category,
+            amount: amount_text(amount, units),
+            spent: amount_text(spent, units),
+            percent: percent(spent, amount),
+            period_start,
+        });
     }
-    by_category.sort_by(|a, b| {
-        b.1.cmp(&a.1).then_with(|| {
-            a.0.as_str()
-                .to_lowercase()
-                .cmp(&b.0.as_str().to_lowercase())
+
+    let recent = expense_page(
+        database,
+        owner,
+        units,
+        &ExpenseFilter {
+            voided: VoidedFilter::Live,
+            ..ExpenseFilter::default()
+        },
+        None,
+        RECENT_EXPENSES,
+    )
+    .await?
+    .items;
+
+    let goal_rows: Vec<(String, String, i64, i64, Option<String>, i64)> = fetch_all(
+        database,
+        "SELECT goal_id, name, target_milli, saved_milli, due, reached FROM rm_goals \
+         WHERE owner = $1 ORDER BY name, goal_id",
+        &[id()],
+    )
+    .await?;
+    let savings_goals = goal_rows
+        .into_iter()
+        .map(|(goal_id, name, target, saved, due, reached)| {
+            Ok(GoalProgress {
+                goal_id: Uuid::parse_str(&goal_id)?,
+                name,
+                target: amount_text(target, units),
+                saved: amount_text(saved, units),
+                percent: percent(saved, target).min(100),
+                due: due
+                    .as_deref()
+                    .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+                    .transpose()?,
+                reached: reached != 0,
+            })
         })
-    });
-    let spent_this_month = by_category.iter().map(|(_, spent)| *spent).sum();
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let limits = wallet
-        .limits
-        .iter()
-        .map(|(key, amount)| {
-            let period_start = key.period.start_of(today);
-            let spent = wallet.spent(key, period_start);
-            LimitStatus {
-                period: key.period,
-                category: key.category.as_ref().map(|c| c.as_str().to_owned()),
-                amount: amount_text(*amount, currency),
-                spent: amount_text(spent, currency),
-                percent: percent(spent, *amount),
-                period_start,
-            }
-        })
-        .collect();
-
-    let recent = live.iter().rev().take(RECENT_EXPENSES);
-
-    let mut savings_goals: Vec<GoalProgress> = wallet
-        .goals
-        .iter()
-        .map(|(goal_id, goal)| GoalProgress {
-            goal_id: *goal_id,
-            name: goal.name.as_str().to_owned(),
-            target: amount_text(goal.target, currency),
-            saved: amount_text(goal.saved, currency),
-            percent: percent(goal.saved, goal.target).min(100),
-            due: goal.due,
-            reached: goal.reached,
-        })
-        .collect();
-    savings_goals.sort_by(|a, b| a.name.cmp(&b.name).then(a.goal_id.cmp(&b.goal_id)));
-
-    Dashboard {
-        balance: amount_text(wallet.balance, currency),
-        currency: currency.code().to_owned(),
-        spent_this_month: amount_text(spent_this_month, currency),
+    Ok(Some(Dashboard {
+        balance: amount_text(wallet.balance_milli, units),
+        currency: wallet.currency,
+        spent_this_month: amount_text(spent_this_month, units),
         by_category: by_category
             .into_iter()
             .map(|(category, spent)| CategorySpending {
-                category: category.as_str().to_owned(),
-                spent: amount_text(spent, currency),
+                category,
+                spent: amount_text(spent, units),
             })
             .collect(),
-        trend: by_month
-            .into_iter()
-            .map(|(month, spent)| MonthSpending {
-                month: month.format("%Y-%m").to_string(),
-                spent: amount_text(spent, currency),
-            })
-            .collect(),
+        trend,
         limits,
-        recent_expenses: recent
-            .map(|(at, expense)| item(wallet, at.expense_id, expense))
-            .collect(),
+        recent_expenses: recent,
         savings_goals,
         // Tickets are opened by the support process, which reads the wallet's limit events
         // and keeps its own streams; until it exists no customer has one.
         open_tickets: Vec::new(),
-    }
+    }))
 }
 
 #[cfg(test)]
 mod tests {
-    use domain::Aggregate;
+    use std::sync::Arc;
+
+    use domain::money::Currency;
     use domain::user::UserId;
-    use domain::wallet::{Description, GoalName, LimitKey, Wallet, WalletEvent};
+    use domain::wallet::{Description, GoalName, LimitKey, WalletEvent};
+    use infrastructure::event_codec::encode;
+    use infrastructure::event_store::{
+        AppendRequest, EventMetadata, EventStore, ExpectedVersion, GroupCommitSettings,
+        SqlEventStore, StreamId,
+    };
+    use infrastructure::testing::TestDatabase;
+    use projections::ProjectionRunner;
 
     use super::*;
 
@@ -419,23 +559,62 @@ mod tests {
         }
     }
 
-    fn wallet(events: &[WalletEvent]) -> OpenWallet {
+    /// A read model built by the real projection from the wallet of customer 99 opened
+    /// in EUR, followed by `events`.
+    async fn read_model(events: &[WalletEvent]) -> (TestDatabase, Database) {
+        let test_database = TestDatabase::sqlite();
+        let database = test_database.connect().await;
+        let store = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+            .await
+            .expect("store");
+        let store: Arc<dyn EventStore> = Arc::new(store);
         let opened = WalletEvent::WalletOpened {
-            owner: UserId(Uuid::from_u128(99)),
+            owner: UserId(OWNER),
             currency: Currency::parse("EUR").expect("currency"),
         };
-        match Wallet::replay(std::iter::once(&opened).chain(events)) {
-            Wallet::Open(wallet) => *wallet,
-            Wallet::Unopened => panic!("opened above"),
-        }
+        let encoded = std::iter::once(&opened)
+            .chain(events)
+            .map(|event| encode(event, Uuid::new_v4()).expect("encodes"))
+            .collect();
+        let request = AppendRequest::new(
+            StreamId::for_aggregate("wallet", OWNER),
+            ExpectedVersion::NoStream,
+            EventMetadata {
+                command_id: Uuid::new_v4(),
+                correlation_id: Uuid::new_v4(),
+                causation_id: None,
+                actor: "test".into(),
+                recorded_at: chrono::Utc::now(),
+            },
+            encoded,
+        );
+        store.append(request).await.expect("appended");
+        let runner = ProjectionRunner::new(store, database.clone(), projections::all(), 3)
+            .await
+            .expect("runner");
+        runner.catch_up().await.expect("projected");
+        (test_database, database)
+    }
+
+    const OWNER: Uuid = Uuid::from_u128(99);
+
+    async fn page(
+        database: &Database,
+        filter: &ExpenseFilter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> ExpensePage {
+        expense_page(database, OWNER, 2, filter, after, limit)
+            .await
+            .expect("a page")
     }
 
     fn ids(page: &ExpensePage) -> Vec<u128> {
         page.items.iter().map(|i| i.expense_id.as_u128()).collect()
     }
 
-    #[test]
-    fn pages_walk_every_expense_once_newest_first() {
+    #[tokio::test]
+    async fn pages_walk_every_expense_once_newest_first() {
         let history: Vec<WalletEvent> = (1..=7)
             .map(|n| {
                 expense(
@@ -446,11 +625,11 @@ mod tests {
                 )
             })
             .collect();
-        let wallet = wallet(&history);
+        let (_kept, database) = read_model(&history).await;
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = expense_page(&wallet, &ExpenseFilter::default(), after, 3);
+            let page = page(&database, &ExpenseFilter::default(), after, 3).await;
             seen.extend(ids(&page));
             match page.next_cursor {
                 Some(next) => after = Some(Cursor::parse(&next).expect("our own cursor")),
@@ -461,9 +640,9 @@ mod tests {
         assert_eq!(seen, vec![5, 2, 7, 4, 1, 6, 3]);
     }
 
-    #[test]
-    fn filters_combine_and_the_last_page_has_no_cursor() {
-        let wallet = wallet(&[
+    #[tokio::test]
+    async fn filters_combine_and_the_last_page_has_no_cursor() {
+        let (_kept, database) = read_model(&[
             expense(1, "5", "Food", day(2026, 10, 31)),
             expense(2, "6", "food", day(2026, 11, 1)),
             expense(3, "7", "rent", day(2026, 11, 1)),
@@ -472,30 +651,31 @@ mod tests {
                 expense_id: Uuid::from_u128(4),
                 reason: Description::parse("twice").expect("text"),
             },
-        ]);
+        ])
+        .await;
         let filter = ExpenseFilter {
             from: Some(day(2026, 11, 1)),
             to: None,
             category: Some(category("FOOD")),
             voided: VoidedFilter::All,
         };
-        let page = expense_page(&wallet, &filter, None, 10);
-        assert_eq!(ids(&page), vec![4, 2]);
-        assert_eq!(page.next_cursor, None);
-        assert_eq!(page.items[0].void_reason.as_deref(), Some("twice"));
-        assert_eq!(page.items[1].amount, "6.00");
+        let found = page(&database, &filter, None, 10).await;
+        assert_eq!(ids(&found), vec![4, 2]);
+        assert_eq!(found.next_cursor, None);
+        assert_eq!(found.items[0].void_reason.as_deref(), Some("twice"));
+        assert_eq!(found.items[1].amount, "6.00");
 
         let live = ExpenseFilter {
             voided: VoidedFilter::Live,
             to: Some(day(2026, 11, 1)),
             ..ExpenseFilter::default()
         };
-        assert_eq!(ids(&expense_page(&wallet, &live, None, 10)), vec![3, 2, 1]);
+        assert_eq!(ids(&page(&database, &live, None, 10).await), vec![3, 2, 1]);
         let voided = ExpenseFilter {
             voided: VoidedFilter::Voided,
             ..ExpenseFilter::default()
         };
-        assert_eq!(ids(&expense_page(&wallet, &voided, None, 10)), vec![4]);
+        assert_eq!(ids(&page(&database, &voided, None, 10).await), vec![4]);
     }
 
     #[test]
@@ -515,11 +695,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_dashboard_sums_this_month_per_category_and_tracks_limits_and_goals() {
+    #[tokio::test]
+    async fn the_dashboard_sums_this_month_per_category_and_tracks_limits_and_goals() {
         let today = day(2026, 11, 21);
         let goal = Uuid::from_u128(50);
-        let wallet = wallet(&[
+        let (_kept, database) = read_model(&[
             WalletEvent::WalletToppedUp {
                 amount: money("100"),
                 note: Description::parse("").expect("text"),
@@ -550,8 +730,12 @@ mod tests {
                 goal_id: goal,
                 amount: money("75"),
             },
-        ]);
-        let board = dashboard(&wallet, today);
+        ])
+        .await;
+        let board = dashboard(&database, OWNER, today)
+            .await
+            .expect("read")
+            .expect("a wallet");
         assert_eq!(board.balance, "-46.50");
         assert_eq!(board.currency, "EUR");
         assert_eq!(board.spent_this_month, "62.50");

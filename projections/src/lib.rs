@@ -8,3 +8,20 @@
 //!   see ADR 0003);
 //! - a projection never decides anything: it only records what the events say;
 //! - every read model can be rebuilt from position 0.
+
+pub mod facts;
+pub mod projection;
+pub mod runner;
+pub mod sql;
+pub mod wallets;
+
+use std::sync::Arc;
+
+pub use projection::{ApplyError, Projection};
+pub use runner::{Batch, ProjectionRunner, ProjectionStatus};
+
+/// Every projection of the product.
+#[must_use]
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(wallets::WalletsProjection)]
+}

@@ -23,10 +23,13 @@ use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
 use crate::wallet_views::{
     self, Cursor, DEFAULT_PAGE, Dashboard, ExpenseFilter, ExpensePage, MAX_PAGE, VoidedFilter,
-    expense_page,
+    WalletRow, expense_page,
 };
 
 type Customer = Authorized<Customers>;
+
+/// The projection behind the customer's reads.
+const WALLETS: &str = "wallets";
 
 /// The customer's open wallet, opened now in the default currency if it never was.
 pub(crate) async fn wallet_of(
@@ -46,12 +49,20 @@ pub(crate) async fn wallet_of(
         .execute::<Wallet>(owner.0, &command, &context)
         .await
     {
-        Ok(done) => match done.state {
-            Wallet::Open(wallet) => Ok(wallet),
-            Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
-                "a wallet stayed closed after opening"
-            ))),
-        },
+        Ok(done) => {
+            if let Some(outcome) = &done.outcome {
+                state
+                    .read_models
+                    .wait_for(WALLETS, outcome.last_position)
+                    .await;
+            }
+            match done.state {
+                Wallet::Open(wallet) => Ok(wallet),
+                Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
+                    "a wallet stayed closed after opening"
+                ))),
+            }
+        }
         // Opened by a concurrent request meanwhile.
         Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => {
             match state.commands.load::<Wallet>(owner.0).await? {
@@ -95,12 +106,21 @@ async fn execute(
         .execute::<Wallet>(owner.0, &command, &context)
         .await
     {
-        Ok(done) => match done.state {
-            Wallet::Open(wallet) => Ok(wallet),
-            Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
-                "a command closed a wallet"
-            ))),
-        },
+        Ok(done) => {
+            // Read-your-writes: answer once the read model shows the change (ADR 0011).
+            if let Some(outcome) = &done.outcome {
+                state
+                    .read_models
+                    .wait_for(WALLETS, outcome.last_position)
+                    .await;
+            }
+            match done.state {
+                Wallet::Open(wallet) => Ok(wallet),
+                Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
+                    "a command closed a wallet"
+                ))),
+            }
+        }
         Err(error) => Err(wallet_error(error)),
     }
 }
@@ -161,8 +181,22 @@ pub async fn show(
     State(state): State<AppState>,
     customer: Customer,
 ) -> Result<Json<Balance>, ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
-    Ok(Json(balance_of(&wallet)))
+    let wallet = read_wallet(&state, customer.user.user_id).await?;
+    Ok(Json(Balance {
+        balance: wallet_views::amount_text(wallet.balance_milli, wallet.minor_units),
+        currency: wallet.currency,
+    }))
+}
+
+/// The customer's wallet from the read model, opening it first if it never was.
+async fn read_wallet(state: &AppState, owner: UserId) -> Result<WalletRow, ApiError> {
+    if let Some(wallet) = wallet_views::wallet(&state.database, owner.0).await? {
+        return Ok(wallet);
+    }
+    wallet_of(state, owner).await?;
+    wallet_views::wallet(&state.database, owner.0)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("The wallet is being prepared; try again.".into()))
 }
 
 /// `POST /api/v1/wallet/top-ups`.
@@ -366,13 +400,18 @@ pub async fn list_expenses(
         category,
         voided: voided.unwrap_or_default(),
     };
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
-    Ok(Json(expense_page(
-        &wallet,
+    let owner = customer.user.user_id;
+    let wallet = read_wallet(&state, owner).await?;
+    let page = expense_page(
+        &state.database,
+        owner.0,
+        wallet.minor_units,
         &filter,
         cursor,
         limit.unwrap_or(DEFAULT_PAGE),
-    )))
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// The customer's dashboard: balance, this month's spending, limits, recent expenses and
@@ -386,11 +425,13 @@ pub async fn dashboard(
     State(state): State<AppState>,
     customer: Customer,
 ) -> Result<Json<Dashboard>, ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
-    Ok(Json(wallet_views::dashboard(
-        &wallet,
-        state.now().date_naive(),
-    )))
+    let owner = customer.user.user_id;
+    read_wallet(&state, owner).await?;
+    let today = state.now().date_naive();
+    wallet_views::dashboard(&state.database, owner.0, today)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::Unavailable("The wallet is being prepared; try again.".into()))
 }
 
 /// `POST /api/v1/expenses/{id}/void`.

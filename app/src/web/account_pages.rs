@@ -66,12 +66,13 @@ pub async fn home(
     context.insert("name", &name);
     context.insert("role", &user.account.role);
     if user.account.role == Role::Customer {
-        match crate::http::wallet_of(&state, user.account.id).await {
-            Ok(wallet) => {
-                let board = wallet_views::dashboard(&wallet, state.now().date_naive());
-                context.insert("wallet", &board);
-            }
-            Err(error) => return internal(&templates, &anyhow::anyhow!("{error}")),
+        if let Err(error) = crate::http::wallet_of(&state, user.account.id).await {
+            return internal(&templates, &anyhow::anyhow!("{error}"));
+        }
+        let today = state.now().date_naive();
+        match wallet_views::dashboard(&state.database, user.account.id.0, today).await {
+            Ok(board) => context.insert("wallet", &board),
+            Err(error) => return internal(&templates, &error),
         }
     }
     templates.page(StatusCode::OK, "home.html", &context)

@@ -1,0 +1,58 @@
+//! Events as the projections read them: decoded once per batch, whatever number of
+//! projections reads them.
+
+use chrono::{DateTime, Utc};
+use domain::Aggregate;
+use domain::wallet::{Wallet, WalletEvent};
+use infrastructure::event_codec::decode_payload;
+use infrastructure::event_store::{Position, RecordedEvent};
+use uuid::Uuid;
+
+/// One event of the log, decoded.
+#[derive(Debug, Clone)]
+pub struct Fact {
+    /// Its place in the global log.
+    pub position: Position,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The id of the aggregate whose stream holds it (the customer, for a wallet).
+    pub subject: Uuid,
+    /// What happened.
+    pub what: What,
+}
+
+/// The decoded payload.
+#[derive(Debug, Clone)]
+pub enum What {
+    /// Something that happened to a wallet.
+    Wallet(WalletEvent),
+    /// An event of a kind no projection reads yet.
+    Other,
+    /// An event that does not decode: the projections that would read it stop on it.
+    Undecodable(String),
+}
+
+fn split_stream(stream: &str) -> Option<(&str, Uuid)> {
+    let (category, id) = stream.split_once('-')?;
+    Some((category, Uuid::parse_str(id).ok()?))
+}
+
+/// Decodes one recorded event.
+#[must_use]
+pub fn decode(event: &RecordedEvent) -> Fact {
+    let (category, subject) = split_stream(event.stream.as_str()).unwrap_or(("", Uuid::nil()));
+    let what = if category == Wallet::CATEGORY {
+        match decode_payload::<WalletEvent>(event, &event.payload) {
+            Ok(decoded) => What::Wallet(decoded),
+            Err(error) => What::Undecodable(error.to_string()),
+        }
+    } else {
+        What::Other
+    };
+    Fact {
+        position: event.position,
+        recorded_at: event.metadata.recorded_at,
+        subject,
+        what,
+    }
+}

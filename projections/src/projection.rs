@@ -1,0 +1,40 @@
+//! What a projection is: a named, versioned reader of the log that writes its own tables.
+
+use infrastructure::event_store::Position;
+
+use crate::facts::Fact;
+use crate::sql::WriteTx;
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// This event cannot be applied (it does not decode, or breaks what the projection
+    /// expects): the projection stops here and says so, it never skips it silently.
+    #[error("event at position {position}: {reason}")]
+    Event {
+        /// Where.
+        position: Position,
+        /// Why.
+        reason: String,
+    },
+    /// The database failed; the whole batch is tried again later.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A read model's writer.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync + std::fmt::Debug {
+    /// Its stable name, e.g. `"wallets"`.
+    fn name(&self) -> &'static str;
+
+    /// The version of its code and tables; bumping it means the read model must be rebuilt.
+    fn version(&self) -> i64;
+
+    /// Applies `facts` (in position order, all after the projection's checkpoint) inside
+    /// the runner's transaction, which also moves the checkpoint.
+    ///
+    /// # Errors
+    /// [`ApplyError`].
+    async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError>;
+}

@@ -1,0 +1,280 @@
+//! The projection runner: reads the global log once per batch for every projection, and
+//! applies each projection's share in one transaction that also moves its checkpoint.
+//!
+//! - It never skips an event: it reads strictly after the checkpoint, and the store never
+//!   shows a position before the ones below it are committed (ADR 0003).
+//! - A projection that cannot apply an event stops there, marked `failed` with the position
+//!   and the error, while the others go on; a database failure aborts the batch, which is
+//!   tried again.
+//! - Several runners (one per instance) may run at once: each batch re-reads and locks the
+//!   checkpoint inside its transaction and leaves alone a projection someone else moved.
+//! - [`ProjectionRunner::process_batch`] is one step, for tests; [`ProjectionRunner::run`]
+//!   repeats it and sleeps on the store's head watch when caught up (no polling).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use infrastructure::database::Database;
+use infrastructure::event_store::{EventStore, Position};
+use tokio::sync::watch;
+
+use crate::facts::{Fact, decode};
+use crate::projection::{ApplyError, Projection};
+use crate::sql::{Value, WriteTx};
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// Applied this many events of the log (to at least one projection).
+    Processed(usize),
+    /// Nothing new for any running projection.
+    CaughtUp,
+}
+
+/// A projection's standing, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    /// Its name.
+    pub name: String,
+    /// The version of the code that built it.
+    pub version: i64,
+    /// The last event applied.
+    pub position: Position,
+    /// Where and why it stopped, if it did.
+    pub failure: Option<(Position, String)>,
+}
+
+/// Feeds projections from the log.
+#[derive(Debug)]
+pub struct ProjectionRunner {
+    store: Arc<dyn EventStore>,
+    database: Database,
+    projections: Vec<Arc<dyn Projection>>,
+    batch_size: u32,
+    published: watch::Sender<BTreeMap<String, ProjectionStatus>>,
+}
+
+/// Events read per batch when none is configured.
+pub const DEFAULT_BATCH: u32 = 1_000;
+
+fn position_of(value: i64) -> Position {
+    Position(u64::try_from(value).unwrap_or(0))
+}
+
+fn int(position: Position) -> i64 {
+    i64::try_from(position.0).unwrap_or(i64::MAX)
+}
+
+impl ProjectionRunner {
+    /// A runner for `projections`, registering each one's checkpoint at position 0 if new.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn new(
+        store: Arc<dyn EventStore>,
+        database: Database,
+        projections: Vec<Arc<dyn Projection>>,
+        batch_size: u32,
+    ) -> anyhow::Result<Self> {
+        let mut tx = WriteTx::begin(&database).await?;
+        for projection in &projections {
+            tx.execute(
+                "INSERT INTO projection_checkpoints (name, version, position, status, updated_at_us) \
+                 VALUES ($1, $2, 0, 'running', $3) ON CONFLICT (name) DO NOTHING",
+                &[
+                    projection.name().into(),
+                    projection.version().into(),
+                    Utc::now().timestamp_micros().into(),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        let runner = Self {
+            store,
+            database,
+            projections,
+            batch_size: batch_size.max(1),
+            published: watch::Sender::new(BTreeMap::new()),
+        };
+        runner.publish(runner.statuses().await?);
+        Ok(runner)
+    }
+
+    /// Every projection's stored standing.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn statuses(&self) -> anyhow::Result<Vec<ProjectionStatus>> {
+        statuses(&self.database).await
+    }
+
+    /// A watch on the standings this runner last saw; readers wait on it for their writes.
+    #[must_use]
+    pub fn watch(&self) -> watch::Receiver<BTreeMap<String, ProjectionStatus>> {
+        self.published.subscribe()
+    }
+
+    fn publish(&self, statuses: Vec<ProjectionStatus>) {
+        let map = statuses.into_iter().map(|s| (s.name.clone(), s)).collect();
+        self.published.send_replace(map);
+    }
+
+    /// Applies the next batch of the log to every running projection that has not seen it.
+    ///
+    /// # Errors
+    /// When the store or the database fails (nothing of the batch is kept then).
+    pub async fn process_batch(&self) -> anyhow::Result<Batch> {
+        let stored = self.statuses().await?;
+        let running: Vec<(&Arc<dyn Projection>, Position)> = self
+            .projections
+            .iter()
+            .filter_map(|projection| {
+                let status = stored.iter().find(|s| s.name == projection.name())?;
+                status
+                    .failure
+                    .is_none()
+                    .then_some((projection, status.position))
+            })
+            .collect();
+        let Some(from) = running.iter().map(|(_, position)| *position).min() else {
+            self.publish(stored);
+            return Ok(Batch::CaughtUp);
+        };
+        let events = self.store.read_all(from, self.batch_size).await?;
+        if events.is_empty() {
+            self.publish(stored);
+            return Ok(Batch::CaughtUp);
+        }
+        let facts: Vec<Fact> = events.iter().map(decode).collect();
+        let last = facts.last().map_or(from, |fact| fact.position);
+        let mut tx = WriteTx::begin(&self.database).await?;
+        let lock = match &self.database {
+            Database::Sqlite(_) => "",
+            Database::Postgres(_) => " FOR UPDATE",
+        };
+        for (projection, seen) in running {
+            let current = tx
+                .fetch_int(
+                    &format!(
+                        "SELECT position FROM projection_checkpoints \
+                         WHERE name = $1 AND status = 'running'{lock}"
+                    ),
+                    &[projection.name().into()],
+                )
+                .await?;
+            if current != Some(int(seen)) {
+                // Another runner moved it (or it failed) since we looked: leave it.
+                continue;
+            }
+            let share: Vec<&Fact> = facts.iter().filter(|f| f.position > seen).collect();
+            if share.is_empty() {
+                continue;
+            }
+            tx.execute("SAVEPOINT projection", &[]).await?;
+            match projection.apply(&mut tx, &share).await {
+                Ok(()) => {
+                    tx.execute("RELEASE SAVEPOINT projection", &[]).await?;
+                    tx.execute(
+                        "UPDATE projection_checkpoints SET position = $2, updated_at_us = $3 WHERE name = $1",
+                        &[projection.name().into(), int(last).into(), Utc::now().timestamp_micros().into()],
+                    )
+                    .await?;
+                }
+                Err(ApplyError::Event { position, reason }) => {
+                    tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
+                    tx.execute("RELEASE SAVEPOINT projection", &[]).await?;
+                    tracing::error!(projection = projection.name(), %position, %reason, "a projection stopped");
+                    tx.execute(
+                        "UPDATE projection_checkpoints SET status = 'failed', failed_position = $2, \
+                         error = $3, updated_at_us = $4 WHERE name = $1",
+                        &[
+                            projection.name().into(),
+                            int(position).into(),
+                            Value::Text(reason),
+                            Utc::now().timestamp_micros().into(),
+                        ],
+                    )
+                    .await?;
+                }
+                Err(ApplyError::Database(error)) => return Err(error.into()),
+            }
+        }
+        tx.commit().await?;
+        self.publish(self.statuses().await?);
+        Ok(Batch::Processed(facts.len()))
+    }
+
+    /// Applies batches until every running projection has caught up.
+    ///
+    /// # Errors
+    /// As [`ProjectionRunner::process_batch`].
+    pub async fn catch_up(&self) -> anyhow::Result<u64> {
+        let mut events = 0;
+        while let Batch::Processed(n) = self.process_batch().await? {
+            events += n as u64;
+        }
+        Ok(events)
+    }
+
+    /// Keeps the projections up to date until `stop` turns true: catches up, then sleeps
+    /// until the store's head moves. A failure is logged and retried after a pause.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut head = self.store.watch_head();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.catch_up().await {
+                Ok(_) => {
+                    tokio::select! {
+                        changed = head.changed() => if changed.is_err() { return },
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "the projection runner failed; retrying"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every projection's stored standing.
+///
+/// # Errors
+/// When the database fails.
+pub async fn statuses(database: &Database) -> anyhow::Result<Vec<ProjectionStatus>> {
+    type Row = (String, i64, i64, String, Option<i64>, Option<String>);
+    let sql = "SELECT name, version, position, status, failed_position, error \
+               FROM projection_checkpoints ORDER BY name";
+    let rows: Vec<Row> = match database {
+        Database::Sqlite(sqlite) => sqlx::query_as(sql).fetch_all(sqlite.pool()).await?,
+        Database::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(
+            |(name, version, position, status, failed_position, error)| ProjectionStatus {
+                name,
+                version,
+                position: position_of(position),
+                failure: (status == "failed").then(|| {
+                    (
+                        position_of(failed_position.unwrap_or(0)),
+                        error.unwrap_or_default(),
+                    )
+                }),
+            },
+        )
+        .collect())
+}

@@ -1,0 +1,165 @@
+//! Dialect-neutral access for projections: the same SQL text (with `$1`-style parameters,
+//! which both SQLite and PostgreSQL accept) runs in a transaction on either database.
+
+use infrastructure::database::Database;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+/// A parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+    /// NULL in an integer column.
+    NullInt,
+    /// NULL in a text column.
+    NullText,
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(value: Option<String>) -> Self {
+        value.map_or(Self::NullText, Self::Text)
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Self {
+        value.map_or(Self::NullInt, Self::Int)
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Value::Int(value) => query.bind(*value),
+                Value::Text(value) => query.bind(value.as_str()),
+                Value::NullInt => query.bind(None::<i64>),
+                Value::NullText => query.bind(None::<String>),
+            };
+        }
+        query
+    }};
+}
+
+/// A write transaction on the read side.
+#[derive(Debug)]
+pub enum WriteTx {
+    /// On SQLite, begun `IMMEDIATE`: it holds the write lock from the start, so it never
+    /// fails halfway trying to upgrade a read lock.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// On PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl WriteTx {
+    /// Begins a transaction.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn begin(database: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match database {
+            Database::Sqlite(sqlite) => {
+                Self::Sqlite(sqlite.pool().begin_with("BEGIN IMMEDIATE").await?)
+            }
+            Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Runs a statement; the number of rows it touched.
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite(tx) => bind_all!(sqlx::query(sql), args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Self::Postgres(tx) => bind_all!(sqlx::query(sql), args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// The first column of the first row, as an integer, if there is a row.
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn fetch_int(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => {
+                bind_all!(sqlx::query_scalar(sql), args)
+                    .fetch_optional(&mut **tx)
+                    .await
+            }
+            Self::Postgres(tx) => {
+                bind_all!(sqlx::query_scalar(sql), args)
+                    .fetch_optional(&mut **tx)
+                    .await
+            }
+        }
+    }
+
+    /// Makes the writes durable.
+    ///
+    /// # Errors
+    /// When the commit fails (then nothing was written).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await,
+            Self::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Rows of a query on the read side, decoded into tuples (or any row type both drivers
+/// can decode).
+///
+/// # Errors
+/// When the query fails.
+pub async fn fetch_all<T>(
+    database: &Database,
+    sql: &str,
+    args: &[Value],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    match database {
+        Database::Sqlite(sqlite) => {
+            bind_all!(sqlx::query_as(sql), args)
+                .fetch_all(sqlite.pool())
+                .await
+        }
+        Database::Postgres(pool) => bind_all!(sqlx::query_as(sql), args).fetch_all(pool).await,
+    }
+}

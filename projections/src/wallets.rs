@@ -1,0 +1,264 @@
+//! The `wallets` projection: each customer's balance, expenses, categories, limits and
+//! savings goals (tables `rm_wallets`, `rm_expenses`, `rm_categories`, `rm_limits`,
+//! `rm_goals`). The balance, the expense list and the dashboard are read from them.
+//!
+//! One projection owns all of them because they move together: voiding an expense changes
+//! the balance by the amount only the expense row knows, and one checkpoint keeps them
+//! consistent with each other.
+
+use std::collections::HashMap;
+
+use domain::wallet::{LimitKey, Period, WalletEvent};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use uuid::Uuid;
+
+use crate::facts::{Fact, What};
+use crate::projection::{ApplyError, Projection};
+use crate::sql::{Value, WriteTx};
+
+/// Thousandths of a currency unit: how amounts are stored.
+pub const MILLI: i64 = 1_000;
+
+/// `amount` in thousandths, exactly.
+///
+/// # Errors
+/// When it has more than three decimals or does not fit (never for a validated amount).
+pub fn to_milli(amount: Decimal) -> Result<i64, String> {
+    let scaled = amount * Decimal::from(MILLI);
+    if !scaled.fract().is_zero() {
+        return Err(format!("{amount} has more than three decimals"));
+    }
+    scaled
+        .to_i64()
+        .ok_or_else(|| format!("{amount} is too large"))
+}
+
+/// The text of a limit's key, unique per customer.
+fn key_text(key: &LimitKey) -> Result<String, String> {
+    serde_json::to_string(key).map_err(|e| e.to_string())
+}
+
+/// The projection.
+#[derive(Debug, Default)]
+pub struct WalletsProjection;
+
+/// What a batch does to each wallet's two sums, written once per wallet at the end.
+#[derive(Default)]
+struct Sums {
+    balance: i64,
+    saved: i64,
+}
+
+impl WalletsProjection {
+    async fn apply_one(
+        tx: &mut WriteTx,
+        fact: &Fact,
+        event: &WalletEvent,
+        sums: &mut HashMap<Uuid, Sums>,
+    ) -> Result<(), ApplyError> {
+        let owner = fact.subject.to_string();
+        let bad = |reason: String| ApplyError::Event {
+            position: fact.position,
+            reason,
+        };
+        let milli = |amount: Decimal| to_milli(amount).map_err(bad);
+        match event {
+            WalletEvent::WalletOpened { currency, .. } => {
+                tx.execute(
+                    "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
+                     VALUES ($1, $2, $3, 0, 0)",
+                    &[
+                        owner.into(),
+                        currency.code().into(),
+                        i64::from(currency.minor_units()).into(),
+                    ],
+                )
+                .await?;
+            }
+            WalletEvent::WalletToppedUp { amount, .. } => {
+                sums.entry(fact.subject).or_default().balance += milli(*amount)?;
+            }
+            WalletEvent::ExpenseRecorded {
+                expense_id,
+                amount,
+                category,
+                description,
+                spent_on,
+                receipt_id,
+            } => {
+                let amount = milli(*amount)?;
+                let category_key = category.as_str().to_lowercase();
+                tx.execute(
+                    "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
+                     description, spent_on, receipt_id, voided, void_reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL)",
+                    &[
+                        expense_id.to_string().into(),
+                        owner.clone().into(),
+                        amount.into(),
+                        category.as_str().into(),
+                        category_key.clone().into(),
+                        description.as_str().into(),
+                        spent_on.format("%Y-%m-%d").to_string().into(),
+                        receipt_id.map(|id| id.to_string()).into(),
+                    ],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO rm_categories (owner, category_key, category) VALUES ($1, $2, $3) \
+                     ON CONFLICT (owner, category_key) DO NOTHING",
+                    &[owner.into(), category_key.into(), category.as_str().into()],
+                )
+                .await?;
+                sums.entry(fact.subject).or_default().balance -= amount;
+            }
+            WalletEvent::ExpenseVoided { expense_id, reason } => {
+                let amount = tx
+                    .fetch_int(
+                        "UPDATE rm_expenses SET voided = 1, void_reason = $3 \
+                         WHERE expense_id = $1 AND owner = $2 AND voided = 0 RETURNING amount_milli",
+                        &[
+                            expense_id.to_string().into(),
+                            owner.into(),
+                            reason.as_str().into(),
+                        ],
+                    )
+                    .await?;
+                // The wallet only records a void of a live expense of its own.
+                let amount =
+                    amount.ok_or_else(|| bad(format!("no live expense {expense_id} to void")))?;
+                sums.entry(fact.subject).or_default().balance += amount;
+            }
+            WalletEvent::LimitSet { key, amount } => {
+                let (period, first_day) = match key.period {
+                    Period::Weekly => ("weekly", None),
+                    Period::Monthly { first_day } => ("monthly", Some(i64::from(first_day))),
+                };
+                tx.execute(
+                    "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (owner, limit_key) DO UPDATE SET amount_milli = excluded.amount_milli",
+                    &[
+                        owner.into(),
+                        key_text(key).map_err(bad)?.into(),
+                        period.into(),
+                        first_day.into(),
+                        key.category.as_ref().map(|c| c.as_str().to_owned()).into(),
+                        key.category.as_ref().map(|c| c.as_str().to_lowercase()).into(),
+                        milli(*amount)?.into(),
+                        i64::try_from(fact.position.0).unwrap_or(i64::MAX).into(),
+                    ],
+                )
+                .await?;
+            }
+            WalletEvent::LimitRemoved { key } => {
+                tx.execute(
+                    "DELETE FROM rm_limits WHERE owner = $1 AND limit_key = $2",
+                    &[owner.into(), key_text(key).map_err(bad)?.into()],
+                )
+                .await?;
+            }
+            // Alerts open tickets; they change nothing the customer's read models show.
+            WalletEvent::LimitWarningReached { .. } | WalletEvent::LimitExceeded { .. } => {}
+            WalletEvent::SavingsGoalCreated {
+                goal_id,
+                name,
+                target,
+                due,
+            } => {
+                tx.execute(
+                    "INSERT INTO rm_goals (goal_id, owner, name, target_milli, saved_milli, due, reached) \
+                     VALUES ($1, $2, $3, $4, 0, $5, 0)",
+                    &[
+                        goal_id.to_string().into(),
+                        owner.into(),
+                        name.as_str().into(),
+                        milli(*target)?.into(),
+                        due.map(|d| d.format("%Y-%m-%d").to_string()).into(),
+                    ],
+                )
+                .await?;
+            }
+            WalletEvent::SavingsContributed { goal_id, amount }
+            | WalletEvent::SavingsWithdrawn { goal_id, amount } => {
+                let mut amount = milli(*amount)?;
+                if matches!(event, WalletEvent::SavingsWithdrawn { .. }) {
+                    amount = -amount;
+                }
+                tx.execute(
+                    "UPDATE rm_goals SET saved_milli = saved_milli + $2 WHERE goal_id = $1",
+                    &[goal_id.to_string().into(), amount.into()],
+                )
+                .await?;
+                let wallet = sums.entry(fact.subject).or_default();
+                wallet.balance -= amount;
+                wallet.saved += amount;
+            }
+            WalletEvent::SavingsGoalReached { goal_id } => {
+                tx.execute(
+                    "UPDATE rm_goals SET reached = 1 WHERE goal_id = $1",
+                    &[goal_id.to_string().into()],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for WalletsProjection {
+    fn name(&self) -> &'static str {
+        "wallets"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
+        let mut sums: HashMap<Uuid, Sums> = HashMap::new();
+        for fact in facts {
+            match &fact.what {
+                What::Wallet(event) => Self::apply_one(tx, fact, event, &mut sums).await?,
+                What::Undecodable(reason) => {
+                    return Err(ApplyError::Event {
+                        position: fact.position,
+                        reason: reason.clone(),
+                    });
+                }
+                What::Other => {}
+            }
+        }
+        for (owner, sums) in sums {
+            tx.execute(
+                "UPDATE rm_wallets SET balance_milli = balance_milli + $2, saved_milli = saved_milli + $3 \
+                 WHERE owner = $1",
+                &[
+                    owner.to_string().into(),
+                    Value::Int(sums.balance),
+                    Value::Int(sums.saved),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_become_exact_thousandths() {
+        assert_eq!(to_milli("12.5".parse().expect("decimal")), Ok(12_500));
+        assert_eq!(to_milli("0.001".parse().expect("decimal")), Ok(1));
+        assert_eq!(
+            to_milli("1000000000000".parse().expect("decimal")),
+            Ok(1_000_000_000_000_000)
+        );
+        assert!(to_milli("0.0001".parse().expect("decimal")).is_err());
+    }
+}
