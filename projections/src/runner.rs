@@ -185,13 +185,31 @@ impl ProjectionRunner {
                 }
                 Err(ApplyError::Event { position, reason }) => {
                     tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
+                    // The events before the bad one are applied again on their own, so the
+                    // projection stops exactly before the event it cannot apply.
+                    let before: Vec<&Fact> = share
+                        .iter()
+                        .copied()
+                        .filter(|f| f.position < position)
+                        .collect();
+                    let mut applied = seen;
+                    if let Some(last_good) = before.last().map(|f| f.position) {
+                        match projection.apply(&mut tx, &before).await {
+                            Ok(()) => applied = last_good,
+                            Err(ApplyError::Event { .. }) => {
+                                tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
+                            }
+                            Err(ApplyError::Database(error)) => return Err(error.into()),
+                        }
+                    }
                     tx.execute("RELEASE SAVEPOINT projection", &[]).await?;
                     tracing::error!(projection = projection.name(), %position, %reason, "a projection stopped");
                     tx.execute(
-                        "UPDATE projection_checkpoints SET status = 'failed', failed_position = $2, \
-                         error = $3, updated_at_us = $4 WHERE name = $1",
+                        "UPDATE projection_checkpoints SET status = 'failed', position = $2, \
+                         failed_position = $3, error = $4, updated_at_us = $5 WHERE name = $1",
                         &[
                             projection.name().into(),
+                            int(applied).into(),
                             int(position).into(),
                             Value::Text(reason),
                             Utc::now().timestamp_micros().into(),

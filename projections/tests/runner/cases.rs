@@ -1,0 +1,186 @@
+use std::sync::Arc;
+
+use infrastructure::database::Database;
+use infrastructure::event_store::{NewEvent, Position};
+use projections::sql::{WriteTx, fetch_all};
+use projections::{Batch, ProjectionRunner};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::{
+    append, balances_from_the_log, dump, projected_balances, store_on, write_random_history,
+};
+
+async fn runner(database: &Database, batch: u32) -> ProjectionRunner {
+    ProjectionRunner::new(
+        store_on(database).await,
+        database.clone(),
+        projections::all(),
+        batch,
+    )
+    .await
+    .expect("runner")
+}
+
+pub async fn a_batch_moves_the_checkpoint_and_an_empty_log_is_caught_up(database: Database) {
+    let store = store_on(&database).await;
+    let runner = runner(&database, 4).await;
+    assert_eq!(runner.process_batch().await.expect("step"), Batch::CaughtUp);
+    let written = write_random_history(&store, 7, 2, 8).await;
+    let mut applied = 0;
+    while let Batch::Processed(n) = runner.process_batch().await.expect("step") {
+        assert!(n <= 4, "a batch holds at most its size");
+        applied += n;
+    }
+    assert_eq!(applied, written);
+    let status = &runner.statuses().await.expect("statuses")[0];
+    assert_eq!(status.position, store.head().await.expect("head"));
+    assert_eq!(status.failure, None);
+    assert_eq!(
+        runner.watch().borrow().get("wallets").map(|s| s.position),
+        Some(status.position),
+        "readers see the progress"
+    );
+}
+
+pub async fn an_event_that_cannot_be_applied_stops_the_projection_just_before_it(
+    database: Database,
+) {
+    let store = store_on(&database).await;
+    let owner = Uuid::new_v4();
+    write_random_history(&store, 1, 1, 0).await;
+    // A wallet event whose payload the code cannot read, between two good ones.
+    let good = |n: u64| write_random_history(&store, n, 1, 3);
+    good(2).await;
+    let bad = NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "ExpenseRecorded".into(),
+        schema_version: 1,
+        payload: RawValue::from_string(r#"{"amount":"not money"}"#.into()).expect("json"),
+    };
+    append(&store, owner, 0, vec![bad]).await;
+    let bad_position = store.head().await.expect("head");
+    good(3).await;
+
+    let runner = runner(&database, 1_000).await;
+    runner
+        .catch_up()
+        .await
+        .expect("the runner itself does not fail");
+    let status = &runner.statuses().await.expect("statuses")[0];
+    let (at, error) = status.failure.clone().expect("stopped");
+    assert_eq!(at, bad_position);
+    assert!(
+        error.contains("ExpenseRecorded") && error.contains("not money"),
+        "{error}"
+    );
+    assert_eq!(
+        status.position,
+        Position(bad_position.0 - 1),
+        "everything before it applied"
+    );
+    let wallets: Vec<(i64,)> = fetch_all(&database, "SELECT COUNT(*) FROM rm_wallets", &[])
+        .await
+        .expect("count");
+    assert_eq!(
+        wallets[0].0, 2,
+        "the two wallets opened before it are there"
+    );
+    assert_eq!(
+        runner.process_batch().await.expect("step"),
+        Batch::CaughtUp,
+        "a failed projection waits"
+    );
+}
+
+pub async fn incremental_projection_equals_projection_from_zero(database: Database) {
+    let store = store_on(&database).await;
+    // Projected a few events at a time while the history is written...
+    let runner = runner(&database, 7).await;
+    for round in 0..5 {
+        write_random_history(&store, 100 + round, 3, 60).await;
+        runner.catch_up().await.expect("projected");
+    }
+    let incremental = dump(&database).await;
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+
+    // ...and again from nothing in big batches.
+    let mut tx = WriteTx::begin(&database).await.expect("tx");
+    for table in [
+        "rm_wallets",
+        "rm_expenses",
+        "rm_categories",
+        "rm_limits",
+        "rm_goals",
+    ] {
+        tx.execute(&format!("DELETE FROM {table}"), &[])
+            .await
+            .expect("cleared");
+    }
+    tx.execute("UPDATE projection_checkpoints SET position = 0", &[])
+        .await
+        .expect("reset");
+    tx.commit().await.expect("commit");
+    let from_zero = runner_with_batch(&database, 1_000).await;
+    from_zero.catch_up().await.expect("projected");
+    assert_eq!(dump(&database).await, incremental);
+}
+
+async fn runner_with_batch(database: &Database, batch: u32) -> ProjectionRunner {
+    runner(database, batch).await
+}
+
+pub async fn concurrent_runners_and_writers_skip_nothing_and_apply_nothing_twice(
+    database: Database,
+) {
+    let store = store_on(&database).await;
+    let runners: Vec<Arc<ProjectionRunner>> = vec![
+        Arc::new(runner(&database, 5).await),
+        Arc::new(runner(&database, 11).await),
+    ];
+    let writers: Vec<_> = (0..4)
+        .map(|seed| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { write_random_history(&store, 1_000 + seed, 2, 40).await })
+        })
+        .collect();
+    let projecting: Vec<_> = runners
+        .iter()
+        .map(|runner| {
+            let runner = Arc::clone(runner);
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    runner.process_batch().await.expect("step");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    for projector in projecting {
+        projector.await.expect("runner");
+    }
+    runners[0].catch_up().await.expect("caught up");
+    let status = &runners[1].statuses().await.expect("statuses")[0];
+    assert_eq!(status.position, store.head().await.expect("head"));
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+    let expenses: Vec<(i64,)> = fetch_all(&database, "SELECT COUNT(*) FROM rm_expenses", &[])
+        .await
+        .expect("count");
+    let recorded: Vec<(i64,)> = fetch_all(
+        &database,
+        "SELECT COUNT(*) FROM events WHERE event_type = 'ExpenseRecorded'",
+        &[],
+    )
+    .await
+    .expect("count");
+    assert_eq!(expenses[0].0, recorded[0].0, "every expense once");
+}
