@@ -208,3 +208,37 @@ async fn customers_cannot_be_deactivated_and_unknown_ids_are_404() {
     assert_eq!(not_an_id.status(), StatusCode::BAD_REQUEST);
     assert_eq!(problem(not_an_id).await["status"], 400);
 }
+
+#[tokio::test]
+async fn admins_see_each_read_model_caught_up_with_the_log() {
+    let app = crate::helpers::spawn_app_with_admin().await;
+    let admin = app
+        .token_for(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let customer = app
+        .register_customer("asha@example.com", "correct horse battery staple")
+        .await;
+    assert!(!customer.is_empty());
+    let response = app
+        .call(
+            reqwest::Method::GET,
+            Some(&admin),
+            "/api/v1/admin/projections",
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let list: serde_json::Value = response.json().await.expect("json");
+    let wallets = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|p| p["name"] == "wallets"))
+        .expect("the wallets read model is listed")
+        .clone();
+    assert_eq!(wallets["status"], "running");
+    assert!(wallets["head"].as_u64().is_some_and(|head| head > 0));
+    assert_eq!(
+        wallets["position"], wallets["head"],
+        "sign-up opened a wallet and answered once the read model had it"
+    );
+    assert_eq!(wallets["behind"], 0);
+}

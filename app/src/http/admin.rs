@@ -287,3 +287,67 @@ pub async fn retry_mail(
         Err(ApiError::NotFound)
     }
 }
+
+/// A read model's standing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionView {
+    /// The projection's name.
+    name: String,
+    /// The version of the code that built it.
+    version: i64,
+    /// The last event it applied.
+    position: u64,
+    /// The newest event of the log.
+    head: u64,
+    /// Events it has still to apply.
+    behind: u64,
+    /// `running` or `failed`.
+    status: &'static str,
+    /// Where it stopped, when failed.
+    failed_position: Option<u64>,
+    /// Why it stopped, when failed.
+    error: Option<String>,
+}
+
+/// Every read model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionList {
+    items: Vec<ProjectionView>,
+}
+
+/// `GET /api/v1/admin/projections`: each read model's position against the log's head, and
+/// whether it stopped on an event (with the position and the error).
+///
+/// # Errors
+/// 401/403 for anyone but an admin; 500.
+#[utoipa::path(get, path = "/admin/projections", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Each read model's standing.", body = ProjectionList),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn projections(
+    State(state): State<AppState>,
+    _admin: Authorized<Admins>,
+) -> Result<Json<ProjectionList>, ApiError> {
+    let head = state.events.head().await.map_err(anyhow::Error::from)?.0;
+    let items = projections::runner::statuses(&state.database)
+        .await?
+        .into_iter()
+        .map(|status| ProjectionView {
+            behind: head.saturating_sub(status.position.0),
+            name: status.name,
+            version: status.version,
+            position: status.position.0,
+            head,
+            status: if status.failure.is_some() {
+                "failed"
+            } else {
+                "running"
+            },
+            failed_position: status.failure.as_ref().map(|(at, _)| at.0),
+            error: status.failure.map(|(_, error)| error),
+        })
+        .collect();
+    Ok(Json(ProjectionList { items }))
+}

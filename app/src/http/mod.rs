@@ -50,6 +50,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::erase))
         .routes(routes!(admin::parked_mail))
         .routes(routes!(admin::retry_mail))
+        .routes(routes!(admin::projections))
 }
 
 /// Every route of the product, and the OpenAPI document describing them.
