@@ -11,6 +11,7 @@
 
 pub mod facts;
 pub mod projection;
+pub mod rebuild;
 pub mod runner;
 pub mod sql;
 pub mod wallets;
@@ -23,5 +24,5 @@ pub use runner::{Batch, ProjectionRunner, ProjectionStatus};
 /// Every projection of the product.
 #[must_use]
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(wallets::WalletsProjection)]
+    vec![Arc::new(wallets::WalletsProjection::default())]
 }

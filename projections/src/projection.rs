@@ -25,8 +25,19 @@ pub enum ApplyError {
 /// A read model's writer.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
-    /// Its stable name, e.g. `"wallets"`.
-    fn name(&self) -> &'static str;
+    /// Its stable name, e.g. `"wallets"`; also the name of its checkpoint.
+    fn name(&self) -> &str;
+
+    /// The tables it writes, in a fixed order.
+    fn tables(&self) -> Vec<String>;
+
+    /// For each of its tables, a query giving every row as one text, in a fixed order:
+    /// what a rebuild counts and checksums to compare the rebuilt tables with the live ones.
+    fn row_queries(&self) -> Vec<(String, String)>;
+
+    /// The same projection writing to the tables named `<table><suffix>` under the name
+    /// `<name><suffix>`: what a rebuild fills while the live tables keep serving.
+    fn twin(&self, suffix: &str) -> std::sync::Arc<dyn Projection>;
 
     /// The version of its code and tables; bumping it means the read model must be rebuilt.
     fn version(&self) -> i64;

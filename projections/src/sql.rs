@@ -126,6 +126,35 @@ impl WriteTx {
         }
     }
 
+    /// The first column of every row, as text.
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn fetch_texts(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => {
+                bind_all!(sqlx::query_scalar(sql), args)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+            Self::Postgres(tx) => {
+                bind_all!(sqlx::query_scalar(sql), args)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+        }
+    }
+
+    /// True on PostgreSQL.
+    #[must_use]
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
     /// Makes the writes durable.
     ///
     /// # Errors

@@ -7,6 +7,7 @@
 //! consistent with each other.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use domain::wallet::{LimitKey, Period, WalletEvent};
 use rust_decimal::Decimal;
@@ -39,9 +40,121 @@ fn key_text(key: &LimitKey) -> Result<String, String> {
     serde_json::to_string(key).map_err(|e| e.to_string())
 }
 
-/// The projection.
-#[derive(Debug, Default)]
-pub struct WalletsProjection;
+/// The read model's tables, as named in the statements below.
+pub const TABLES: [&str; 5] = [
+    "rm_wallets",
+    "rm_expenses",
+    "rm_categories",
+    "rm_limits",
+    "rm_goals",
+];
+
+const OPEN_WALLET: &str = "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
+                     VALUES ($1, $2, $3, 0, 0)";
+const RECORD_EXPENSE: &str = "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
+                     description, spent_on, receipt_id, voided, void_reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL)";
+const REMEMBER_CATEGORY: &str = "INSERT INTO rm_categories (owner, category_key, category) VALUES ($1, $2, $3) \
+                     ON CONFLICT (owner, category_key) DO NOTHING";
+const VOID_EXPENSE: &str = "UPDATE rm_expenses SET voided = 1, void_reason = $3 \
+                         WHERE expense_id = $1 AND owner = $2 AND voided = 0 RETURNING amount_milli";
+const SET_LIMIT: &str = "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (owner, limit_key) DO UPDATE SET amount_milli = excluded.amount_milli";
+const REMOVE_LIMIT: &str = "DELETE FROM rm_limits WHERE owner = $1 AND limit_key = $2";
+const CREATE_GOAL: &str = "INSERT INTO rm_goals (goal_id, owner, name, target_milli, saved_milli, due, reached) \
+                     VALUES ($1, $2, $3, $4, 0, $5, 0)";
+const MOVE_SAVINGS: &str = "UPDATE rm_goals SET saved_milli = saved_milli + $2 WHERE goal_id = $1";
+const REACH_GOAL: &str = "UPDATE rm_goals SET reached = 1 WHERE goal_id = $1";
+const ADD_SUMS: &str = "UPDATE rm_wallets SET balance_milli = balance_milli + $2, saved_milli = saved_milli + $3 \
+                 WHERE owner = $1";
+
+/// Every row of each table as one text, in key order, table by table as in [`TABLES`].
+const ROW_QUERIES: [&str; 5] = [
+    "SELECT owner || '|' || currency || '|' || CAST(minor_units AS TEXT) || '|' || CAST(balance_milli AS TEXT) \
+     || '|' || CAST(saved_milli AS TEXT) FROM rm_wallets ORDER BY owner",
+    "SELECT expense_id || '|' || owner || '|' || CAST(amount_milli AS TEXT) || '|' || category || '|' || category_key \
+     || '|' || description || '|' || spent_on || '|' || COALESCE(receipt_id, '') || '|' || CAST(voided AS TEXT) \
+     || '|' || COALESCE(void_reason, '') FROM rm_expenses ORDER BY expense_id",
+    "SELECT owner || '|' || category_key || '|' || category FROM rm_categories ORDER BY owner, category_key",
+    "SELECT owner || '|' || limit_key || '|' || period || '|' || COALESCE(CAST(first_day AS TEXT), '') || '|' \
+     || COALESCE(category, '') || '|' || CAST(amount_milli AS TEXT) || '|' || CAST(set_at AS TEXT) \
+     FROM rm_limits ORDER BY owner, limit_key",
+    "SELECT goal_id || '|' || owner || '|' || name || '|' || CAST(target_milli AS TEXT) || '|' \
+     || CAST(saved_milli AS TEXT) || '|' || COALESCE(due, '') || '|' || CAST(reached AS TEXT) \
+     FROM rm_goals ORDER BY goal_id",
+];
+
+/// `template` with every table renamed to `<table><suffix>`.
+fn suffixed(template: &str, suffix: &str) -> String {
+    if suffix.is_empty() {
+        return template.to_owned();
+    }
+    // Longest names first, so that no table name is replaced inside another.
+    let mut tables = TABLES;
+    tables.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut sql = template.to_owned();
+    for table in tables {
+        sql = sql.replace(&format!("{table} "), &format!("{table}{suffix} "));
+    }
+    sql
+}
+
+/// The statements, written for one set of tables (the live ones, or a rebuild's).
+#[derive(Debug, Clone)]
+struct Sql {
+    open_wallet: String,
+    record_expense: String,
+    remember_category: String,
+    void_expense: String,
+    set_limit: String,
+    remove_limit: String,
+    create_goal: String,
+    move_savings: String,
+    reach_goal: String,
+    add_sums: String,
+}
+
+impl Sql {
+    fn for_suffix(suffix: &str) -> Self {
+        Self {
+            open_wallet: suffixed(OPEN_WALLET, suffix),
+            record_expense: suffixed(RECORD_EXPENSE, suffix),
+            remember_category: suffixed(REMEMBER_CATEGORY, suffix),
+            void_expense: suffixed(VOID_EXPENSE, suffix),
+            set_limit: suffixed(SET_LIMIT, suffix),
+            remove_limit: suffixed(REMOVE_LIMIT, suffix),
+            create_goal: suffixed(CREATE_GOAL, suffix),
+            move_savings: suffixed(MOVE_SAVINGS, suffix),
+            reach_goal: suffixed(REACH_GOAL, suffix),
+            add_sums: suffixed(ADD_SUMS, suffix),
+        }
+    }
+}
+
+/// The projection, writing to the live tables or (for a rebuild) to suffixed twins.
+#[derive(Debug, Clone)]
+pub struct WalletsProjection {
+    name: String,
+    suffix: String,
+    sql: Sql,
+}
+
+impl Default for WalletsProjection {
+    fn default() -> Self {
+        Self::with_suffix("")
+    }
+}
+
+impl WalletsProjection {
+    fn with_suffix(suffix: &str) -> Self {
+        Self {
+            name: format!("wallets{suffix}"),
+            suffix: suffix.to_owned(),
+            sql: Sql::for_suffix(suffix),
+        }
+    }
+}
 
 /// What a batch does to each wallet's two sums, written once per wallet at the end.
 #[derive(Default)]
@@ -52,6 +165,7 @@ struct Sums {
 
 impl WalletsProjection {
     async fn apply_one(
+        sql: &Sql,
         tx: &mut WriteTx,
         fact: &Fact,
         event: &WalletEvent,
@@ -66,8 +180,7 @@ impl WalletsProjection {
         match event {
             WalletEvent::WalletOpened { currency, .. } => {
                 tx.execute(
-                    "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
-                     VALUES ($1, $2, $3, 0, 0)",
+                    &sql.open_wallet,
                     &[
                         owner.into(),
                         currency.code().into(),
@@ -90,9 +203,7 @@ impl WalletsProjection {
                 let amount = milli(*amount)?;
                 let category_key = category.as_str().to_lowercase();
                 tx.execute(
-                    "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
-                     description, spent_on, receipt_id, voided, void_reason) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL)",
+                    &sql.record_expense,
                     &[
                         expense_id.to_string().into(),
                         owner.clone().into(),
@@ -106,8 +217,7 @@ impl WalletsProjection {
                 )
                 .await?;
                 tx.execute(
-                    "INSERT INTO rm_categories (owner, category_key, category) VALUES ($1, $2, $3) \
-                     ON CONFLICT (owner, category_key) DO NOTHING",
+                    &sql.remember_category,
                     &[owner.into(), category_key.into(), category.as_str().into()],
                 )
                 .await?;
@@ -116,8 +226,7 @@ impl WalletsProjection {
             WalletEvent::ExpenseVoided { expense_id, reason } => {
                 let amount = tx
                     .fetch_int(
-                        "UPDATE rm_expenses SET voided = 1, void_reason = $3 \
-                         WHERE expense_id = $1 AND owner = $2 AND voided = 0 RETURNING amount_milli",
+                        &sql.void_expense,
                         &[
                             expense_id.to_string().into(),
                             owner.into(),
@@ -136,16 +245,17 @@ impl WalletsProjection {
                     Period::Monthly { first_day } => ("monthly", Some(i64::from(first_day))),
                 };
                 tx.execute(
-                    "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (owner, limit_key) DO UPDATE SET amount_milli = excluded.amount_milli",
+                    &sql.set_limit,
                     &[
                         owner.into(),
                         key_text(key).map_err(bad)?.into(),
                         period.into(),
                         first_day.into(),
                         key.category.as_ref().map(|c| c.as_str().to_owned()).into(),
-                        key.category.as_ref().map(|c| c.as_str().to_lowercase()).into(),
+                        key.category
+                            .as_ref()
+                            .map(|c| c.as_str().to_lowercase())
+                            .into(),
                         milli(*amount)?.into(),
                         i64::try_from(fact.position.0).unwrap_or(i64::MAX).into(),
                     ],
@@ -154,7 +264,7 @@ impl WalletsProjection {
             }
             WalletEvent::LimitRemoved { key } => {
                 tx.execute(
-                    "DELETE FROM rm_limits WHERE owner = $1 AND limit_key = $2",
+                    &sql.remove_limit,
                     &[owner.into(), key_text(key).map_err(bad)?.into()],
                 )
                 .await?;
@@ -168,8 +278,7 @@ impl WalletsProjection {
                 due,
             } => {
                 tx.execute(
-                    "INSERT INTO rm_goals (goal_id, owner, name, target_milli, saved_milli, due, reached) \
-                     VALUES ($1, $2, $3, $4, 0, $5, 0)",
+                    &sql.create_goal,
                     &[
                         goal_id.to_string().into(),
                         owner.into(),
@@ -187,7 +296,7 @@ impl WalletsProjection {
                     amount = -amount;
                 }
                 tx.execute(
-                    "UPDATE rm_goals SET saved_milli = saved_milli + $2 WHERE goal_id = $1",
+                    &sql.move_savings,
                     &[goal_id.to_string().into(), amount.into()],
                 )
                 .await?;
@@ -196,11 +305,8 @@ impl WalletsProjection {
                 wallet.saved += amount;
             }
             WalletEvent::SavingsGoalReached { goal_id } => {
-                tx.execute(
-                    "UPDATE rm_goals SET reached = 1 WHERE goal_id = $1",
-                    &[goal_id.to_string().into()],
-                )
-                .await?;
+                tx.execute(&sql.reach_goal, &[goal_id.to_string().into()])
+                    .await?;
             }
         }
         Ok(())
@@ -209,8 +315,27 @@ impl WalletsProjection {
 
 #[async_trait::async_trait]
 impl Projection for WalletsProjection {
-    fn name(&self) -> &'static str {
-        "wallets"
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn tables(&self) -> Vec<String> {
+        TABLES
+            .iter()
+            .map(|t| format!("{t}{}", self.suffix))
+            .collect()
+    }
+
+    fn row_queries(&self) -> Vec<(String, String)> {
+        ROW_QUERIES
+            .iter()
+            .zip(self.tables())
+            .map(|(query, table)| (table, suffixed(query, &self.suffix)))
+            .collect()
+    }
+
+    fn twin(&self, suffix: &str) -> Arc<dyn Projection> {
+        Arc::new(Self::with_suffix(suffix))
     }
 
     fn version(&self) -> i64 {
@@ -221,7 +346,9 @@ impl Projection for WalletsProjection {
         let mut sums: HashMap<Uuid, Sums> = HashMap::new();
         for fact in facts {
             match &fact.what {
-                What::Wallet(event) => Self::apply_one(tx, fact, event, &mut sums).await?,
+                What::Wallet(event) => {
+                    Self::apply_one(&self.sql, tx, fact, event, &mut sums).await?
+                }
                 What::Undecodable(reason) => {
                     return Err(ApplyError::Event {
                         position: fact.position,
@@ -233,8 +360,7 @@ impl Projection for WalletsProjection {
         }
         for (owner, sums) in sums {
             tx.execute(
-                "UPDATE rm_wallets SET balance_milli = balance_milli + $2, saved_milli = saved_milli + $3 \
-                 WHERE owner = $1",
+                &self.sql.add_sums,
                 &[
                     owner.to_string().into(),
                     Value::Int(sums.balance),
@@ -250,6 +376,19 @@ impl Projection for WalletsProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_twin_writes_only_to_its_own_tables() {
+        let twin = Sql::for_suffix("_r7");
+        let statements = format!("{twin:?}");
+        for table in TABLES {
+            assert!(statements.contains(&format!("{table}_r7 ")), "{table}");
+            assert!(
+                !statements.contains(&format!("{table} ")),
+                "{table} left live"
+            );
+        }
+    }
 
     #[test]
     fn amounts_become_exact_thousandths() {

@@ -184,3 +184,126 @@ pub async fn concurrent_runners_and_writers_skip_nothing_and_apply_nothing_twice
     .expect("count");
     assert_eq!(expenses[0].0, recorded[0].0, "every expense once");
 }
+
+async fn rebuild_now(database: &Database) -> projections::rebuild::RebuildReport {
+    let live = projections::all().remove(0);
+    let mut heard = 0;
+    let report = projections::rebuild::rebuild(
+        store_on(database).await,
+        database.clone(),
+        live,
+        &mut |_| heard += 1,
+    )
+    .await
+    .expect("rebuilt");
+    assert!(heard > 0, "progress is reported");
+    report
+}
+
+pub async fn a_rebuild_reports_what_it_repaired_and_matches_the_log(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 40, 4, 150).await;
+    let live = runner(&database, 50).await;
+    live.catch_up().await.expect("projected");
+    let before = dump(&database).await;
+
+    let clean = rebuild_now(&database).await;
+    assert!(clean.differences().is_empty(), "{:?}", clean.tables);
+    assert_eq!(clean.position, store.head().await.expect("head"));
+    assert_eq!(
+        dump(&database).await,
+        before,
+        "a rebuild of a sound read model changes nothing"
+    );
+
+    // Damage the live read model; a rebuild finds it, says so, and repairs it.
+    let mut tx = WriteTx::begin(&database).await.expect("tx");
+    tx.execute("UPDATE rm_wallets SET balance_milli = 0", &[])
+        .await
+        .expect("damaged");
+    tx.execute("DELETE FROM rm_goals", &[])
+        .await
+        .expect("damaged");
+    tx.commit().await.expect("commit");
+    let repaired = rebuild_now(&database).await;
+    let differing: Vec<&str> = repaired
+        .differences()
+        .iter()
+        .map(|t| t.table.as_str())
+        .collect();
+    assert!(differing.contains(&"rm_wallets"), "{differing:?}");
+    assert_eq!(dump(&database).await, before);
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+    let leftovers: Vec<(i64,)> = fetch_all(
+        &database,
+        "SELECT COUNT(*) FROM projection_checkpoints",
+        &[],
+    )
+    .await
+    .expect("count");
+    assert_eq!(leftovers[0].0, 1, "the rebuild's own checkpoint is gone");
+}
+
+pub async fn reads_during_a_live_rebuild_never_fail_or_see_half_a_read_model(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 77, 5, 400).await;
+    let live = runner(&database, 100).await;
+    live.catch_up().await.expect("projected");
+    let expected: Vec<(i64,)> = fetch_all(&database, "SELECT COUNT(*) FROM rm_expenses", &[])
+        .await
+        .expect("count");
+    let expected = expected[0].0;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let database = database.clone();
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+                let seen: Vec<(i64,)> =
+                    fetch_all(&database, "SELECT COUNT(*) FROM rm_expenses", &[])
+                        .await
+                        .expect("reads never fail during a rebuild");
+                assert_eq!(seen[0].0, expected, "never a half-built read model");
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        })
+    };
+    rebuild_now(&database).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.await.expect("reader") > 0);
+}
+
+pub async fn a_rebuild_while_writers_and_the_live_runner_go_on_loses_nothing(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 5, 3, 100).await;
+    let live = Arc::new(runner(&database, 20).await);
+    live.catch_up().await.expect("projected");
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { write_random_history(&store, 6, 3, 150).await })
+    };
+    let projecting = {
+        let live = Arc::clone(&live);
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                live.process_batch().await.expect("step");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let report = rebuild_now(&database).await;
+    writer.await.expect("writer");
+    projecting.await.expect("live runner");
+    live.catch_up().await.expect("caught up");
+    assert!(report.differences().is_empty(), "{:?}", report.tables);
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+}

@@ -283,4 +283,7 @@ on_both_databases!(
     an_event_that_cannot_be_applied_stops_the_projection_just_before_it,
     incremental_projection_equals_projection_from_zero,
     concurrent_runners_and_writers_skip_nothing_and_apply_nothing_twice,
+    a_rebuild_reports_what_it_repaired_and_matches_the_log,
+    reads_during_a_live_rebuild_never_fail_or_see_half_a_read_model,
+    a_rebuild_while_writers_and_the_live_runner_go_on_loses_nothing,
 );
