@@ -12,6 +12,7 @@ pub mod http;
 pub mod mail;
 pub mod password_reset;
 pub mod read_models;
+pub mod rebuilds;
 pub mod startup;
 pub mod state;
 pub mod wallet_views;

@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::http;
 use crate::mail::{MailDispatcher, MailTemplates};
 use crate::read_models::ReadModels;
+use crate::rebuilds::Rebuilds;
 use crate::state::AppState;
 use crate::web::PageTemplates;
 
@@ -138,6 +139,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
     .context("registering the projections")?;
     let state = AppState {
         read_models: ReadModels::new(projections.watch()),
+        rebuilds: Rebuilds::new(Arc::clone(&events), database.clone()),
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
         password_resets: PasswordResets::new(database.clone()),
@@ -178,6 +180,12 @@ impl Application {
         let (stop_workers, workers_stop) = watch::channel(false);
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop.clone()));
         let projections = tokio::spawn(self.projections.run(workers_stop));
+        if let Err(error) = self.state.rebuilds.start_outdated().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot check the read models' versions"
+            );
+        }
         let router = http::router(self.state, self.pages);
         axum::serve(
             self.listener,

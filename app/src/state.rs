@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::commands::CommandService;
 use crate::read_models::ReadModels;
+use crate::rebuilds::Rebuilds;
 
 /// Shared by all requests; cheap to clone.
 #[derive(Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct AppState {
     pub web_sessions: WebSessions,
     /// How far the read models are, for read-your-writes.
     pub read_models: ReadModels,
+    /// Read-model rebuilds under way in this process.
+    pub rebuilds: Rebuilds,
 }
 
 impl AppState {

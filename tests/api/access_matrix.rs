@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with_admin};
 
 const PASSWORD: &str = "correct horse battery staple";
+/// A name no read model has.
+pub const NO_MODEL: &str = "no-such-model";
 pub const NOBODY: &str = "0190f3c4-0000-7000-8000-000000000000";
 
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +127,7 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::POST, user("erase"), json!({}), [401, 403, 403, 404, 403]),
         (Method::GET, "/api/v1/admin/mail/parked".into(), Value::Null, [401, 403, 403, 200, 403]),
         (Method::GET, "/api/v1/admin/projections".into(), Value::Null, [401, 403, 403, 200, 403]),
+        (Method::POST, format!("/api/v1/admin/projections/{NO_MODEL}/rebuild"), json!({}), [401, 403, 403, 404, 403]),
         (Method::POST, format!("/api/v1/admin/mail/{NOBODY}/retry"), json!({}), [401, 403, 403, 404, 403]),
         // Last: it ends the session of whoever calls it.
         (Method::POST, "/api/v1/auth/logout".into(), json!({}), [401, 204, 204, 204, 204]),

@@ -242,3 +242,88 @@ async fn admins_see_each_read_model_caught_up_with_the_log() {
     );
     assert_eq!(wallets["behind"], 0);
 }
+
+#[tokio::test]
+async fn an_admin_rebuilds_a_read_model_while_customers_keep_reading() {
+    let app = crate::helpers::spawn_app_with_admin().await;
+    let admin = app
+        .token_for(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    app.register_customer("asha@example.com", "correct horse battery staple")
+        .await;
+    let asha = app
+        .token_for("asha@example.com", "correct horse battery staple")
+        .await;
+    for amount in ["10", "20.5", "7.25"] {
+        let body =
+            serde_json::json!({ "amount": amount, "category": "Food", "spent_on": "2026-11-20" });
+        let recorded = app
+            .call(
+                reqwest::Method::POST,
+                Some(&asha),
+                "/api/v1/expenses",
+                Some(&body),
+            )
+            .await;
+        assert_eq!(recorded.status(), reqwest::StatusCode::CREATED);
+    }
+    let rebuild = |name: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.call(
+                reqwest::Method::POST,
+                Some(&admin),
+                &format!("/api/v1/admin/projections/{name}/rebuild"),
+                Some(&serde_json::json!({})),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        rebuild("nothing").await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        rebuild("wallets").await.status(),
+        reqwest::StatusCode::ACCEPTED
+    );
+
+    // Reads go on during the rebuild and always see the whole list.
+    let mut finished = false;
+    for _ in 0..500 {
+        let listed = app
+            .call(reqwest::Method::GET, Some(&asha), "/api/v1/expenses", None)
+            .await;
+        assert_eq!(listed.status(), reqwest::StatusCode::OK);
+        let page: serde_json::Value = listed.json().await.expect("json");
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(3));
+        let list: serde_json::Value = app
+            .call(
+                reqwest::Method::GET,
+                Some(&admin),
+                "/api/v1/admin/projections",
+                None,
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        let wallets = &list["items"][0];
+        if wallets["rebuilding"] == false {
+            assert!(wallets["rebuild_position"].is_null(), "the twin is gone");
+            assert_eq!(wallets["position"], wallets["head"]);
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(finished, "the rebuild finished and was swapped in");
+    let board: serde_json::Value = app
+        .call(reqwest::Method::GET, Some(&asha), "/api/v1/dashboard", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(board["balance"], "-37.75");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::access_matrix::{NOBODY, matrix};
+use crate::access_matrix::{NO_MODEL, NOBODY, matrix};
 use crate::helpers::{TestApp, problem, spawn_app};
 
 async fn document(app: &TestApp) -> Value {
@@ -18,7 +18,10 @@ async fn document(app: &TestApp) -> Value {
 fn template(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            if segment == NOBODY || (segment.starts_with('{') && segment.ends_with('}')) {
+            if segment == NOBODY
+                || segment == NO_MODEL
+                || (segment.starts_with('{') && segment.ends_with('}'))
+            {
                 "{}"
             } else {
                 segment

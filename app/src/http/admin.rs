@@ -14,6 +14,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Admins, ApiJson, ApiPath, Authorized};
 use crate::accounts::{Erasure, NewAccount, create_account, erase_person};
 use crate::commands::CommandContext;
+use crate::rebuilds::RebuildError;
 use crate::state::AppState;
 
 /// `POST /api/v1/admin/agents`.
@@ -307,6 +308,10 @@ pub struct ProjectionView {
     failed_position: Option<u64>,
     /// Why it stopped, when failed.
     error: Option<String>,
+    /// A rebuild is under way in this instance.
+    rebuilding: bool,
+    /// A rebuild under way: the position its twin tables have reached.
+    rebuild_position: Option<u64>,
 }
 
 /// Every read model.
@@ -331,10 +336,28 @@ pub async fn projections(
     _admin: Authorized<Admins>,
 ) -> Result<Json<ProjectionList>, ApiError> {
     let head = state.events.head().await.map_err(anyhow::Error::from)?.0;
-    let items = projections::runner::statuses(&state.database)
-        .await?
-        .into_iter()
+    let rebuilding = state.rebuilds.running();
+    let stored = projections::runner::statuses(&state.database).await?;
+    // A rebuild's twin checkpoint is `<name>_r<stamp>`: shown as its projection's progress.
+    let twin_of = |name: &str, twin: &str| {
+        twin.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix("_r"))
+            .is_some_and(|stamp| stamp.chars().all(|c| c.is_ascii_digit()) && !stamp.is_empty())
+    };
+    let known: Vec<String> = projections::all()
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    let items = stored
+        .iter()
+        .filter(|status| known.contains(&status.name))
+        .cloned()
         .map(|status| ProjectionView {
+            rebuilding: rebuilding.contains(&status.name),
+            rebuild_position: stored
+                .iter()
+                .find(|twin| twin_of(&status.name, &twin.name))
+                .map(|twin| twin.position.0),
             behind: head.saturating_sub(status.position.0),
             name: status.name,
             version: status.version,
@@ -350,4 +373,50 @@ pub async fn projections(
         })
         .collect();
     Ok(Json(ProjectionList { items }))
+}
+
+/// A rebuild that was started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildStarted {
+    /// The read model.
+    projection: String,
+    /// Where to follow it.
+    progress: &'static str,
+}
+
+/// `POST /api/v1/admin/projections/{name}/rebuild`: rebuilds a read model from the log
+/// beside the live one, which keeps serving, then swaps it in. 202 at once; the progress
+/// shows in `GET /api/v1/admin/projections` (`rebuild_position` against `head`).
+///
+/// # Errors
+/// 404 for an unknown read model; 409 while it is being rebuilt; 401/403 for anyone but an
+/// admin.
+#[utoipa::path(post, path = "/admin/projections/{name}/rebuild", tag = "admin",
+    security(("bearer" = [])), params(("name" = String, Path, description = "The read model, e.g. `wallets`.")),
+    responses(
+        (status = 202, description = "Started.", body = RebuildStarted),
+        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such read model.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rebuild of it is under way.", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rebuild_projection(
+    State(state): State<AppState>,
+    admin: Authorized<Admins>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<RebuildStarted>), ApiError> {
+    match state.rebuilds.start(&name) {
+        Ok(()) => {
+            tracing::info!(projection = %name, admin = %admin.user.user_id, "rebuild started");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(RebuildStarted {
+                    projection: name,
+                    progress: "/api/v1/admin/projections",
+                }),
+            ))
+        }
+        Err(RebuildError::Unknown(_)) => Err(ApiError::NotFound),
+        Err(error @ RebuildError::AlreadyRunning(_)) => Err(ApiError::Conflict(error.to_string())),
+        Err(RebuildError::Failed(error)) => Err(ApiError::Internal(error)),
+    }
 }

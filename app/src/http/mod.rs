@@ -51,6 +51,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::parked_mail))
         .routes(routes!(admin::retry_mail))
         .routes(routes!(admin::projections))
+        .routes(routes!(admin::rebuild_projection))
 }
 
 /// Every route of the product, and the OpenAPI document describing them.

@@ -1,0 +1,160 @@
+//! Rebuilding read models on a running product: from the CLI, from the admin API, and on
+//! start when a projection's code is newer than the tables it built. One rebuild per
+//! projection at a time in this process; the blue/green mechanics are in
+//! `projections::rebuild`.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use infrastructure::database::Database;
+use infrastructure::event_store::EventStore;
+use projections::Projection;
+use projections::rebuild::{Progress, RebuildReport, rebuild};
+
+/// Why a rebuild did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// No projection has this name.
+    #[error("there is no read model named {0}")]
+    Unknown(String),
+    /// One is under way already.
+    #[error("the read model {0} is being rebuilt already")]
+    AlreadyRunning(String),
+    /// The rebuild failed; the live tables are as they were.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Starts and tracks rebuilds.
+#[derive(Debug, Clone)]
+pub struct Rebuilds {
+    store: Arc<dyn EventStore>,
+    database: Database,
+    running: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Frees a projection's rebuild slot when the rebuild ends, however it ends.
+struct Slot {
+    name: String,
+    running: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
+}
+
+impl Rebuilds {
+    /// Rebuilds over `store` and `database`.
+    #[must_use]
+    pub fn new(store: Arc<dyn EventStore>, database: Database) -> Self {
+        Self {
+            store,
+            database,
+            running: Arc::default(),
+        }
+    }
+
+    /// The projection called `name`.
+    ///
+    /// # Errors
+    /// [`RebuildError::Unknown`].
+    pub fn projection(name: &str) -> Result<Arc<dyn Projection>, RebuildError> {
+        projections::all()
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| RebuildError::Unknown(name.to_owned()))
+    }
+
+    /// The names of the projections being rebuilt now.
+    #[must_use]
+    pub fn running(&self) -> BTreeSet<String> {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn claim(&self, name: &str) -> Result<Slot, RebuildError> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if !running.insert(name.to_owned()) {
+            return Err(RebuildError::AlreadyRunning(name.to_owned()));
+        }
+        Ok(Slot {
+            name: name.to_owned(),
+            running: Arc::clone(&self.running),
+        })
+    }
+
+    /// Rebuilds `name` now, telling `on_progress` after every batch.
+    ///
+    /// # Errors
+    /// [`RebuildError`].
+    pub async fn run(
+        &self,
+        name: &str,
+        on_progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<RebuildReport, RebuildError> {
+        let projection = Self::projection(name)?;
+        let _slot = self.claim(name)?;
+        Ok(rebuild(
+            Arc::clone(&self.store),
+            self.database.clone(),
+            projection,
+            on_progress,
+        )
+        .await?)
+    }
+
+    /// Starts rebuilding `name` in the background; the outcome is logged and the progress
+    /// shows in the projection list.
+    ///
+    /// # Errors
+    /// [`RebuildError::Unknown`] or [`RebuildError::AlreadyRunning`].
+    pub fn start(&self, name: &str) -> Result<(), RebuildError> {
+        let projection = Self::projection(name)?;
+        let slot = self.claim(name)?;
+        let (store, database) = (Arc::clone(&self.store), self.database.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            match rebuild(store, database, projection, &mut |_| {}).await {
+                Ok(report) => tracing::info!(
+                    projection = %report.name,
+                    events = report.events,
+                    events_per_second = report.events_per_second() as u64,
+                    differences = report.differences().len(),
+                    "read model rebuilt and swapped in"
+                ),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "a rebuild failed"),
+            }
+        });
+        Ok(())
+    }
+
+    /// Starts a background rebuild of every projection whose tables were built by older
+    /// code than this binary's.
+    ///
+    /// # Errors
+    /// When the checkpoints cannot be read.
+    pub async fn start_outdated(&self) -> anyhow::Result<Vec<String>> {
+        let stored = projections::runner::statuses(&self.database).await?;
+        let mut started = Vec::new();
+        for projection in projections::all() {
+            let outdated = stored
+                .iter()
+                .any(|s| s.name == projection.name() && s.version < projection.version());
+            if outdated && self.start(projection.name()).is_ok() {
+                tracing::info!(
+                    projection = projection.name(),
+                    "rebuilding a read model built by older code"
+                );
+                started.push(projection.name().to_owned());
+            }
+        }
+        Ok(started)
+    }
+}
