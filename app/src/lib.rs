@@ -8,10 +8,12 @@
 pub mod accounts;
 pub mod commands;
 pub mod config;
+pub mod demo_data;
 pub mod http;
 pub mod mail;
 pub mod password_reset;
 pub mod read_models;
+pub mod rebuild_cli;
 pub mod rebuilds;
 pub mod startup;
 pub mod state;

@@ -25,6 +25,22 @@ enum Command {
     Serve,
     /// Create the database if needed, apply pending migrations, and exit.
     Migrate,
+    /// Write a realistic demo history: customers (all with the password printed at the
+    /// end) with a year of top-ups, expenses across categories, limits and savings.
+    DemoData {
+        /// How many customers.
+        #[arg(long, default_value_t = 10)]
+        customers: usize,
+        /// About how many events in all.
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+    },
+    /// Rebuild read models from the event log (all of them when no name is given) beside
+    /// the live ones, which a running server keeps serving, then swap them in.
+    Rebuild {
+        /// The read model, e.g. `wallets`.
+        name: Option<String>,
+    },
     /// Erase a person's personal data for good (crypto-shredding): their events stay, their
     /// name, email and mobile can never be read again, and they can no longer sign in.
     ErasePerson {
@@ -98,6 +114,47 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("no account has the id {user_id}")
                 }
             }
+        }
+        Command::DemoData { customers, events } => {
+            let (state, runner) = startup::build_parts(&cli.config).await?;
+            let bar = indicatif::ProgressBar::new(events);
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "demo-data [{bar:40}] {pos}/{len} events, {per_sec}, {eta} left",
+            )?);
+            let report = app::demo_data::generate(&state, customers, events, &mut |n| {
+                bar.set_position(n);
+            })
+            .await;
+            bar.finish_and_clear();
+            let report = report?;
+            println!(
+                "wrote {} events for {} customers in {:.1} s ({:.0} events/s)",
+                report.events,
+                report.customers,
+                report.elapsed.as_secs_f64(),
+                report.events as f64 / report.elapsed.as_secs_f64().max(1e-9)
+            );
+            let projected = runner.catch_up().await?;
+            println!("read models updated with {projected} events");
+            println!(
+                "sign in as {} (or any demo-...@example.com of this run) with the password \"{}\"",
+                report.first_email,
+                app::demo_data::DEMO_PASSWORD
+            );
+            state.database.close().await;
+        }
+        Command::Rebuild { name } => {
+            let state = startup::build_state(&cli.config).await?;
+            let names = match name {
+                Some(name) => vec![name],
+                None => projections::all()
+                    .iter()
+                    .map(|p| p.name().to_owned())
+                    .collect(),
+            };
+            let outcome = app::rebuild_cli::rebuild_all(&state, &names).await;
+            state.database.close().await;
+            outcome?;
         }
         Command::Migrate => {
             let database = startup::open_database(&cli.config).await?;

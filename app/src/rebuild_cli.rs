@@ -1,0 +1,58 @@
+//! `expense-tracker rebuild [NAME]`: rebuilds with a progress bar (events done, events per
+//! second, time left) and a closing line per read model.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::state::AppState;
+
+/// Rebuilds each of `names` in turn, showing progress on the terminal.
+///
+/// # Errors
+/// When a rebuild fails (the read model is then left as it was).
+pub async fn rebuild_all(state: &AppState, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>10} [{bar:40}] {pos}/{len} events, {per_sec}, {eta} left",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let report = state
+            .rebuilds
+            .run(name, &mut |progress| {
+                bar.set_length(progress.head.0);
+                bar.set_position(progress.position.0);
+            })
+            .await;
+        bar.finish_and_clear();
+        let report = report?;
+        let differences = report.differences();
+        println!(
+            "rebuilt {}: {} events in {:.1} s, {:.0} events/s; {}",
+            report.name,
+            report.events,
+            report.elapsed.as_secs_f64(),
+            report.events_per_second(),
+            if differences.is_empty() {
+                "identical to the live tables it replaced".to_owned()
+            } else {
+                let tables: Vec<String> = differences
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} ({} rows live, {} rebuilt)",
+                            t.table, t.live_rows, t.rebuilt_rows
+                        )
+                    })
+                    .collect();
+                format!("differed from the live tables in {}", tables.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
