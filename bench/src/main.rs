@@ -5,8 +5,12 @@
 //! load with group commit off (one transaction per event: the naive baseline), and callers
 //! appending batches of 100 events, on SQLite and (with `--postgres-url`) on PostgreSQL.
 //! Each figure is the median of several runs on a fresh database, with the spread.
+//!
+//! `cargo run --release -p bench -- rebuild` rebuilds every read model from a demo history
+//! of a million events, against reading and decoding the same events.
 
 mod event_store;
+mod rebuild;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +25,8 @@ struct Cli {
 enum Command {
     /// Durable appends to the event store, group commit against the naive baseline.
     EventStore(event_store::Options),
+    /// Rebuild of every read model against reading and decoding the same events.
+    Rebuild(rebuild::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::EventStore(options) => runtime.block_on(event_store::run(options)),
+        Command::Rebuild(options) => runtime.block_on(rebuild::run(options)),
     }
 }

@@ -1,0 +1,137 @@
+//! `cargo run --release -p bench -- rebuild`: rebuilds every read model from a demo history
+//! of `--events` events, against a baseline in the same run that only reads and decodes
+//! the same events in the same batches. Figures are medians of `--runs` runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use app::config::Config;
+use app::startup::build_parts;
+use infrastructure::event_store::{EventStore, Position};
+use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
+use projections::facts::decode;
+use projections::rebuild::{REBUILD_BATCH, rebuild};
+
+/// What to measure.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Events in the history.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Customers the history is spread over.
+    #[arg(long, default_value_t = 200)]
+    customers: usize,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// PostgreSQL server on which to create a throw-away database; PostgreSQL is skipped
+    /// without it.
+    #[arg(long, env = TEST_POSTGRES_URL)]
+    postgres_url: Option<String>,
+    /// Only SQLite, or only PostgreSQL.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let low = values.first().copied().unwrap_or(0.0);
+    let high = values.last().copied().unwrap_or(0.0);
+    (values[values.len() / 2], low, high)
+}
+
+async fn read_and_decode(store: &Arc<dyn EventStore>) -> anyhow::Result<u64> {
+    let mut after = Position::START;
+    let mut events = 0_u64;
+    loop {
+        let page = store.read_all(after, REBUILD_BATCH).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        events += page.iter().map(decode).count() as u64;
+    }
+    Ok(events)
+}
+
+async fn measure(
+    name: &str,
+    database_url: Option<String>,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let config = Config::for_tests(data.path().to_path_buf(), database_url);
+    let (state, runner) = build_parts(&config).await?;
+    let started = Instant::now();
+    let written =
+        app::demo_data::generate(&state, options.customers, options.events, &mut |_| {}).await?;
+    println!(
+        "{name}: wrote {} events for {} customers in {:.1} s",
+        written.events,
+        written.customers,
+        started.elapsed().as_secs_f64()
+    );
+    runner.catch_up().await?;
+    let mut baseline = Vec::new();
+    let mut rebuilt = Vec::new();
+    for _ in 0..options.runs {
+        let started = Instant::now();
+        let events = read_and_decode(&state.events).await?;
+        baseline.push(events as f64 / started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let mut applied = 0;
+        for projection in projections::all() {
+            let report = rebuild(
+                Arc::clone(&state.events),
+                state.database.clone(),
+                projection,
+                &mut |_| {},
+            )
+            .await?;
+            anyhow::ensure!(
+                report.differences().is_empty(),
+                "a rebuild differed: {:?}",
+                report.tables
+            );
+            applied = applied.max(report.events);
+        }
+        rebuilt.push(applied as f64 / started.elapsed().as_secs_f64());
+    }
+    let (base, base_low, base_high) = median(baseline);
+    let (rate, low, high) = median(rebuilt);
+    println!(
+        "{name}: read + decode only      {base:>10.0} events/s (runs {base_low:.0}..{base_high:.0})"
+    );
+    println!(
+        "{name}: rebuild all read models {rate:>10.0} events/s (runs {low:.0}..{high:.0}), {:.2}x the baseline",
+        rate / base
+    );
+    state.database.close().await;
+    Ok(())
+}
+
+/// Runs the benchmark on SQLite and, given a server, PostgreSQL.
+///
+/// # Errors
+/// When a database cannot be set up or a step fails.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let wants = |name: &str| {
+        options
+            .only
+            .as_deref()
+            .is_none_or(|only| only.eq_ignore_ascii_case(name))
+    };
+    if wants("sqlite") {
+        measure("SQLite", None, &options).await?;
+    }
+    if wants("postgres") {
+        match &options.postgres_url {
+            Some(server) => {
+                let database = TestDatabase::postgres_on(server).await;
+                measure("PostgreSQL", Some(database.url().to_owned()), &options).await?;
+                database.destroy_now().await;
+            }
+            None => println!("PostgreSQL: skipped (no --postgres-url or {TEST_POSTGRES_URL})"),
+        }
+    }
+    Ok(())
+}
