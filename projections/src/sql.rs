@@ -126,6 +126,42 @@ impl WriteTx {
         }
     }
 
+    /// Inserts `rows` (each `width` values) with multi-row statements: `head` is
+    /// `INSERT INTO t (columns) VALUES `, `tail` what follows the rows (e.g. an
+    /// `ON CONFLICT` clause). Full chunks share one statement text, so it is prepared once.
+    ///
+    /// # Errors
+    /// When a statement fails.
+    pub async fn insert_rows(
+        &mut self,
+        head: &str,
+        tail: &str,
+        width: usize,
+        rows: Vec<Value>,
+    ) -> Result<(), sqlx::Error> {
+        const ROWS_PER_STATEMENT: usize = 200;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let args: Vec<Value> = rows.by_ref().take(ROWS_PER_STATEMENT * width).collect();
+            let mut sql = String::with_capacity(head.len() + tail.len() + args.len() * 6);
+            sql.push_str(head);
+            for (index, _) in args.iter().enumerate() {
+                let column = index % width;
+                if column == 0 {
+                    sql.push_str(if index == 0 { "(" } else { "),(" });
+                } else {
+                    sql.push(',');
+                }
+                sql.push('$');
+                sql.push_str(&(index + 1).to_string());
+            }
+            sql.push(')');
+            sql.push_str(tail);
+            self.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+
     /// The first column of every row, as text.
     ///
     /// # Errors

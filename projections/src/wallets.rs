@@ -6,7 +6,7 @@
 //! the balance by the amount only the expense row knows, and one checkpoint keeps them
 //! consistent with each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use domain::wallet::{LimitKey, Period, WalletEvent};
@@ -35,6 +35,13 @@ pub fn to_milli(amount: Decimal) -> Result<i64, String> {
         .ok_or_else(|| format!("{amount} is too large"))
 }
 
+/// The multi-row inserts of a batch's new rows.
+const INSERT_EXPENSES: &str = "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
+     description, spent_on, receipt_id, voided, void_reason) VALUES ";
+const EXPENSE_WIDTH: usize = 10;
+const INSERT_CATEGORIES: &str = "INSERT INTO rm_categories (owner, category_key, category) VALUES ";
+const CATEGORIES_TAIL: &str = " ON CONFLICT (owner, category_key) DO NOTHING";
+
 /// The text of a limit's key, unique per customer.
 fn key_text(key: &LimitKey) -> Result<String, String> {
     serde_json::to_string(key).map_err(|e| e.to_string())
@@ -51,11 +58,6 @@ pub const TABLES: [&str; 5] = [
 
 const OPEN_WALLET: &str = "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
                      VALUES ($1, $2, $3, 0, 0)";
-const RECORD_EXPENSE: &str = "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
-                     description, spent_on, receipt_id, voided, void_reason) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL)";
-const REMEMBER_CATEGORY: &str = "INSERT INTO rm_categories (owner, category_key, category) VALUES ($1, $2, $3) \
-                     ON CONFLICT (owner, category_key) DO NOTHING";
 const VOID_EXPENSE: &str = "UPDATE rm_expenses SET voided = 1, void_reason = $3 \
                          WHERE expense_id = $1 AND owner = $2 AND voided = 0 RETURNING amount_milli";
 const SET_LIMIT: &str = "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
@@ -103,9 +105,9 @@ fn suffixed(template: &str, suffix: &str) -> String {
 /// The statements, written for one set of tables (the live ones, or a rebuild's).
 #[derive(Debug, Clone)]
 struct Sql {
+    insert_expenses: String,
+    insert_categories: String,
     open_wallet: String,
-    record_expense: String,
-    remember_category: String,
     void_expense: String,
     set_limit: String,
     remove_limit: String,
@@ -118,9 +120,9 @@ struct Sql {
 impl Sql {
     fn for_suffix(suffix: &str) -> Self {
         Self {
+            insert_expenses: suffixed(INSERT_EXPENSES, suffix),
+            insert_categories: suffixed(INSERT_CATEGORIES, suffix),
             open_wallet: suffixed(OPEN_WALLET, suffix),
-            record_expense: suffixed(RECORD_EXPENSE, suffix),
-            remember_category: suffixed(REMEMBER_CATEGORY, suffix),
             void_expense: suffixed(VOID_EXPENSE, suffix),
             set_limit: suffixed(SET_LIMIT, suffix),
             remove_limit: suffixed(REMOVE_LIMIT, suffix),
@@ -163,13 +165,27 @@ struct Sums {
     saved: i64,
 }
 
+/// What a batch writes at its end, in as few statements as it can: new expense and
+/// category rows, savings moves per goal, and the sums per wallet.
+#[derive(Default)]
+struct Pending {
+    sums: HashMap<Uuid, Sums>,
+    /// New expense rows, [`EXPENSE_WIDTH`] values each.
+    expenses: Vec<Value>,
+    /// Where each new expense's row starts in `expenses`.
+    expense_at: HashMap<Uuid, usize>,
+    categories: Vec<Value>,
+    categories_seen: HashSet<(Uuid, String)>,
+    goal_moves: HashMap<Uuid, i64>,
+}
+
 impl WalletsProjection {
     async fn apply_one(
         sql: &Sql,
         tx: &mut WriteTx,
         fact: &Fact,
         event: &WalletEvent,
-        sums: &mut HashMap<Uuid, Sums>,
+        pending: &mut Pending,
     ) -> Result<(), ApplyError> {
         let owner = fact.subject.to_string();
         let bad = |reason: String| ApplyError::Event {
@@ -190,7 +206,7 @@ impl WalletsProjection {
                 .await?;
             }
             WalletEvent::WalletToppedUp { amount, .. } => {
-                sums.entry(fact.subject).or_default().balance += milli(*amount)?;
+                pending.sums.entry(fact.subject).or_default().balance += milli(*amount)?;
             }
             WalletEvent::ExpenseRecorded {
                 expense_id,
@@ -202,42 +218,64 @@ impl WalletsProjection {
             } => {
                 let amount = milli(*amount)?;
                 let category_key = category.as_str().to_lowercase();
-                tx.execute(
-                    &sql.record_expense,
-                    &[
-                        expense_id.to_string().into(),
+                if pending
+                    .categories_seen
+                    .insert((fact.subject, category_key.clone()))
+                {
+                    pending.categories.extend([
                         owner.clone().into(),
-                        amount.into(),
-                        category.as_str().into(),
                         category_key.clone().into(),
-                        description.as_str().into(),
-                        spent_on.format("%Y-%m-%d").to_string().into(),
-                        receipt_id.map(|id| id.to_string()).into(),
-                    ],
-                )
-                .await?;
-                tx.execute(
-                    &sql.remember_category,
-                    &[owner.into(), category_key.into(), category.as_str().into()],
-                )
-                .await?;
-                sums.entry(fact.subject).or_default().balance -= amount;
+                        category.as_str().into(),
+                    ]);
+                }
+                pending
+                    .expense_at
+                    .insert(*expense_id, pending.expenses.len());
+                pending.expenses.extend([
+                    expense_id.to_string().into(),
+                    owner.into(),
+                    amount.into(),
+                    category.as_str().into(),
+                    category_key.into(),
+                    description.as_str().into(),
+                    spent_on.format("%Y-%m-%d").to_string().into(),
+                    receipt_id.map(|id| id.to_string()).into(),
+                    Value::Int(0),
+                    Value::NullText,
+                ]);
+                pending.sums.entry(fact.subject).or_default().balance -= amount;
             }
             WalletEvent::ExpenseVoided { expense_id, reason } => {
-                let amount = tx
-                    .fetch_int(
-                        &sql.void_expense,
-                        &[
-                            expense_id.to_string().into(),
-                            owner.into(),
-                            reason.as_str().into(),
-                        ],
-                    )
-                    .await?;
+                let amount = match pending.expense_at.get(expense_id) {
+                    // Recorded in this very batch: its row is not written yet.
+                    Some(&at) => {
+                        let row = &mut pending.expenses[at..at + EXPENSE_WIDTH];
+                        match (&row[2], &row[8]) {
+                            (Value::Int(amount), Value::Int(0)) => {
+                                let amount = *amount;
+                                row[8] = Value::Int(1);
+                                row[9] = reason.as_str().into();
+                                Some(amount)
+                            }
+                            _ => None,
+                        }
+                    }
+                    None => {
+                        tx.fetch_int(
+                            &sql.void_expense,
+                            &[
+                                expense_id.to_string().into(),
+                                owner.into(),
+                                reason.as_str().into(),
+                            ],
+                        )
+                        .await?
+                    }
+                };
                 // The wallet only records a void of a live expense of its own.
                 let amount =
                     amount.ok_or_else(|| bad(format!("no live expense {expense_id} to void")))?;
-                sums.entry(fact.subject).or_default().balance += amount;
+                pending.sums.entry(fact.subject).or_default().balance += amount;
             }
             WalletEvent::LimitSet { key, amount } => {
                 let (period, first_day) = match key.period {
@@ -295,12 +333,8 @@ impl WalletsProjection {
                 if matches!(event, WalletEvent::SavingsWithdrawn { .. }) {
                     amount = -amount;
                 }
-                tx.execute(
-                    &sql.move_savings,
-                    &[goal_id.to_string().into(), amount.into()],
-                )
-                .await?;
-                let wallet = sums.entry(fact.subject).or_default();
+                *pending.goal_moves.entry(*goal_id).or_default() += amount;
+                let wallet = pending.sums.entry(fact.subject).or_default();
                 wallet.balance -= amount;
                 wallet.saved += amount;
             }
@@ -343,11 +377,11 @@ impl Projection for WalletsProjection {
     }
 
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
-        let mut sums: HashMap<Uuid, Sums> = HashMap::new();
+        let mut pending = Pending::default();
         for fact in facts {
             match &fact.what {
                 What::Wallet(event) => {
-                    Self::apply_one(&self.sql, tx, fact, event, &mut sums).await?
+                    Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
                 }
                 What::Undecodable(reason) => {
                     return Err(ApplyError::Event {
@@ -358,7 +392,28 @@ impl Projection for WalletsProjection {
                 What::Other => {}
             }
         }
-        for (owner, sums) in sums {
+        tx.insert_rows(
+            &self.sql.insert_expenses,
+            "",
+            EXPENSE_WIDTH,
+            pending.expenses,
+        )
+        .await?;
+        tx.insert_rows(
+            &self.sql.insert_categories,
+            CATEGORIES_TAIL,
+            3,
+            pending.categories,
+        )
+        .await?;
+        for (goal_id, amount) in pending.goal_moves {
+            tx.execute(
+                &self.sql.move_savings,
+                &[goal_id.to_string().into(), amount.into()],
+            )
+            .await?;
+        }
+        for (owner, sums) in pending.sums {
             tx.execute(
                 &self.sql.add_sums,
                 &[
