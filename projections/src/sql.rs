@@ -152,8 +152,15 @@ impl WriteTx {
                 } else {
                     sql.push(',');
                 }
-                sql.push('$');
-                sql.push_str(&(index + 1).to_string());
+                // SQLite binds `$N` by looking each name up among all of the statement's
+                // parameters, which is quadratic in a long multi-row insert; `?` binds
+                // by position.
+                if self.is_postgres() {
+                    sql.push('$');
+                    sql.push_str(&(index + 1).to_string());
+                } else {
+                    sql.push('?');
+                }
             }
             sql.push(')');
             sql.push_str(tail);
