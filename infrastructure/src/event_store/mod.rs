@@ -227,10 +227,11 @@ impl EventStore for SqlEventStore {
         let after = i64::try_from(after.0).unwrap_or(i64::MAX);
         let limit = i64::from(limit);
         let rows = match &self.inner.database {
-            Database::Sqlite(sqlite) => sqlite::read_all(sqlite.pool(), after, limit).await,
-            Database::Postgres(pool) => postgres::read_all(pool, after, limit).await,
-        }
-        .map_err(|e| StoreError::new("reading the global log", e))?;
+            Database::Sqlite(sqlite) => sqlite::read_all(sqlite.pool(), after, limit).await?,
+            Database::Postgres(pool) => postgres::read_all(pool, after, limit)
+                .await
+                .map_err(|e| StoreError::new("reading the global log", e))?,
+        };
         rows.into_iter().map(row::EventRow::into_recorded).collect()
     }
 

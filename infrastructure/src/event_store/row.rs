@@ -29,7 +29,38 @@ pub(crate) struct EventRow {
     metadata: String,
 }
 
+/// The columns of one event as SQLite's batch read hands them over (see
+/// `sqlite::read_all`): the id as hex, the JSON columns as strings.
+pub(crate) type PackedEvent = (i64, String, i64, String, String, i32, String, String);
+
 impl EventRow {
+    /// An event read as [`PackedEvent`].
+    pub(crate) fn unpack(packed: PackedEvent) -> Result<Self, StoreError> {
+        let (position, stream_id, version, event_id, event_type, schema_version, payload, metadata) =
+            packed;
+        let event_id = Uuid::parse_str(&event_id).map_err(|e| {
+            StoreError::new(
+                format!("stored event at position {position} has an unreadable id"),
+                e,
+            )
+        })?;
+        Ok(Self {
+            position,
+            stream_id,
+            version,
+            event_id,
+            event_type,
+            schema_version,
+            payload,
+            metadata,
+        })
+    }
+
+    /// Its place in the log.
+    pub(crate) fn position(&self) -> i64 {
+        self.position
+    }
+
     pub(crate) fn into_recorded(self) -> Result<RecordedEvent, StoreError> {
         let at = self.position;
         let corrupt = move |what: &str, e: Box<dyn std::error::Error + Send + Sync>| {
