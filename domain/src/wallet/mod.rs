@@ -366,12 +366,22 @@ pub struct OpenWallet {
     /// Savings goals by id.
     pub goals: HashMap<Uuid, Goal>,
     alerts: HashSet<(LimitKey, NaiveDate, Alert)>,
+    /// Live spending per limit and period start, kept as expenses come and go, so that an
+    /// expense is checked against its limits without going through the whole history.
+    period_spending: HashMap<(LimitKey, NaiveDate), Decimal>,
 }
 
 impl OpenWallet {
     /// Live spending in the period starting `start` that `key` covers.
     #[must_use]
     pub fn spent(&self, key: &LimitKey, start: NaiveDate) -> Decimal {
+        if self.limits.iter().any(|(k, _)| k == key) {
+            return self
+                .period_spending
+                .get(&(key.clone(), start))
+                .copied()
+                .unwrap_or(Decimal::ZERO);
+        }
         self.expenses
             .values()
             .filter(|e| {
@@ -379,6 +389,20 @@ impl OpenWallet {
             })
             .map(|e| e.amount)
             .sum()
+    }
+
+    /// Adds `amount` (negative for a void) to the spending of every limit that covers
+    /// `category`, in the period that contains `spent_on`.
+    fn add_to_periods(&mut self, category: &Category, spent_on: NaiveDate, amount: Decimal) {
+        for (key, _) in &self.limits {
+            if key.covers(category) {
+                let start = key.period.start_of(spent_on);
+                *self
+                    .period_spending
+                    .entry((key.clone(), start))
+                    .or_default() += amount;
+            }
+        }
     }
 
     fn check(&self, money: &Money) -> Result<Decimal, WalletRejection> {
@@ -575,6 +599,7 @@ impl Aggregate for Wallet {
                     limits: Vec::new(),
                     goals: HashMap::new(),
                     alerts: HashSet::new(),
+                    period_spending: HashMap::new(),
                 }));
             }
             // A history that does not start with the opening is not one `decide` makes.
@@ -593,6 +618,7 @@ impl Aggregate for Wallet {
                 receipt_id,
             } => {
                 wallet.balance -= *amount;
+                wallet.add_to_periods(category, *spent_on, *amount);
                 wallet.expenses.insert(
                     *expense_id,
                     ExpenseState {
@@ -611,15 +637,33 @@ impl Aggregate for Wallet {
                     expense.voided = true;
                     expense.void_reason = Some(reason.clone());
                     wallet.balance += expense.amount;
+                    let (category, spent_on, amount) =
+                        (expense.category.clone(), expense.spent_on, expense.amount);
+                    wallet.add_to_periods(&category, spent_on, -amount);
                 }
             }
             WalletEvent::LimitSet { key, amount } => {
                 match wallet.limits.iter_mut().find(|(k, _)| k == key) {
                     Some((_, limit)) => *limit = *amount,
-                    None => wallet.limits.push((key.clone(), *amount)),
+                    None => {
+                        // A new limit counts the spending recorded before it, once.
+                        for expense in wallet.expenses.values().filter(|e| !e.voided) {
+                            if key.covers(&expense.category) {
+                                let start = key.period.start_of(expense.spent_on);
+                                *wallet
+                                    .period_spending
+                                    .entry((key.clone(), start))
+                                    .or_default() += expense.amount;
+                            }
+                        }
+                        wallet.limits.push((key.clone(), *amount));
+                    }
                 }
             }
-            WalletEvent::LimitRemoved { key } => wallet.limits.retain(|(k, _)| k != key),
+            WalletEvent::LimitRemoved { key } => {
+                wallet.limits.retain(|(k, _)| k != key);
+                wallet.period_spending.retain(|(k, _), _| k != key);
+            }
             WalletEvent::LimitWarningReached {
                 key, period_start, ..
             } => {

@@ -454,5 +454,18 @@ proptest! {
         }
         prop_assert_eq!(open.balance, expected);
         prop_assert!(open.goals.values().all(|g| g.saved >= Decimal::ZERO));
+        // The running per-period sums agree with counting the history from scratch.
+        for (key, _) in &open.limits {
+            for expense in open.expenses.values() {
+                let start = key.period.start_of(expense.spent_on);
+                let counted: Decimal = open
+                    .expenses
+                    .values()
+                    .filter(|e| !e.voided && key.covers(&e.category) && key.period.start_of(e.spent_on) == start)
+                    .map(|e| e.amount)
+                    .sum();
+                prop_assert_eq!(open.spent(key, start), counted, "{:?} {}", key, start);
+            }
+        }
     }
 }
