@@ -74,17 +74,17 @@ const ADD_SUMS: &str = "UPDATE rm_wallets SET balance_milli = balance_milli + $2
 /// Every row of each table as one text, in key order, table by table as in [`TABLES`].
 const ROW_QUERIES: [&str; 5] = [
     "SELECT owner || '|' || currency || '|' || CAST(minor_units AS TEXT) || '|' || CAST(balance_milli AS TEXT) \
-     || '|' || CAST(saved_milli AS TEXT) FROM rm_wallets ORDER BY owner",
+     || '|' || CAST(saved_milli AS TEXT) AS r FROM rm_wallets ORDER BY owner",
     "SELECT expense_id || '|' || owner || '|' || CAST(amount_milli AS TEXT) || '|' || category || '|' || category_key \
      || '|' || description || '|' || spent_on || '|' || COALESCE(receipt_id, '') || '|' || CAST(voided AS TEXT) \
-     || '|' || COALESCE(void_reason, '') FROM rm_expenses ORDER BY expense_id",
-    "SELECT owner || '|' || category_key || '|' || category FROM rm_categories ORDER BY owner, category_key",
+     || '|' || COALESCE(void_reason, '') AS r FROM rm_expenses ORDER BY expense_id",
+    "SELECT owner || '|' || category_key || '|' || category AS r FROM rm_categories ORDER BY owner, category_key",
     "SELECT owner || '|' || limit_key || '|' || period || '|' || COALESCE(CAST(first_day AS TEXT), '') || '|' \
      || COALESCE(category, '') || '|' || CAST(amount_milli AS TEXT) || '|' || CAST(set_at AS TEXT) \
-     FROM rm_limits ORDER BY owner, limit_key",
+     AS r FROM rm_limits ORDER BY owner, limit_key",
     "SELECT goal_id || '|' || owner || '|' || name || '|' || CAST(target_milli AS TEXT) || '|' \
      || CAST(saved_milli AS TEXT) || '|' || COALESCE(due, '') || '|' || CAST(reached AS TEXT) \
-     FROM rm_goals ORDER BY goal_id",
+     AS r FROM rm_goals ORDER BY goal_id",
 ];
 
 /// `template` with every table renamed to `<table><suffix>`.
