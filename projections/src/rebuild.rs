@@ -186,14 +186,26 @@ async fn advance(
 /// Rows per checksum chunk: each chunk crosses from the database as one string.
 const CHECKSUM_CHUNK: i64 = 50_000;
 
-/// The row count and SHA-256 of a row query's rows. The database joins each chunk of rows
-/// into one string, so a million rows cross as twenty values instead of a million.
+/// The row count and a digest of a row query's rows. On SQLite the database joins each
+/// chunk of rows into one string, so a million rows cross as twenty values instead of a
+/// million, and they are hashed here; PostgreSQL computes the digest itself.
 async fn checksum(tx: &mut WriteTx, query: &str) -> anyhow::Result<(usize, Vec<u8>)> {
-    let join = if tx.is_postgres() {
-        "string_agg(r, chr(10))"
-    } else {
-        "group_concat(r, char(10))"
-    };
+    if tx.is_postgres() {
+        // PostgreSQL digests the rows itself in one pass; only the count and the digest
+        // cross (its OFFSET would compute every skipped row's text again for each chunk).
+        let digest = format!(
+            "SELECT CAST(COUNT(*) AS TEXT) || ':' || md5(COALESCE(string_agg(r, chr(10)), '')) \
+             FROM ({query}) AS rows"
+        );
+        let packed = tx
+            .fetch_texts(&digest, &[])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let (rows, digest) = packed.split_once(':').unwrap_or(("0", ""));
+        return Ok((rows.parse()?, digest.as_bytes().to_vec()));
+    }
+    let join = "group_concat(r, char(10))";
     let chunk = format!(
         "SELECT CAST(COUNT(*) AS TEXT) || ':' || COALESCE({join}, '') \
          FROM (SELECT r FROM ({query}) AS rows LIMIT $1 OFFSET $2) AS chunk"
