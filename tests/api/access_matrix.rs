@@ -104,6 +104,7 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
     vec![
         (Method::GET, "/healthz".into(), Value::Null, [200, 200, 200, 200, 200]),
         (Method::GET, "/readyz".into(), Value::Null, [200, 200, 200, 200, 200]),
+        (Method::GET, "/metrics".into(), Value::Null, [200, 200, 200, 200, 200]),
         (Method::POST, "/api/v1/auth/register".into(), json!({}), [400, 400, 400, 400, 400]),
         (Method::POST, "/api/v1/auth/login".into(), json!({}), [400, 400, 400, 400, 400]),
         (Method::POST, "/api/v1/auth/password-reset".into(), json!({}), [400, 400, 400, 400, 400]),

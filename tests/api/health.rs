@@ -66,3 +66,41 @@ async fn the_server_shuts_down_gracefully_when_asked() {
     assert_eq!(app.healthz().await.status(), StatusCode::OK);
     app.shut_down().await.expect("a clean shutdown");
 }
+
+#[tokio::test]
+async fn metrics_show_each_read_model_against_the_log() {
+    let app = crate::helpers::spawn_app().await;
+    app.register_customer("asha@example.com", "correct horse battery staple")
+        .await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let text = response.text().await.expect("text");
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let head = value("expense_tracker_event_log_head ");
+    assert!(head > 0);
+    assert_eq!(
+        value("expense_tracker_projection_position{projection=\"wallets\"}"),
+        head
+    );
+    assert_eq!(
+        value("expense_tracker_projection_lag_events{projection=\"wallets\"}"),
+        0
+    );
+    assert_eq!(
+        value("expense_tracker_projection_failed{projection=\"wallets\"}"),
+        0
+    );
+}

@@ -34,3 +34,60 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         json!({ "status": "ready", "database": state.database.backend_name() }),
     ))
 }
+
+/// `GET /metrics`: Prometheus text format. The log's head, and for each read model its
+/// position, how many events it is behind, and whether it stopped on an event.
+///
+/// # Errors
+/// 500 when the database cannot be read.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain")))]
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), ApiError> {
+    let head = state.events.head().await.map_err(anyhow::Error::from)?.0;
+    let statuses = projections::runner::statuses(&state.database).await?;
+    let mut text = String::new();
+    let mut line = |s: String| {
+        text.push_str(&s);
+        text.push('\n');
+    };
+    line("# HELP expense_tracker_event_log_head Position of the newest event in the log.".into());
+    line("# TYPE expense_tracker_event_log_head gauge".into());
+    line(format!("expense_tracker_event_log_head {head}"));
+    for (metric, help) in [
+        (
+            "projection_position",
+            "Position of the last event a read model applied.",
+        ),
+        (
+            "projection_lag_events",
+            "Events a read model has still to apply.",
+        ),
+        (
+            "projection_failed",
+            "1 when a read model stopped on an event it cannot apply.",
+        ),
+    ] {
+        line(format!("# HELP expense_tracker_{metric} {help}"));
+        line(format!("# TYPE expense_tracker_{metric} gauge"));
+        for status in &statuses {
+            let value = match metric {
+                "projection_position" => status.position.0,
+                "projection_lag_events" => head.saturating_sub(status.position.0),
+                _ => u64::from(status.failure.is_some()),
+            };
+            line(format!(
+                "expense_tracker_{metric}{{projection=\"{}\"}} {value}",
+                status.name
+            ));
+        }
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}

@@ -64,6 +64,7 @@ fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
         .nest("/api/v1", api)
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .routes(routes!(openapi::document))
         .split_for_parts();
     (router, openapi::complete(document))
