@@ -3,7 +3,7 @@
 //! projection at a time in this process; the blue/green mechanics are in
 //! `projections::rebuild`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use infrastructure::database::Database;
@@ -25,12 +25,24 @@ pub enum RebuildError {
     Failed(#[from] anyhow::Error),
 }
 
+/// How the last background rebuild of a projection in this process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Events applied to the rebuilt tables.
+    pub events: u64,
+    /// Tables whose rebuilt rows differed from the ones they replaced.
+    pub differing_tables: Vec<String>,
+    /// Why it failed, when it did (the live tables are then as they were).
+    pub error: Option<String>,
+}
+
 /// Starts and tracks rebuilds.
 #[derive(Debug, Clone)]
 pub struct Rebuilds {
     store: Arc<dyn EventStore>,
     database: Database,
     running: Arc<Mutex<BTreeSet<String>>>,
+    finished: Arc<Mutex<BTreeMap<String, Finished>>>,
 }
 
 /// Frees a projection's rebuild slot when the rebuild ends, however it ends.
@@ -56,6 +68,7 @@ impl Rebuilds {
             store,
             database,
             running: Arc::default(),
+            finished: Arc::default(),
         }
     }
 
@@ -74,6 +87,15 @@ impl Rebuilds {
     #[must_use]
     pub fn running(&self) -> BTreeSet<String> {
         self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How the last background rebuild of each projection ended.
+    #[must_use]
+    pub fn finished(&self) -> BTreeMap<String, Finished> {
+        self.finished
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -119,18 +141,43 @@ impl Rebuilds {
         let projection = Self::projection(name)?;
         let slot = self.claim(name)?;
         let (store, database) = (Arc::clone(&self.store), self.database.clone());
+        let finished = Arc::clone(&self.finished);
+        let name = name.to_owned();
         tokio::spawn(async move {
-            let _slot = slot;
-            match rebuild(store, database, projection, &mut |_| {}).await {
-                Ok(report) => tracing::info!(
-                    projection = %report.name,
-                    events = report.events,
-                    events_per_second = report.events_per_second() as u64,
-                    differences = report.differences().len(),
-                    "read model rebuilt and swapped in"
-                ),
-                Err(error) => tracing::error!(error = format!("{error:#}"), "a rebuild failed"),
-            }
+            let outcome = match rebuild(store, database, projection, &mut |_| {}).await {
+                Ok(report) => {
+                    tracing::info!(
+                        projection = %report.name,
+                        events = report.events,
+                        events_per_second = report.events_per_second() as u64,
+                        differences = report.differences().len(),
+                        "read model rebuilt and swapped in"
+                    );
+                    Finished {
+                        events: report.events,
+                        differing_tables: report
+                            .differences()
+                            .iter()
+                            .map(|t| t.table.clone())
+                            .collect(),
+                        error: None,
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "a rebuild failed");
+                    Finished {
+                        events: 0,
+                        differing_tables: Vec::new(),
+                        error: Some(format!("{error:#}")),
+                    }
+                }
+            };
+            // Recorded before the slot frees, so whoever sees it free sees the outcome.
+            finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name, outcome);
+            drop(slot);
         });
         Ok(())
     }

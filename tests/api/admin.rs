@@ -311,6 +311,13 @@ async fn an_admin_rebuilds_a_read_model_while_customers_keep_reading() {
             .expect("json");
         let wallets = &list["items"][0];
         if wallets["rebuilding"] == false {
+            let last = &wallets["last_rebuild"];
+            assert_eq!(last["error"], serde_json::Value::Null, "{last}");
+            assert!(
+                last["events"].as_u64().is_some_and(|n| n > 0),
+                "the rebuild ran through the log: {last}"
+            );
+            assert_eq!(last["differing_tables"], serde_json::json!([]));
             assert!(wallets["rebuild_position"].is_null(), "the twin is gone");
             assert_eq!(wallets["position"], wallets["head"]);
             finished = true;

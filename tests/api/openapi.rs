@@ -149,3 +149,28 @@ async fn bodies_errors_and_shared_conventions_are_described() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_route_that_refuses_a_role_documents_its_403() {
+    let app = spawn_app().await;
+    let document = document(&app).await;
+    let mut missing = Vec::new();
+    for (method, path, _, answers) in matrix() {
+        if !answers.contains(&403) {
+            continue;
+        }
+        let documented = document["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .find(|(documented, _)| template(documented) == template(&path))
+            .and_then(|(_, item)| item.get(method.as_str().to_lowercase()));
+        let has_403 = documented
+            .and_then(|operation| operation["responses"].get("403"))
+            .is_some();
+        if !has_403 {
+            missing.push(format!("{method} {path}"));
+        }
+    }
+    assert!(missing.is_empty(), "no 403 documented: {missing:?}");
+}

@@ -57,7 +57,6 @@ fn actor(admin: &Authorized<Admins>) -> String {
     security(("bearer" = [])), request_body = NewAgent,
     responses(
         (status = 201, description = "The agent can sign in.", body = Created),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The email or username is taken.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -87,7 +86,6 @@ pub async fn create_agent(
     security(("bearer" = [])), request_body = NewAuditor,
     responses(
         (status = 201, description = "The auditor can sign in.", body = Created),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The email is taken.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -116,7 +114,6 @@ pub async fn create_auditor(
     security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 204, description = "Deactivated; their tokens stop working."),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Customers and admins cannot be deactivated.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -144,7 +141,6 @@ pub async fn deactivate(
     security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The account.")),
     responses(
         (status = 204, description = "They can sign in again."),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The account is not deactivated.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -194,7 +190,6 @@ async fn change_activation(
     security(("bearer" = [])), params(("user_id" = Uuid, Path, description = "The person.")),
     responses(
         (status = 204, description = "Their personal data can never be read again."),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An admin cannot erase their own account.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -237,7 +232,6 @@ pub struct ParkedMailList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Mail that kept failing, newest first.", body = ParkedMailList),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn parked_mail(
     State(state): State<AppState>,
@@ -268,7 +262,6 @@ pub async fn parked_mail(
     security(("bearer" = [])), params(("message_id" = Uuid, Path, description = "The parked mail.")),
     responses(
         (status = 202, description = "Back in line to be sent."),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such parked mail.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_mail(
@@ -312,6 +305,19 @@ pub struct ProjectionView {
     rebuilding: bool,
     /// A rebuild under way: the position its twin tables have reached.
     rebuild_position: Option<u64>,
+    /// How the last rebuild started on this instance ended.
+    last_rebuild: Option<LastRebuild>,
+}
+
+/// A finished rebuild.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastRebuild {
+    /// Events applied to the rebuilt tables.
+    events: u64,
+    /// Tables whose rebuilt rows differed from the ones they replaced.
+    differing_tables: Vec<String>,
+    /// Why it failed; the live tables were then left as they were.
+    error: Option<String>,
 }
 
 /// Every read model.
@@ -329,7 +335,6 @@ pub struct ProjectionList {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Each read model's standing.", body = ProjectionList),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn projections(
     State(state): State<AppState>,
@@ -337,6 +342,7 @@ pub async fn projections(
 ) -> Result<Json<ProjectionList>, ApiError> {
     let head = state.events.head().await.map_err(anyhow::Error::from)?.0;
     let rebuilding = state.rebuilds.running();
+    let finished = state.rebuilds.finished();
     let stored = projections::runner::statuses(&state.database).await?;
     // A rebuild's twin checkpoint is `<name>_r<stamp>`: shown as its projection's progress.
     let twin_of = |name: &str, twin: &str| {
@@ -354,6 +360,11 @@ pub async fn projections(
         .cloned()
         .map(|status| ProjectionView {
             rebuilding: rebuilding.contains(&status.name),
+            last_rebuild: finished.get(&status.name).map(|f| LastRebuild {
+                events: f.events,
+                differing_tables: f.differing_tables.clone(),
+                error: f.error.clone(),
+            }),
             rebuild_position: stored
                 .iter()
                 .find(|twin| twin_of(&status.name, &twin.name))
@@ -395,7 +406,6 @@ pub struct RebuildStarted {
     security(("bearer" = [])), params(("name" = String, Path, description = "The read model, e.g. `wallets`.")),
     responses(
         (status = 202, description = "Started.", body = RebuildStarted),
-        (status = 403, description = "Only admins.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such read model.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A rebuild of it is under way.", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 use crate::web::{self, PageTemplates};
 use error::ApiError;
-pub(crate) use wallet::wallet_of;
+pub(crate) use wallet::{dashboard_of, wallet_of};
 
 /// The JSON API under `/api/v1`. Routes are only ever added with `routes!`, which takes
 /// each handler's `#[utoipa::path]`: that is what keeps the document complete.

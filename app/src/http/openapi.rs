@@ -1,7 +1,7 @@
 //! The OpenAPI document at `/api/openapi.json`. Each route's own part is written beside its
 //! handler (`#[utoipa::path]`) and collected by the router that serves it, so a route cannot
 //! be served without being described. What every route shares is added here, once: the
-//! bearer scheme, the `Idempotency-Key` header of POSTs, and the 400/401/500 answers.
+//! bearer scheme, the `Idempotency-Key` header of POSTs, and the 400/401/403/500 answers.
 
 use std::sync::Arc;
 
@@ -81,6 +81,9 @@ fn idempotency_key() -> RefOr<Parameter> {
         .into()
 }
 
+/// The tags of the routes only customers may use.
+const CUSTOMER_TAGS: [&str; 4] = ["wallet", "expenses", "limits", "savings"];
+
 fn add_shared_answers(operation: &mut Operation, is_post: bool) {
     let responses = &mut operation.responses.responses;
     let has_input = operation.request_body.is_some()
@@ -101,6 +104,20 @@ fn add_shared_answers(operation: &mut Operation, is_post: bool) {
         responses
             .entry("401".into())
             .or_insert_with(|| problem("No valid bearer token."));
+        // The role each tag's routes admit; the extractor answers 403 to the others.
+        let tags = operation.tags.as_deref().unwrap_or_default();
+        let only = if tags.iter().any(|t| t == "admin") {
+            Some("Only admins.")
+        } else if tags.iter().any(|t| CUSTOMER_TAGS.contains(&t.as_str())) {
+            Some("Only customers.")
+        } else {
+            None
+        };
+        if let Some(only) = only {
+            responses
+                .entry("403".into())
+                .or_insert_with(|| problem(only));
+        }
     }
     responses
         .entry("500".into())

@@ -43,26 +43,7 @@ pub(crate) async fn wallet_of(
         owner,
         currency: state.default_currency,
     };
-    let context = CommandContext::new(format!("user:{owner}"), state.now());
-    match state
-        .commands
-        .execute::<Wallet>(owner.0, &command, &context)
-        .await
-    {
-        Ok(done) => {
-            if let Some(outcome) = &done.outcome {
-                state
-                    .read_models
-                    .wait_for(WALLETS, outcome.last_position)
-                    .await;
-            }
-            match done.state {
-                Wallet::Open(wallet) => Ok(wallet),
-                Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
-                    "a wallet stayed closed after opening"
-                ))),
-            }
-        }
+    match run(state, owner, &command).await {
         // Opened by a concurrent request meanwhile.
         Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => {
             match state.commands.load::<Wallet>(owner.0).await? {
@@ -72,7 +53,7 @@ pub(crate) async fn wallet_of(
                 ))),
             }
         }
-        Err(error) => Err(wallet_error(error)),
+        done => done.map_err(wallet_error),
     }
 }
 
@@ -94,35 +75,40 @@ fn wallet_error(error: CommandError<WalletRejection>) -> ApiError {
     }
 }
 
+/// Runs a command on `owner`'s wallet and answers once the read model shows its change
+/// (read-your-writes, ADR 0011).
+async fn run(
+    state: &AppState,
+    owner: UserId,
+    command: &WalletCommand,
+) -> Result<Box<OpenWallet>, CommandError<WalletRejection>> {
+    let context = CommandContext::new(format!("user:{owner}"), state.now());
+    let done = state
+        .commands
+        .execute::<Wallet>(owner.0, command, &context)
+        .await?;
+    if let Some(outcome) = &done.outcome {
+        state
+            .read_models
+            .wait_for(WALLETS, outcome.last_position)
+            .await;
+    }
+    match done.state {
+        Wallet::Open(wallet) => Ok(wallet),
+        Wallet::Unopened => Err(CommandError::Failed(anyhow::anyhow!(
+            "a command left a wallet unopened"
+        ))),
+    }
+}
+
 async fn execute(
     state: &AppState,
     customer: &Customer,
     command: WalletCommand,
 ) -> Result<Box<OpenWallet>, ApiError> {
-    let owner = customer.user.user_id;
-    let context = CommandContext::new(format!("user:{owner}"), state.now());
-    match state
-        .commands
-        .execute::<Wallet>(owner.0, &command, &context)
+    run(state, customer.user.user_id, &command)
         .await
-    {
-        Ok(done) => {
-            // Read-your-writes: answer once the read model shows the change (ADR 0011).
-            if let Some(outcome) = &done.outcome {
-                state
-                    .read_models
-                    .wait_for(WALLETS, outcome.last_position)
-                    .await;
-            }
-            match done.state {
-                Wallet::Open(wallet) => Ok(wallet),
-                Wallet::Unopened => Err(ApiError::Internal(anyhow::anyhow!(
-                    "a command closed a wallet"
-                ))),
-            }
-        }
-        Err(error) => Err(wallet_error(error)),
-    }
+        .map_err(wallet_error)
 }
 
 /// Collects field errors while parsing a body.
@@ -176,7 +162,7 @@ fn balance_of(wallet: &OpenWallet) -> Balance {
 /// # Errors
 /// 401/403 for anyone but a customer.
 #[utoipa::path(get, path = "/wallet", tag = "wallet", security(("bearer" = [])),
-    responses((status = 200, description = "Balance and currency.", body = Balance), (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Balance and currency.", body = Balance)))]
 pub async fn show(
     State(state): State<AppState>,
     customer: Customer,
@@ -216,7 +202,6 @@ pub struct TopUpBody {
     request_body = TopUpBody,
     responses(
         (status = 201, description = "The balance after the top-up.", body = Balance),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn top_up(
@@ -263,7 +248,6 @@ pub struct Recorded {
     request_body = ExpenseBody,
     responses(
         (status = 201, description = "Recorded.", body = Recorded),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_expense(
@@ -342,7 +326,6 @@ where
     params(ExpenseQuery),
     responses(
         (status = 200, description = "A page of expenses, newest first.", body = ExpensePage),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Parameters that do not parse, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_expenses(
@@ -420,17 +403,23 @@ pub async fn list_expenses(
 /// # Errors
 /// 401/403 for anyone but a customer.
 #[utoipa::path(get, path = "/dashboard", tag = "wallet", security(("bearer" = [])),
-    responses((status = 200, description = "The customer's overview.", body = Dashboard), (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The customer's overview.", body = Dashboard)))]
 pub async fn dashboard(
     State(state): State<AppState>,
     customer: Customer,
 ) -> Result<Json<Dashboard>, ApiError> {
-    let owner = customer.user.user_id;
-    read_wallet(&state, owner).await?;
+    dashboard_of(&state, customer.user.user_id).await.map(Json)
+}
+
+/// The customer's dashboard from the read model, opening the wallet first if it never was.
+pub(crate) async fn dashboard_of(state: &AppState, owner: UserId) -> Result<Dashboard, ApiError> {
     let today = state.now().date_naive();
+    if let Some(board) = wallet_views::dashboard(&state.database, owner.0, today).await? {
+        return Ok(board);
+    }
+    wallet_of(state, owner).await?;
     wallet_views::dashboard(&state.database, owner.0, today)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::Unavailable("The wallet is being prepared; try again.".into()))
 }
 
@@ -450,7 +439,6 @@ pub struct VoidBody {
     request_body = VoidBody,
     responses(
         (status = 204, description = "Voided; the balance is restored."),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense of this customer.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Already voided, or a bad reason.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -503,7 +491,6 @@ pub struct LimitView {
     request_body = LimitBody,
     responses(
         (status = 200, description = "The limit as set.", body = LimitView),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_limit(
@@ -583,7 +570,6 @@ fn limit_key(
     request_body = LimitKeyBody,
     responses(
         (status = 204, description = "Removed."),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such limit.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -629,7 +615,6 @@ pub struct GoalCreated {
     request_body = GoalBody,
     responses(
         (status = 201, description = "Created.", body = GoalCreated),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields that break the rules, each named.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_goal(
@@ -714,7 +699,6 @@ async fn move_savings(
     request_body = SavingsBody,
     responses(
         (status = 200, description = "Moved into the goal.", body = SavingsMoved),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such goal.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The balance cannot fund it, or a bad amount.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -737,7 +721,6 @@ pub async fn contribute(
     request_body = SavingsBody,
     responses(
         (status = 200, description = "Moved back to the balance.", body = SavingsMoved),
-        (status = 403, description = "Only customers.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such goal.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The goal holds less, or a bad amount.", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use domain::user::{Account, Email, NewPassword, Registrar, Role};
+use domain::user::{Email, NewPassword, Registrar, Role, UserId};
 use infrastructure::web_sessions::USER_ID_KEY;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -19,7 +19,6 @@ use crate::accounts::{CreateAccountError, NewAccount, SignInError, create_accoun
 use crate::commands::CommandError;
 use crate::password_reset::{self, ResetError};
 use crate::state::AppState;
-use crate::wallet_views;
 
 type Templates = Extension<Arc<PageTemplates>>;
 
@@ -44,9 +43,9 @@ fn safe_next(next: Option<&str>) -> &str {
 
 /// Starts a signed-in session: a fresh session id (so that an id planted before sign-in is
 /// worth nothing) holding the user.
-async fn start_session(session: &Session, account: &Account) -> anyhow::Result<()> {
+async fn start_session(session: &Session, user: UserId) -> anyhow::Result<()> {
     session.cycle_id().await?;
-    session.insert(USER_ID_KEY, account.id.0).await?;
+    session.insert(USER_ID_KEY, user.0).await?;
     Ok(())
 }
 
@@ -66,13 +65,9 @@ pub async fn home(
     context.insert("name", &name);
     context.insert("role", &user.account.role);
     if user.account.role == Role::Customer {
-        if let Err(error) = crate::http::wallet_of(&state, user.account.id).await {
-            return internal(&templates, &anyhow::anyhow!("{error}"));
-        }
-        let today = state.now().date_naive();
-        match wallet_views::dashboard(&state.database, user.account.id.0, today).await {
+        match crate::http::dashboard_of(&state, user.account.id).await {
             Ok(board) => context.insert("wallet", &board),
-            Err(error) => return internal(&templates, &error),
+            Err(error) => return internal(&templates, &anyhow::anyhow!("{error}")),
         }
     }
     templates.page(StatusCode::OK, "home.html", &context)
@@ -136,7 +131,7 @@ pub async fn login(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     match sign_in(&state, &form.email, &form.password, peer.ip()).await {
-        Ok(account) => match start_session(&session, &account).await {
+        Ok(account) => match start_session(&session, account.id).await {
             Ok(()) => Redirect::to(next).into_response(),
             Err(error) => internal(&templates, &error),
         },
@@ -264,20 +259,9 @@ pub async fn signup(
     if let Err(error) = crate::http::wallet_of(&state, user_id).await {
         tracing::warn!(%user_id, ?error, "the new customer's wallet will open on first use");
     }
-    let account = match signed_up_account(&state, user_id.0).await {
-        Ok(account) => account,
-        Err(error) => return internal(&templates, &error),
-    };
-    match start_session(&session, &account).await {
+    match start_session(&session, user_id).await {
         Ok(()) => Redirect::to("/").into_response(),
         Err(error) => internal(&templates, &error),
-    }
-}
-
-async fn signed_up_account(state: &AppState, user_id: uuid::Uuid) -> anyhow::Result<Account> {
-    match state.commands.load::<domain::user::User>(user_id).await?.0 {
-        domain::user::User::Registered(account) => Ok(account),
-        domain::user::User::Unregistered => Err(anyhow::anyhow!("a new account is missing")),
     }
 }
 

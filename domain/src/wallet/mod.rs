@@ -299,6 +299,17 @@ pub enum WalletRejection {
     },
 }
 
+/// Adds `amount` to `key`'s spending in the period that contains `spent_on`.
+fn add_spending(
+    spending: &mut HashMap<(LimitKey, NaiveDate), Decimal>,
+    key: &LimitKey,
+    spent_on: NaiveDate,
+    amount: Decimal,
+) {
+    let start = key.period.start_of(spent_on);
+    *spending.entry((key.clone(), start)).or_default() += amount;
+}
+
 /// A wallet as its history leaves it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Wallet {
@@ -382,6 +393,7 @@ impl OpenWallet {
                 .copied()
                 .unwrap_or(Decimal::ZERO);
         }
+        // A key that is no limit has no running sum: count it.
         self.expenses
             .values()
             .filter(|e| {
@@ -396,11 +408,7 @@ impl OpenWallet {
     fn add_to_periods(&mut self, category: &Category, spent_on: NaiveDate, amount: Decimal) {
         for (key, _) in &self.limits {
             if key.covers(category) {
-                let start = key.period.start_of(spent_on);
-                *self
-                    .period_spending
-                    .entry((key.clone(), start))
-                    .or_default() += amount;
+                add_spending(&mut self.period_spending, key, spent_on, amount);
             }
         }
     }
@@ -649,11 +657,8 @@ impl Aggregate for Wallet {
                         // A new limit counts the spending recorded before it, once.
                         for expense in wallet.expenses.values().filter(|e| !e.voided) {
                             if key.covers(&expense.category) {
-                                let start = key.period.start_of(expense.spent_on);
-                                *wallet
-                                    .period_spending
-                                    .entry((key.clone(), start))
-                                    .or_default() += expense.amount;
+                                let spending = &mut wallet.period_spending;
+                                add_spending(spending, key, expense.spent_on, expense.amount);
                             }
                         }
                         wallet.limits.push((key.clone(), *amount));
