@@ -31,6 +31,10 @@ pub struct Options {
     /// Only SQLite, or only PostgreSQL.
     #[arg(long)]
     only: Option<String>,
+    /// Keep the SQLite history in this directory and reuse it on the next run instead of
+    /// writing it again (for profiling; the figures are the same).
+    #[arg(long)]
+    keep_data: Option<std::path::PathBuf>,
 }
 
 fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
@@ -58,17 +62,30 @@ async fn measure(
     options: &Options,
 ) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let config = Config::for_tests(data.path().to_path_buf(), database_url);
+    let kept = options
+        .keep_data
+        .as_ref()
+        .filter(|_| database_url.is_none());
+    let directory = kept.map_or_else(|| data.path().to_path_buf(), Clone::clone);
+    let config = Config::for_tests(directory, database_url);
     let (state, runner) = build_parts(&config).await?;
-    let started = Instant::now();
-    let written =
-        app::demo_data::generate(&state, options.customers, options.events, &mut |_| {}).await?;
-    println!(
-        "{name}: wrote {} events for {} customers in {:.1} s",
-        written.events,
-        written.customers,
-        started.elapsed().as_secs_f64()
-    );
+    if state.events.head().await? == Position::START {
+        let started = Instant::now();
+        let written =
+            app::demo_data::generate(&state, options.customers, options.events, &mut |_| {})
+                .await?;
+        println!(
+            "{name}: wrote {} events for {} customers in {:.1} s",
+            written.events,
+            written.customers,
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        println!(
+            "{name}: reusing the history of {} events",
+            state.events.head().await?
+        );
+    }
     runner.catch_up().await?;
     let mut baseline = Vec::new();
     let mut rebuilt = Vec::new();

@@ -22,6 +22,17 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
 }
 
+/// A table's rows as a rebuild compares them: every column, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRows {
+    /// The table.
+    pub table: String,
+    /// Its columns, all of them.
+    pub columns: &'static [&'static str],
+    /// Columns that order the rows completely (a key).
+    pub order_by: &'static str,
+}
+
 /// A read model's writer.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
@@ -31,9 +42,10 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// The tables it writes, in a fixed order.
     fn tables(&self) -> Vec<String>;
 
-    /// For each of its tables, a query giving every row as one text, in a fixed order:
-    /// what a rebuild counts and checksums to compare the rebuilt tables with the live ones.
-    fn row_queries(&self) -> Vec<(String, String)>;
+    /// Each of its tables with the columns that make a row and the order that makes the
+    /// table, as [`Self::tables`] names them: what a rebuild counts and checksums to compare
+    /// the rebuilt tables with the live ones.
+    fn rows(&self) -> Vec<TableRows>;
 
     /// The same projection writing to the tables named `<table><suffix>` under the name
     /// `<name><suffix>`: what a rebuild fills while the live tables keep serving.

@@ -13,9 +13,11 @@ use infrastructure::database::Database;
 use infrastructure::event_store::{EventStore, Position};
 use sha2::{Digest, Sha256};
 
+use tokio::sync::mpsc;
+
 use crate::facts::{Fact, decode};
-use crate::projection::{ApplyError, Projection};
-use crate::runner::{Batch, ProjectionRunner};
+use crate::projection::{ApplyError, Projection, TableRows};
+use crate::runner::{Batch, ProjectionRunner, resume};
 use crate::sql::{Value, WriteTx, fetch_all};
 
 /// Events read per batch by a rebuild.
@@ -183,42 +185,53 @@ async fn advance(
     Ok(Ok(()))
 }
 
-/// Rows per checksum chunk: each chunk crosses from the database as one string.
+/// Rows per checksum chunk: each chunk crosses from SQLite as one string.
 const CHECKSUM_CHUNK: i64 = 50_000;
 
-/// The row count and a digest of a row query's rows. On SQLite the database joins each
-/// chunk of rows into one string, so a million rows cross as twenty values instead of a
-/// million, and they are hashed here; PostgreSQL computes the digest itself.
-async fn checksum(tx: &mut WriteTx, query: &str) -> anyhow::Result<(usize, Vec<u8>)> {
-    if tx.is_postgres() {
-        // PostgreSQL digests the rows itself in one pass; only the count and the digest
-        // cross (its OFFSET would compute every skipped row's text again for each chunk).
+/// The query giving each row of `rows` as one text (a JSON array of its columns, so that
+/// `NULL` and `''` differ), in key order.
+fn row_texts(rows: &TableRows, postgres: bool) -> String {
+    let columns = rows.columns.join(", ");
+    let (table, order_by) = (&rows.table, rows.order_by);
+    if postgres {
+        format!(
+            "SELECT CAST(json_build_array({columns}) AS TEXT) AS r FROM {table} ORDER BY {order_by}"
+        )
+    } else {
+        format!("SELECT json_array({columns}) AS r FROM {table} ORDER BY {order_by}")
+    }
+}
+
+/// The row count and a digest of a table's rows. PostgreSQL digests them itself in one
+/// pass; SQLite joins each chunk of rows into one string, so a million rows cross as twenty
+/// values instead of a million, and they are hashed here.
+async fn checksum(database: &Database, rows: &TableRows) -> anyhow::Result<(usize, Vec<u8>)> {
+    let query = row_texts(rows, matches!(database, Database::Postgres(_)));
+    if let Database::Postgres(_) = database {
         let digest = format!(
             "SELECT CAST(COUNT(*) AS TEXT) || ':' || md5(COALESCE(string_agg(r, chr(10)), '')) \
              FROM ({query}) AS rows"
         );
-        let packed = tx
-            .fetch_texts(&digest, &[])
-            .await?
-            .pop()
-            .unwrap_or_default();
-        let (rows, digest) = packed.split_once(':').unwrap_or(("0", ""));
-        return Ok((rows.parse()?, digest.as_bytes().to_vec()));
+        let packed: Vec<(String,)> = fetch_all(database, &digest, &[]).await?;
+        let packed = packed.into_iter().next().map(|(p,)| p).unwrap_or_default();
+        let (count, digest) = packed.split_once(':').unwrap_or(("0", ""));
+        return Ok((count.parse()?, digest.as_bytes().to_vec()));
     }
-    let join = "group_concat(r, char(10))";
     let chunk = format!(
-        "SELECT CAST(COUNT(*) AS TEXT) || ':' || COALESCE({join}, '') \
+        "SELECT CAST(COUNT(*) AS TEXT) || ':' || COALESCE(group_concat(r, char(10)), '') \
          FROM (SELECT r FROM ({query}) AS rows LIMIT $1 OFFSET $2) AS chunk"
     );
     let mut hash = Sha256::new();
     let mut count = 0_usize;
     loop {
         let offset = i64::try_from(count).unwrap_or(i64::MAX);
-        let packed = tx
-            .fetch_texts(&chunk, &[Value::Int(CHECKSUM_CHUNK), Value::Int(offset)])
-            .await?
-            .pop()
-            .unwrap_or_default();
+        let packed: Vec<(String,)> = fetch_all(
+            database,
+            &chunk,
+            &[Value::Int(CHECKSUM_CHUNK), Value::Int(offset)],
+        )
+        .await?;
+        let packed = packed.into_iter().next().map(|(p,)| p).unwrap_or_default();
         let (rows, joined) = packed.split_once(':').unwrap_or(("0", ""));
         let rows: usize = rows.parse()?;
         if rows == 0 {
@@ -238,58 +251,158 @@ async fn checksum(tx: &mut WriteTx, query: &str) -> anyhow::Result<(usize, Vec<u
 /// `on_progress` hears after every batch.
 ///
 /// # Errors
-/// When the store or the database fails, or the rebuilt projection stops on an event (the
-/// live tables are then left as they were, and the twin tables are dropped).
+/// As [`rebuild_all`].
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
     database: Database,
     live: Arc<dyn Projection>,
     on_progress: &mut (dyn FnMut(Progress) + Send),
 ) -> anyhow::Result<RebuildReport> {
+    rebuild_all(store, database, vec![live], on_progress)
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("a rebuild of one read model reported none"))
+}
+
+/// Rebuilds every projection of `lives` from position 0 beside its live tables, reading
+/// the log once for all of them, and swaps each result in. `on_progress` hears after
+/// every batch.
+///
+/// # Errors
+/// When the store or the database fails, or a rebuilt projection stops on an event (the
+/// live tables not yet swapped are then left as they were, and the twin tables dropped).
+pub async fn rebuild_all(
+    store: Arc<dyn EventStore>,
+    database: Database,
+    lives: Vec<Arc<dyn Projection>>,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> anyhow::Result<Vec<RebuildReport>> {
     let started = Instant::now();
     let suffix = format!("_r{}", Utc::now().timestamp_micros());
-    let twin = live.twin(&suffix);
+    let twins: Vec<Arc<dyn Projection>> = lives.iter().map(|live| live.twin(&suffix)).collect();
     let result = async {
-        create_twin_tables(&database, &live.tables(), &suffix).await?;
+        for live in &lives {
+            create_twin_tables(&database, &live.tables(), &suffix).await?;
+        }
         let runner = ProjectionRunner::new(
             Arc::clone(&store),
             database.clone(),
-            vec![Arc::clone(&twin)],
+            twins.clone(),
             REBUILD_BATCH,
         )
         .await?;
-        let mut events = 0_u64;
-        loop {
-            let batch = runner.process_batch().await?;
-            let status = runner
-                .statuses()
-                .await?
-                .into_iter()
-                .find(|s| s.name == twin.name());
-            if let Some((at, error)) = status.as_ref().and_then(|s| s.failure.clone()) {
-                anyhow::bail!("the rebuilt {} stopped at event {at}: {error}", live.name());
-            }
-            let position = status.map_or(Position::START, |s| s.position);
-            if let Batch::Processed(n) = batch {
-                events += n as u64;
-            }
-            on_progress(Progress {
-                events,
-                position,
-                head: store.head().await?,
-                elapsed: started.elapsed(),
-            });
-            if batch == Batch::CaughtUp {
-                break;
-            }
+        let events = fill(&store, &runner, started, on_progress).await?;
+        let mut reports = Vec::new();
+        for (live, twin) in lives.iter().zip(&twins) {
+            reports.push(swap(&store, &database, live, twin, events, started).await?);
         }
-        swap(&store, &database, &live, &twin, events, started).await
+        Ok(reports)
     }
     .await;
     if result.is_err() {
-        drop_twin(&database, &twin).await;
+        for (live, twin) in lives.iter().zip(&twins) {
+            drop_twin(&database, twin).await;
+            if let Err(error) = resume(&database, live.name()).await {
+                tracing::error!(%error, projection = live.name(), "could not resume a read model");
+            }
+        }
     }
     result
+}
+
+/// Pages of the log read ahead of the one being written.
+const PAGES_AHEAD: usize = 2;
+
+/// Fills the twins up to the head: one task reads and decodes the log page after page
+/// while the pages before are written, so reading and writing overlap.
+async fn fill(
+    store: &Arc<dyn EventStore>,
+    runner: &ProjectionRunner,
+    started: Instant,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> anyhow::Result<u64> {
+    let (pages_out, mut pages) =
+        mpsc::channel::<anyhow::Result<(Position, Vec<Fact>)>>(PAGES_AHEAD);
+    let reader = {
+        let store = Arc::clone(store);
+        tokio::spawn(async move {
+            let mut after = Position::START;
+            loop {
+                let page = match store.read_all(after, REBUILD_BATCH).await {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = pages_out.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                let Some(last) = page.last().map(|event| event.position) else {
+                    return;
+                };
+                let facts = page.iter().map(decode).collect();
+                if pages_out.send(Ok((after, facts))).await.is_err() {
+                    return;
+                }
+                after = last;
+            }
+        })
+    };
+    // The reader stops on its own when this end is dropped; aborting it is only quicker.
+    let _stop_reader = AbortOnDrop(reader);
+    let mut events = 0_u64;
+    let mut reading = true;
+    loop {
+        let batch = if reading {
+            match pages.recv().await {
+                Some(read) => {
+                    let (after, facts) = read?;
+                    runner.apply_page(after, &facts).await?
+                }
+                None => {
+                    // The reader reached the head it saw; what came since is read below.
+                    reading = false;
+                    continue;
+                }
+            }
+        } else {
+            runner.process_batch().await?
+        };
+        let statuses = runner.statuses().await?;
+        let mine = statuses
+            .iter()
+            .filter(|s| runner.runs(&s.name))
+            .collect::<Vec<_>>();
+        if let Some((name, (at, error))) = mine
+            .iter()
+            .find_map(|s| s.failure.clone().map(|f| (&s.name, f)))
+        {
+            anyhow::bail!("the rebuilt {name} stopped at event {at}: {error}");
+        }
+        if let Batch::Processed(n) = batch {
+            events += n as u64;
+        }
+        on_progress(Progress {
+            events,
+            position: mine
+                .iter()
+                .map(|s| s.position)
+                .min()
+                .unwrap_or(Position::START),
+            head: store.head().await?,
+            elapsed: started.elapsed(),
+        });
+        if !reading && batch == Batch::CaughtUp {
+            return Ok(events);
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn drop_twin(database: &Database, twin: &Arc<dyn Projection>) {
@@ -311,6 +424,55 @@ async fn drop_twin(database: &Database, twin: &Arc<dyn Projection>) {
     }
 }
 
+/// Drops the replaced tables. On SQLite their pages are freed without being zeroed first
+/// (`secure_delete` is otherwise on): zeroing a million rows doubled the time of a swap,
+/// and they hold nothing the live tables do not, erased personal data included (erasing
+/// wipes it from the live rows, which secure deletion zeroes).
+async fn drop_retired(tx: &mut WriteTx, tables: &[String]) -> Result<(), sqlx::Error> {
+    let sqlite = !tx.is_postgres();
+    if sqlite {
+        tx.execute("PRAGMA secure_delete = FAST", &[]).await?;
+    }
+    let mut dropped = Ok(0);
+    for table in tables {
+        dropped = tx.execute(&format!("DROP TABLE {table}"), &[]).await;
+        if dropped.is_err() {
+            break;
+        }
+    }
+    // The connection goes back to the pool: it must delete securely again, whatever happened.
+    if sqlite {
+        tx.execute("PRAGMA secure_delete = ON", &[]).await?;
+    }
+    dropped.map(drop)
+}
+
+/// A projection's checkpoint inside `tx`, locked against other runners on PostgreSQL:
+/// its position and status.
+async fn checkpoint(tx: &mut WriteTx, name: &str) -> anyhow::Result<(Position, String)> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let position = tx
+        .fetch_int(
+            &format!("SELECT position FROM projection_checkpoints WHERE name = $1{lock}"),
+            &[name.into()],
+        )
+        .await?
+        .unwrap_or(0);
+    let status = tx
+        .fetch_texts(
+            "SELECT status FROM projection_checkpoints WHERE name = $1",
+            &[name.into()],
+        )
+        .await?
+        .pop()
+        .unwrap_or_default();
+    Ok((Position(u64::try_from(position).unwrap_or(0)), status))
+}
+
+/// Brings the live read model and its twin to the same position, compares them and swaps
+/// the twin in. The live read model is paused (not locked) while they are compared, so
+/// the log keeps taking writes and readers keep reading the live tables meanwhile; only
+/// the bringing level and the renaming hold the write lock, briefly.
 async fn swap(
     store: &Arc<dyn EventStore>,
     database: &Database,
@@ -320,67 +482,76 @@ async fn swap(
     started: Instant,
 ) -> anyhow::Result<RebuildReport> {
     let mut tx = WriteTx::begin(database).await?;
-    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
-    let checkpoint = format!("SELECT position FROM projection_checkpoints WHERE name = $1{lock}");
-    let live_at = tx
-        .fetch_int(&checkpoint, &[live.name().into()])
-        .await?
-        .unwrap_or(0);
-    let live_running = tx
-        .fetch_int(
-            "SELECT position FROM projection_checkpoints WHERE name = $1 AND status = 'running'",
-            &[live.name().into()],
-        )
-        .await?
-        .is_some();
-    let twin_at = tx
-        .fetch_int(&checkpoint, &[twin.name().into()])
-        .await?
-        .unwrap_or(0);
-    let live_at = Position(u64::try_from(live_at).unwrap_or(0));
-    let twin_at = Position(u64::try_from(twin_at).unwrap_or(0));
+    let (live_at, live_status) = checkpoint(&mut tx, live.name()).await?;
+    let (twin_at, _) = checkpoint(&mut tx, twin.name()).await?;
     let target = live_at.max(twin_at);
-    // The live runner waits on the checkpoint lock meanwhile, so both stop at `target`.
     if twin_at < target {
         if let Err(error) = advance(store, &mut tx, twin, twin_at, target).await? {
             anyhow::bail!("the rebuilt {} stopped at {error}", live.name());
         }
         events += target.0 - twin_at.0;
     }
-    if live_running && live_at < target {
+    let mut live_reached = live_at;
+    if live_status == "running" && live_at < target {
         tx.execute("SAVEPOINT live", &[]).await?;
         match advance(store, &mut tx, live, live_at, target).await? {
-            Ok(()) => tx.execute("RELEASE SAVEPOINT live", &[]).await?,
-            Err(_) => tx.execute("ROLLBACK TO SAVEPOINT live", &[]).await?,
-        };
+            Ok(()) => {
+                tx.execute("RELEASE SAVEPOINT live", &[]).await?;
+                live_reached = target;
+            }
+            // The live code cannot apply what the rebuilt one did: the comparison shows it.
+            Err(_) => {
+                tx.execute("ROLLBACK TO SAVEPOINT live", &[]).await?;
+            }
+        }
     }
+    tx.execute(
+        "UPDATE projection_checkpoints SET position = $2, status = 'paused', updated_at_us = $3 \
+         WHERE name = $1 AND status = 'running'",
+        &[
+            live.name().into(),
+            Value::Int(int(live_reached)),
+            Utc::now().timestamp_micros().into(),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+
     let mut tables = Vec::new();
-    for ((table, live_query), (_, twin_query)) in
-        live.row_queries().into_iter().zip(twin.row_queries())
-    {
-        let (live_rows, live_sum) = checksum(&mut tx, &live_query).await?;
-        let (rebuilt_rows, twin_sum) = checksum(&mut tx, &twin_query).await?;
+    for (live_rows, twin_rows) in live.rows().iter().zip(twin.rows()) {
+        let ((live_count, live_sum), (twin_count, twin_sum)) = tokio::try_join!(
+            checksum(database, live_rows),
+            checksum(database, &twin_rows)
+        )?;
         tables.push(TableComparison {
-            table,
-            live_rows,
-            rebuilt_rows,
-            identical: live_rows == rebuilt_rows && live_sum == twin_sum,
+            table: live_rows.table.clone(),
+            live_rows: live_count,
+            rebuilt_rows: twin_count,
+            identical: live_count == twin_count && live_sum == twin_sum,
         });
     }
+
+    let mut tx = WriteTx::begin(database).await?;
+    let (now_at, now_status) = checkpoint(&mut tx, live.name()).await?;
+    if now_at != live_reached || !matches!(now_status.as_str(), "paused" | "failed") {
+        anyhow::bail!(
+            "the live {} moved while it was compared with its rebuilt twin; nothing was swapped",
+            live.name()
+        );
+    }
+    let mut retired = Vec::new();
     for (live_table, twin_table) in live.tables().into_iter().zip(twin.tables()) {
-        let retired = format!("{twin_table}_retired");
-        tx.execute(
-            &format!("ALTER TABLE {live_table} RENAME TO {retired}"),
-            &[],
-        )
-        .await?;
+        let old = format!("{twin_table}_retired");
+        tx.execute(&format!("ALTER TABLE {live_table} RENAME TO {old}"), &[])
+            .await?;
         tx.execute(
             &format!("ALTER TABLE {twin_table} RENAME TO {live_table}"),
             &[],
         )
         .await?;
-        tx.execute(&format!("DROP TABLE {retired}"), &[]).await?;
+        retired.push(old);
     }
+    drop_retired(&mut tx, &retired).await?;
     tx.execute(
         "UPDATE projection_checkpoints SET position = $2, version = $3, status = 'running', \
          failed_position = NULL, error = NULL, updated_at_us = $4 WHERE name = $1",

@@ -44,6 +44,8 @@ pub struct ProjectionStatus {
     pub position: Position,
     /// Where and why it stopped, if it did.
     pub failure: Option<(Position, String)>,
+    /// Held still for a moment by a rebuild comparing it with its rebuilt twin.
+    pub paused: bool,
 }
 
 /// Feeds projections from the log.
@@ -92,6 +94,12 @@ impl ProjectionRunner {
             .await?;
         }
         tx.commit().await?;
+        // A pause is held by a rebuild of this process: one that outlived its process
+        // would stop the read model for good. (If another instance is comparing just now,
+        // its swap sees the read model moved and fails rather than swap a stale twin.)
+        for projection in &projections {
+            resume(&database, projection.name()).await?;
+        }
         let runner = Self {
             store,
             database,
@@ -128,18 +136,7 @@ impl ProjectionRunner {
     /// When the store or the database fails (nothing of the batch is kept then).
     pub async fn process_batch(&self) -> anyhow::Result<Batch> {
         let stored = self.statuses().await?;
-        let running: Vec<(&Arc<dyn Projection>, Position)> = self
-            .projections
-            .iter()
-            .filter_map(|projection| {
-                let status = stored.iter().find(|s| s.name == projection.name())?;
-                status
-                    .failure
-                    .is_none()
-                    .then_some((projection, status.position))
-            })
-            .collect();
-        let Some(from) = running.iter().map(|(_, position)| *position).min() else {
+        let Some(from) = self.running(&stored).map(|(_, position)| position).min() else {
             self.publish(stored);
             return Ok(Batch::CaughtUp);
         };
@@ -149,7 +146,42 @@ impl ProjectionRunner {
             return Ok(Batch::CaughtUp);
         }
         let facts: Vec<Fact> = events.iter().map(decode).collect();
-        let last = facts.last().map_or(from, |fact| fact.position);
+        self.apply_page(from, &facts).await
+    }
+
+    /// True when this runner feeds the projection named `name`.
+    #[must_use]
+    pub fn runs(&self, name: &str) -> bool {
+        self.projections.iter().any(|p| p.name() == name)
+    }
+
+    /// The projections that are running (not failed, not paused), with their positions.
+    fn running<'a>(
+        &'a self,
+        stored: &'a [ProjectionStatus],
+    ) -> impl Iterator<Item = (&'a Arc<dyn Projection>, Position)> + 'a {
+        self.projections.iter().filter_map(|projection| {
+            let status = stored.iter().find(|s| s.name == projection.name())?;
+            (status.failure.is_none() && !status.paused).then_some((projection, status.position))
+        })
+    }
+
+    /// Applies `facts`, the page of the log that follows position `after`, to every running
+    /// projection that stands at `after` or later: the step of [`Self::process_batch`]
+    /// after its read, for a caller that reads ahead while the previous page is written.
+    /// A projection that stands before `after` would miss events, so it is left alone.
+    ///
+    /// # Errors
+    /// When the database fails (nothing of the page is kept then).
+    pub async fn apply_page(&self, after: Position, facts: &[Fact]) -> anyhow::Result<Batch> {
+        let stored = self.statuses().await?;
+        let running: Vec<(&Arc<dyn Projection>, Position)> = self
+            .running(&stored)
+            .filter(|(_, position)| *position >= after)
+            .collect();
+        let Some(last) = facts.last().map(|fact| fact.position) else {
+            return Ok(Batch::CaughtUp);
+        };
         let mut tx = WriteTx::begin(&self.database).await?;
         let lock = match &self.database {
             Database::Sqlite(_) => "",
@@ -267,6 +299,20 @@ impl ProjectionRunner {
     }
 }
 
+/// Lets a paused projection run again.
+///
+/// # Errors
+/// When the database fails.
+pub async fn resume(database: &Database, name: &str) -> Result<(), sqlx::Error> {
+    let mut tx = WriteTx::begin(database).await?;
+    tx.execute(
+        "UPDATE projection_checkpoints SET status = 'running' WHERE name = $1 AND status = 'paused'",
+        &[name.into()],
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Every projection's stored standing.
 ///
 /// # Errors
@@ -292,6 +338,7 @@ pub async fn statuses(database: &Database) -> anyhow::Result<Vec<ProjectionStatu
                         error.unwrap_or_default(),
                     )
                 }),
+                paused: status == "paused",
             },
         )
         .collect())

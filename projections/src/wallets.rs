@@ -15,7 +15,7 @@ use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
 use crate::facts::{Fact, What};
-use crate::projection::{ApplyError, Projection};
+use crate::projection::{ApplyError, Projection, TableRows};
 use crate::sql::{Value, WriteTx};
 
 /// Thousandths of a currency unit: how amounts are stored.
@@ -71,20 +71,62 @@ const REACH_GOAL: &str = "UPDATE rm_goals SET reached = 1 WHERE goal_id = $1";
 const ADD_SUMS: &str = "UPDATE rm_wallets SET balance_milli = balance_milli + $2, saved_milli = saved_milli + $3 \
                  WHERE owner = $1";
 
-/// Every row of each table as one text, in key order, table by table as in [`TABLES`].
-const ROW_QUERIES: [&str; 5] = [
-    "SELECT owner || '|' || currency || '|' || CAST(minor_units AS TEXT) || '|' || CAST(balance_milli AS TEXT) \
-     || '|' || CAST(saved_milli AS TEXT) AS r FROM rm_wallets ORDER BY owner",
-    "SELECT expense_id || '|' || owner || '|' || CAST(amount_milli AS TEXT) || '|' || category || '|' || category_key \
-     || '|' || description || '|' || spent_on || '|' || COALESCE(receipt_id, '') || '|' || CAST(voided AS TEXT) \
-     || '|' || COALESCE(void_reason, '') AS r FROM rm_expenses ORDER BY expense_id",
-    "SELECT owner || '|' || category_key || '|' || category AS r FROM rm_categories ORDER BY owner, category_key",
-    "SELECT owner || '|' || limit_key || '|' || period || '|' || COALESCE(CAST(first_day AS TEXT), '') || '|' \
-     || COALESCE(category, '') || '|' || CAST(amount_milli AS TEXT) || '|' || CAST(set_at AS TEXT) \
-     AS r FROM rm_limits ORDER BY owner, limit_key",
-    "SELECT goal_id || '|' || owner || '|' || name || '|' || CAST(target_milli AS TEXT) || '|' \
-     || CAST(saved_milli AS TEXT) || '|' || COALESCE(due, '') || '|' || CAST(reached AS TEXT) \
-     AS r FROM rm_goals ORDER BY goal_id",
+/// Each table's columns and key order, table by table as in [`TABLES`].
+const ROWS: [(&[&str], &str); 5] = [
+    (
+        &[
+            "owner",
+            "currency",
+            "minor_units",
+            "balance_milli",
+            "saved_milli",
+        ],
+        "owner",
+    ),
+    (
+        &[
+            "expense_id",
+            "owner",
+            "amount_milli",
+            "category",
+            "category_key",
+            "description",
+            "spent_on",
+            "receipt_id",
+            "voided",
+            "void_reason",
+        ],
+        "expense_id",
+    ),
+    (
+        &["owner", "category_key", "category"],
+        "owner, category_key",
+    ),
+    (
+        &[
+            "owner",
+            "limit_key",
+            "period",
+            "first_day",
+            "category",
+            "category_key",
+            "amount_milli",
+            "set_at",
+        ],
+        "owner, limit_key",
+    ),
+    (
+        &[
+            "goal_id",
+            "owner",
+            "name",
+            "target_milli",
+            "saved_milli",
+            "due",
+            "reached",
+        ],
+        "goal_id",
+    ),
 ];
 
 /// `template` with every table renamed to `<table><suffix>`.
@@ -360,11 +402,14 @@ impl Projection for WalletsProjection {
             .collect()
     }
 
-    fn row_queries(&self) -> Vec<(String, String)> {
-        ROW_QUERIES
-            .iter()
+    fn rows(&self) -> Vec<TableRows> {
+        ROWS.iter()
             .zip(self.tables())
-            .map(|(query, table)| (table, suffixed(query, &self.suffix)))
+            .map(|(&(columns, order_by), table)| TableRows {
+                table,
+                columns,
+                order_by,
+            })
             .collect()
     }
 

@@ -295,7 +295,7 @@ pub struct ProjectionView {
     head: u64,
     /// Events it has still to apply.
     behind: u64,
-    /// `running` or `failed`.
+    /// `running`, `failed`, or `paused` (for a moment, while a rebuild compares it with its twin).
     status: &'static str,
     /// Where it stopped, when failed.
     failed_position: Option<u64>,
@@ -376,6 +376,8 @@ pub async fn projections(
             head,
             status: if status.failure.is_some() {
                 "failed"
+            } else if status.paused {
+                "paused"
             } else {
                 "running"
             },

@@ -29,33 +29,60 @@ pub(crate) struct EventRow {
     metadata: String,
 }
 
-/// The columns of one event as SQLite's batch read hands them over (see
-/// `sqlite::read_all`): the id as hex, the JSON columns as strings.
-pub(crate) type PackedEvent = (i64, String, i64, String, String, i32, String, String);
+/// The columns of an event, in the order of a packed page (see `sqlite::read_all`): four
+/// numbers and the hex id, then the byte lengths of the four texts that follow them.
+pub(crate) const PACKED_EVENT: &str = "position || ',' || version || ',' || schema_version \
+     || ',' || hex(event_id) || ',' || octet_length(stream_id) || ',' || octet_length(event_type) \
+     || ',' || octet_length(payload) || ',' || octet_length(metadata) || ',' \
+     || stream_id || event_type || payload || metadata";
 
-impl EventRow {
-    /// An event read as [`PackedEvent`].
-    pub(crate) fn unpack(packed: PackedEvent) -> Result<Self, StoreError> {
-        let (position, stream_id, version, event_id, event_type, schema_version, payload, metadata) =
-            packed;
-        let event_id = Uuid::parse_str(&event_id).map_err(|e| {
-            StoreError::new(
-                format!("stored event at position {position} has an unreadable id"),
-                e,
-            )
-        })?;
-        Ok(Self {
+/// Reads a page packed as [`PACKED_EVENT`]s, one after the other.
+pub(crate) fn unpack_page(mut packed: &str) -> Result<Vec<EventRow>, StoreError> {
+    let damaged = || StoreError::new("unpacking a page of the global log", PageDamaged);
+    let mut rows = Vec::new();
+    while !packed.is_empty() {
+        let mut numbers = [0_i64; 3];
+        for number in &mut numbers {
+            let (text, rest) = packed.split_once(',').ok_or_else(damaged)?;
+            *number = text.parse().map_err(|_| damaged())?;
+            packed = rest;
+        }
+        let (id, rest) = packed.split_once(',').ok_or_else(damaged)?;
+        let event_id = Uuid::parse_str(id).map_err(|_| damaged())?;
+        packed = rest;
+        let mut lengths = [0_usize; 4];
+        for length in &mut lengths {
+            let (text, rest) = packed.split_once(',').ok_or_else(damaged)?;
+            *length = text.parse().map_err(|_| damaged())?;
+            packed = rest;
+        }
+        let mut texts = lengths.map(|length| {
+            let text = packed.get(..length)?;
+            packed = &packed[length..];
+            Some(text.to_owned())
+        });
+        let mut take = |at: usize| texts[at].take().ok_or_else(damaged);
+        let [position, version, schema_version] = numbers;
+        rows.push(EventRow {
             position,
-            stream_id,
+            stream_id: take(0)?,
             version,
             event_id,
-            event_type,
-            schema_version,
-            payload,
-            metadata,
-        })
+            event_type: take(1)?,
+            schema_version: i32::try_from(schema_version).map_err(|_| damaged())?,
+            payload: take(2)?,
+            metadata: take(3)?,
+        });
     }
+    Ok(rows)
+}
 
+/// A packed page that does not read as packed events.
+#[derive(Debug, thiserror::Error)]
+#[error("a packed page of events is damaged")]
+struct PageDamaged;
+
+impl EventRow {
     /// Its place in the log.
     pub(crate) fn position(&self) -> i64 {
         self.position
@@ -187,4 +214,53 @@ pub(crate) fn to_i64(value: u64) -> i64 {
 
 pub(crate) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(stream: &str, event_type: &str, payload: &str, metadata: &str) -> String {
+        format!(
+            "7,2,1,{},{},{},{},{},{stream}{event_type}{payload}{metadata}",
+            "0123456789ABCDEF0123456789ABCDEF",
+            stream.len(),
+            event_type.len(),
+            payload.len(),
+            metadata.len()
+        )
+    }
+
+    #[test]
+    fn texts_come_back_byte_for_byte_whatever_they_hold() {
+        // Commas, digits and multi-byte letters inside the texts: only the lengths count.
+        let payload = r#"{"a": "é, ✓,12", "n":1}"#;
+        let page = format!(
+            "{}{}",
+            packed("wallet-1", "ExpenseRecorded", payload, "{}"),
+            packed("user-2", "UserRegistered", "{}", r#"{"x":","}"#)
+        );
+        let rows = unpack_page(&page).expect("unpacked");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].payload, payload);
+        assert_eq!(rows[0].stream_id, "wallet-1");
+        assert_eq!(rows[0].position, 7);
+        assert_eq!(rows[1].event_type, "UserRegistered");
+        assert_eq!(rows[1].metadata, r#"{"x":","}"#);
+    }
+
+    #[test]
+    fn a_damaged_page_is_an_error_not_a_panic() {
+        let good = packed("wallet-1", "ExpenseRecorded", r#"{"a":"é"}"#, "{}");
+        for damaged in [
+            good[..good.len() - 1].to_owned(),
+            good.replacen("7,", "x,", 1),
+            good.replacen(",8,", ",99,", 1),
+            // A length that ends inside a multi-byte letter.
+            packed("wallet-1", "ExpenseRecorded", r#"{"a":"é"}"#, "{}").replacen(",10,", ",7,", 1),
+            "7,2".to_owned(),
+        ] {
+            assert!(unpack_page(&damaged).is_err(), "{damaged}");
+        }
+    }
 }

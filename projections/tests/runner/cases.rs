@@ -307,3 +307,57 @@ pub async fn a_rebuild_while_writers_and_the_live_runner_go_on_loses_nothing(dat
         balances_from_the_log(&store).await
     );
 }
+
+async fn set_status(database: &Database, status: &str) {
+    let mut tx = WriteTx::begin(database).await.expect("tx");
+    tx.execute(
+        "UPDATE projection_checkpoints SET status = $1 WHERE name = 'wallets'",
+        &[status.into()],
+    )
+    .await
+    .expect("status");
+    tx.commit().await.expect("commit");
+}
+
+pub async fn a_paused_projection_waits_and_a_new_runner_lets_it_go_on(database: Database) {
+    let store = store_on(&database).await;
+    let runner = runner(&database, 100).await;
+    write_random_history(&store, 3, 2, 4).await;
+    set_status(&database, "paused").await;
+    // Held by a rebuild that compares it: the runner neither moves it nor spins on it.
+    assert_eq!(runner.catch_up().await.expect("catch up"), 0);
+    let status = &runner.statuses().await.expect("statuses")[0];
+    assert!(status.paused);
+    assert_eq!(status.position, Position::START);
+    // A pause never outlives the process that held it: a new runner resumes the model.
+    let restarted = self::runner(&database, 100).await;
+    assert!(restarted.catch_up().await.expect("catch up") > 0);
+    let status = &restarted.statuses().await.expect("statuses")[0];
+    assert!(!status.paused);
+    assert_eq!(status.position, store.head().await.expect("head"));
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+}
+
+pub async fn a_page_read_ahead_is_never_applied_over_a_gap(database: Database) {
+    let store = store_on(&database).await;
+    let runner = runner(&database, 100).await;
+    write_random_history(&store, 4, 1, 6).await;
+    let events = store.read_all(Position(3), 100).await.expect("read");
+    let facts: Vec<_> = events.iter().map(projections::facts::decode).collect();
+    // The projection stands at 0: the page after 3 would skip events 1..=3, so it is
+    // left alone, and the runner then goes on from where the projection stands.
+    runner
+        .apply_page(Position(3), &facts)
+        .await
+        .expect("applied");
+    let status = &runner.statuses().await.expect("statuses")[0];
+    assert_eq!(status.position, Position::START);
+    runner.catch_up().await.expect("catch up");
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+}

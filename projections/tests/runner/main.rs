@@ -286,4 +286,6 @@ on_both_databases!(
     a_rebuild_reports_what_it_repaired_and_matches_the_log,
     reads_during_a_live_rebuild_never_fail_or_see_half_a_read_model,
     a_rebuild_while_writers_and_the_live_runner_go_on_loses_nothing,
+    a_paused_projection_waits_and_a_new_runner_lets_it_go_on,
+    a_page_read_ahead_is_never_applied_over_a_gap,
 );
