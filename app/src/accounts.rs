@@ -12,7 +12,7 @@ use domain::user::{
 use infrastructure::event_store::UniqueClaim;
 use uuid::Uuid;
 
-use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::commands::{CommandContext, CommandError, CommandService, Executed};
 use crate::state::AppState;
 
 /// One invalid field.
@@ -128,11 +128,35 @@ pub async fn create_account(
         registered_by: registrar,
     };
     let context = CommandContext::new(actor, state.now());
-    state
-        .commands
-        .execute::<User>(user_id.0, &command, &context)
-        .await?;
+    run_on_account(state, user_id.0, &command, &context).await?;
     Ok(user_id)
+}
+
+/// The read model of the directory of accounts.
+pub const USERS: &str = "users";
+
+/// Runs `command` on the account `user_id` and answers once the directory shows its change
+/// (read-your-writes, ADR 0011).
+///
+/// # Errors
+/// [`CommandError`].
+pub async fn run_on_account(
+    state: &AppState,
+    user_id: Uuid,
+    command: &UserCommand,
+    context: &CommandContext,
+) -> Result<Executed<User>, CommandError<UserRejection>> {
+    let done = state
+        .commands
+        .execute::<User>(user_id, command, context)
+        .await?;
+    if let Some(outcome) = &done.outcome {
+        state
+            .read_models
+            .wait_for(USERS, outcome.last_position)
+            .await;
+    }
+    Ok(done)
 }
 
 /// What [`ensure_admin`] did.
@@ -194,11 +218,7 @@ pub async fn erase_person(
     let now = state.now();
     let context = CommandContext::new(actor, now);
     let command = UserCommand::ErasePersonalData { by };
-    match state
-        .commands
-        .execute::<User>(user_id, &command, &context)
-        .await
-    {
+    match run_on_account(state, user_id, &command, &context).await {
         Ok(_) | Err(CommandError::Rejected(UserRejection::Erased)) => {}
         Err(CommandError::Rejected(UserRejection::NotRegistered)) => {
             return Ok(Erasure::NoSuchPerson);

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod commands;
 pub mod config;
 pub mod demo_data;
+pub mod directory;
 pub mod http;
 pub mod mail;
 pub mod password_reset;

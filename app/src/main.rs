@@ -147,10 +147,7 @@ async fn main() -> anyhow::Result<()> {
             let state = startup::build_state(&cli.config).await?;
             let names = match name {
                 Some(name) => vec![name],
-                None => projections::all()
-                    .iter()
-                    .map(|p| p.name().to_owned())
-                    .collect(),
+                None => state.rebuilds.names(),
             };
             let outcome = app::rebuild_cli::rebuild_all(&state, &names).await;
             state.database.close().await;

@@ -7,7 +7,7 @@ use domain::user::{
 use infrastructure::event_store::OutboxMessage;
 use uuid::Uuid;
 
-use crate::accounts::{end_every_sign_in, find_account};
+use crate::accounts::{end_every_sign_in, find_account, run_on_account};
 use crate::commands::{CommandContext, CommandError};
 use crate::mail::PASSWORD_RESET;
 use crate::state::AppState;
@@ -93,9 +93,7 @@ pub async fn confirm(
         cause: PasswordChangeCause::Reset,
     };
     let context = CommandContext::new(format!("user:{user_id}"), now);
-    let changed = state
-        .commands
-        .execute::<User>(user_id, &command, &context)
+    let changed = run_on_account(state, user_id, &command, &context)
         .await
         .map_err(|error| match error {
             CommandError::Failed(error) => ResetError::Failed(error),

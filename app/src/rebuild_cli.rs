@@ -7,30 +7,30 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::state::AppState;
 
-/// Rebuilds each of `names` in turn, showing progress on the terminal.
+/// Rebuilds every read model of `names` in one pass over the log, showing progress on the
+/// terminal, then a line per read model.
 ///
 /// # Errors
-/// When a rebuild fails (the read model is then left as it was).
+/// When a rebuild fails (the read models are then left as they were).
 pub async fn rebuild_all(state: &AppState, names: &[String]) -> anyhow::Result<()> {
-    for name in names {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>10} [{bar:40}] {pos}/{len} events, {per_sec}, {eta} left",
-            )?
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(name.clone());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        let report = state
-            .rebuilds
-            .run(name, &mut |progress| {
-                bar.set_length(progress.head.0);
-                bar.set_position(progress.position.0);
-            })
-            .await;
-        bar.finish_and_clear();
-        let report = report?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:40}] {pos}/{len} events, {per_sec}, {eta} left",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(names.join(", "));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let reports = state
+        .rebuilds
+        .run(names, &mut |progress| {
+            bar.set_length(progress.head.0);
+            bar.set_position(progress.position.0);
+        })
+        .await;
+    bar.finish_and_clear();
+    for report in reports? {
         let differences = report.differences();
         println!(
             "rebuilt {}: {} events in {:.1} s, {:.0} events/s; {}",

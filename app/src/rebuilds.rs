@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
 use projections::Projection;
-use projections::rebuild::{Progress, RebuildReport, rebuild};
+use projections::rebuild::{Progress, RebuildReport, rebuild, rebuild_all};
 
 /// Why a rebuild did not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,7 @@ pub struct Finished {
 pub struct Rebuilds {
     store: Arc<dyn EventStore>,
     database: Database,
+    projections: Vec<Arc<dyn Projection>>,
     running: Arc<Mutex<BTreeSet<String>>>,
     finished: Arc<Mutex<BTreeMap<String, Finished>>>,
 }
@@ -61,25 +62,40 @@ impl Drop for Slot {
 }
 
 impl Rebuilds {
-    /// Rebuilds over `store` and `database`.
+    /// Rebuilds of `projections` (the live ones) over `store` and `database`.
     #[must_use]
-    pub fn new(store: Arc<dyn EventStore>, database: Database) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        database: Database,
+        projections: Vec<Arc<dyn Projection>>,
+    ) -> Self {
         Self {
             store,
             database,
+            projections,
             running: Arc::default(),
             finished: Arc::default(),
         }
+    }
+
+    /// The names of every read model, in order.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.projections
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
     }
 
     /// The projection called `name`.
     ///
     /// # Errors
     /// [`RebuildError::Unknown`].
-    pub fn projection(name: &str) -> Result<Arc<dyn Projection>, RebuildError> {
-        projections::all()
-            .into_iter()
+    pub fn projection(&self, name: &str) -> Result<Arc<dyn Projection>, RebuildError> {
+        self.projections
+            .iter()
             .find(|p| p.name() == name)
+            .cloned()
             .ok_or_else(|| RebuildError::Unknown(name.to_owned()))
     }
 
@@ -112,21 +128,28 @@ impl Rebuilds {
         })
     }
 
-    /// Rebuilds `name` now, telling `on_progress` after every batch.
+    /// Rebuilds every read model of `names` now, in one pass over the log, telling
+    /// `on_progress` after every batch.
     ///
     /// # Errors
     /// [`RebuildError`].
     pub async fn run(
         &self,
-        name: &str,
+        names: &[String],
         on_progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<RebuildReport, RebuildError> {
-        let projection = Self::projection(name)?;
-        let _slot = self.claim(name)?;
-        Ok(rebuild(
+    ) -> Result<Vec<RebuildReport>, RebuildError> {
+        let chosen = names
+            .iter()
+            .map(|name| self.projection(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _slots = names
+            .iter()
+            .map(|name| self.claim(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rebuild_all(
             Arc::clone(&self.store),
             self.database.clone(),
-            projection,
+            chosen,
             on_progress,
         )
         .await?)
@@ -138,7 +161,7 @@ impl Rebuilds {
     /// # Errors
     /// [`RebuildError::Unknown`] or [`RebuildError::AlreadyRunning`].
     pub fn start(&self, name: &str) -> Result<(), RebuildError> {
-        let projection = Self::projection(name)?;
+        let projection = self.projection(name)?;
         let slot = self.claim(name)?;
         let (store, database) = (Arc::clone(&self.store), self.database.clone());
         let finished = Arc::clone(&self.finished);
@@ -190,7 +213,7 @@ impl Rebuilds {
     pub async fn start_outdated(&self) -> anyhow::Result<Vec<String>> {
         let stored = projections::runner::statuses(&self.database).await?;
         let mut started = Vec::new();
-        for projection in projections::all() {
+        for projection in &self.projections {
             let outdated = stored
                 .iter()
                 .any(|s| s.name == projection.name() && s.version < projection.version());

@@ -129,17 +129,18 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         .context("preparing the password hasher")?;
     let events: Arc<dyn EventStore> = Arc::new(events);
     let vault = Arc::new(PersonalDataVault::new(database.clone()));
+    let read_models = projections::all();
     let projections = ProjectionRunner::new(
         Arc::clone(&events),
         database.clone(),
-        projections::all(),
+        read_models.clone(),
         projections::runner::DEFAULT_BATCH,
     )
     .await
     .context("registering the projections")?;
     let state = AppState {
         read_models: ReadModels::new(projections.watch()),
-        rebuilds: Rebuilds::new(Arc::clone(&events), database.clone()),
+        rebuilds: Rebuilds::new(Arc::clone(&events), database.clone(), read_models),
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),
         password_resets: PasswordResets::new(database.clone()),

@@ -10,7 +10,7 @@ use app::startup::build_parts;
 use infrastructure::event_store::{EventStore, Position};
 use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
 use projections::facts::decode;
-use projections::rebuild::{REBUILD_BATCH, rebuild};
+use projections::rebuild::{REBUILD_BATCH, rebuild_all};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]
@@ -95,18 +95,19 @@ async fn measure(
         baseline.push(events as f64 / started.elapsed().as_secs_f64());
 
         let started = Instant::now();
+        let reports = rebuild_all(
+            Arc::clone(&state.events),
+            state.database.clone(),
+            projections::all(),
+            &mut |_| {},
+        )
+        .await?;
         let mut applied = 0;
-        for projection in projections::all() {
-            let report = rebuild(
-                Arc::clone(&state.events),
-                state.database.clone(),
-                projection,
-                &mut |_| {},
-            )
-            .await?;
+        for report in reports {
             anyhow::ensure!(
                 report.differences().is_empty(),
-                "a rebuild differed: {:?}",
+                "a rebuild of {} differed: {:?}",
+                report.name,
                 report.tables
             );
             applied = applied.max(report.events);

@@ -13,6 +13,7 @@
 pub mod aggregate;
 pub mod money;
 mod text;
+pub mod ticket;
 pub mod user;
 pub mod wallet;
 

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::Aggregate;
+use domain::user::User;
 use domain::wallet::{Wallet, WalletEvent};
 use infrastructure::event_codec::decode_payload;
 use infrastructure::event_store::{Position, RecordedEvent};
@@ -26,6 +27,9 @@ pub struct Fact {
 pub enum What {
     /// Something that happened to a wallet.
     Wallet(WalletEvent),
+    /// Something that happened to an account, as stored: its personal data is sealed, and
+    /// only the projection that needs it opens it (see `users`).
+    User(Box<RecordedEvent>),
     /// An event of a kind no projection reads yet.
     Other,
     /// An event that does not decode: the projections that would read it stop on it.
@@ -46,6 +50,8 @@ pub fn decode(event: &RecordedEvent) -> Fact {
             Ok(decoded) => What::Wallet(decoded),
             Err(error) => What::Undecodable(error.to_string()),
         }
+    } else if category == User::CATEGORY {
+        What::User(Box::new(event.clone()))
     } else {
         What::Other
     };

@@ -14,6 +14,7 @@ pub mod projection;
 pub mod rebuild;
 pub mod runner;
 pub mod sql;
+pub mod users;
 pub mod wallets;
 
 use std::sync::Arc;
@@ -24,5 +25,8 @@ pub use runner::{Batch, ProjectionRunner, ProjectionStatus};
 /// Every projection of the product.
 #[must_use]
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(wallets::WalletsProjection::default())]
+    vec![
+        Arc::new(users::UsersProjection::default()),
+        Arc::new(wallets::WalletsProjection::default()),
+    ]
 }

@@ -434,7 +434,7 @@ impl Projection for WalletsProjection {
                         reason: reason.clone(),
                     });
                 }
-                What::Other => {}
+                What::Other | What::User(_) => {}
             }
         }
         tx.insert_rows(

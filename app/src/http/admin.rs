@@ -4,16 +4,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::user::{Gender, Registrar, Role, User, UserCommand};
+use domain::user::{Gender, Registrar, Role, UserCommand};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::command_error;
 use super::error::{ApiError, Problem};
-use super::extract::{Admins, ApiJson, ApiPath, Authorized};
-use crate::accounts::{Erasure, NewAccount, create_account, erase_person};
+use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, Authorized};
+use super::fields::{Fields, optional};
+use crate::accounts::{Erasure, NewAccount, create_account, erase_person, run_on_account};
 use crate::commands::CommandContext;
+use crate::directory::{self, DirectoryFilter, DirectoryPage, Standing};
 use crate::rebuilds::RebuildError;
 use crate::state::AppState;
 
@@ -167,11 +169,7 @@ async fn change_activation(
     command: UserCommand,
 ) -> Result<StatusCode, ApiError> {
     let context = CommandContext::new(actor(admin), state.now());
-    match state
-        .commands
-        .execute::<User>(user_id, &command, &context)
-        .await
-    {
+    match run_on_account(state, user_id, &command, &context).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(crate::commands::CommandError::Rejected(
             domain::user::UserRejection::NotRegistered,
@@ -222,6 +220,97 @@ pub struct ParkedMail {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParkedMailList {
     items: Vec<ParkedMail>,
+}
+
+/// `GET /api/v1/admin/users`: every parameter is optional. `role` is one of `customer`,
+/// `agent`, `admin`, `auditor`; `status` is `active`, `deactivated` or `erased`; `q` matches
+/// part of the name, email or username in any case; `limit` is 1 to 200 (default 50);
+/// `cursor` is an earlier page's `next_cursor`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryQuery {
+    /// One role.
+    role: Option<String>,
+    /// `active`, `deactivated` or `erased`.
+    status: Option<String>,
+    /// Part of the name, email or username.
+    q: Option<String>,
+    /// 1 to 200; 50 when absent.
+    limit: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/admin/users`: the directory of accounts, newest first, from the `users`
+/// read model.
+///
+/// # Errors
+/// 422 naming bad parameters; 400 for unknown ones; 401/403 for anyone but an admin.
+#[utoipa::path(get, path = "/admin/users", tag = "admin",
+    security(("bearer" = [])), params(DirectoryQuery),
+    responses(
+        (status = 200, description = "A page of accounts, newest first.", body = DirectoryPage),
+        (status = 422, description = "Parameters that do not parse, each named.", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn directory(
+    State(state): State<AppState>,
+    _admin: Authorized<Admins>,
+    ApiQuery(query): ApiQuery<DirectoryQuery>,
+) -> Result<Json<DirectoryPage>, ApiError> {
+    let mut fields = Fields::default();
+    let role = optional(&mut fields, "role", query.role.as_deref(), |raw| {
+        ["customer", "agent", "admin", "auditor"]
+            .into_iter()
+            .find(|role| *role == raw)
+            .ok_or("must be customer, agent, admin or auditor")
+    });
+    let standing = optional(
+        &mut fields,
+        "status",
+        query.status.as_deref(),
+        |raw| match raw {
+            "active" => Ok(Standing::Active),
+            "deactivated" => Ok(Standing::Deactivated),
+            "erased" => Ok(Standing::Erased),
+            _ => Err("must be active, deactivated or erased"),
+        },
+    );
+    let search = optional(&mut fields, "q", query.q.as_deref(), |raw| {
+        if raw.chars().count() > 100 {
+            Err("must be at most 100 characters")
+        } else {
+            Ok(raw.to_owned())
+        }
+    });
+    let limit = optional(&mut fields, "limit", query.limit.as_deref(), |raw| {
+        raw.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=directory::MAX_PAGE).contains(n))
+            .ok_or("must be a whole number from 1 to 200")
+    });
+    let cursor = optional(
+        &mut fields,
+        "cursor",
+        query.cursor.as_deref(),
+        directory::cursor,
+    );
+    let ((((role, standing), search), limit), cursor) =
+        fields.finish(role.zip(standing).zip(search).zip(limit).zip(cursor))?;
+    let filter = DirectoryFilter {
+        role,
+        standing,
+        search,
+    };
+    let page = directory::page(
+        &state.database,
+        &state.vault,
+        &filter,
+        limit.unwrap_or(directory::DEFAULT_PAGE),
+        cursor,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// `GET /api/v1/admin/mail/parked`: mail that kept failing, newest first.
@@ -350,10 +439,7 @@ pub async fn projections(
             .and_then(|rest| rest.strip_prefix("_r"))
             .is_some_and(|stamp| stamp.chars().all(|c| c.is_ascii_digit()) && !stamp.is_empty())
     };
-    let known: Vec<String> = projections::all()
-        .iter()
-        .map(|p| p.name().to_owned())
-        .collect();
+    let known = state.rebuilds.names();
     let items = stored
         .iter()
         .filter(|status| known.contains(&status.name))

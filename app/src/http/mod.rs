@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 pub mod error;
 mod extract;
+mod fields;
 mod health;
 pub mod idempotency;
 pub mod openapi;
@@ -48,6 +49,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::deactivate))
         .routes(routes!(admin::reactivate))
         .routes(routes!(admin::erase))
+        .routes(routes!(admin::directory))
         .routes(routes!(admin::parked_mail))
         .routes(routes!(admin::retry_mail))
         .routes(routes!(admin::projections))

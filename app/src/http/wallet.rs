@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiError, FieldError, Problem};
+use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Customers};
+use super::fields::{Fields, optional};
 use super::openapi::PeriodSchema;
 use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
@@ -109,30 +110,6 @@ async fn execute(
     run(state, customer.user.user_id, &command)
         .await
         .map_err(wallet_error)
-}
-
-/// Collects field errors while parsing a body.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn check<T, E: std::fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
-        parsed
-            .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
-            .ok()
-    }
-
-    /// The parsed values, or a 422 naming every field that did not parse. `values` is
-    /// `Some` exactly when no field failed, so the internal error cannot happen.
-    fn finish<T>(self, values: Option<T>) -> Result<T, ApiError> {
-        match values {
-            Some(values) if self.0.is_empty() => Ok(values),
-            _ if !self.0.is_empty() => Err(ApiError::Validation(self.0)),
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
-                "a field failed without saying why"
-            ))),
-        }
-    }
 }
 
 fn date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
@@ -300,21 +277,6 @@ pub struct ExpenseQuery {
 
 fn list_day(raw: &str) -> Result<NaiveDate, &'static str> {
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
-}
-
-fn optional<T, E>(
-    fields: &mut Fields,
-    field: &str,
-    raw: Option<&str>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<Option<T>>
-where
-    E: std::fmt::Display,
-{
-    match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
-        Some(raw) => fields.check(field, parse(raw)).map(Some),
-        None => Some(None),
-    }
 }
 
 /// Lists the customer's expenses, newest first, a page at a time.

@@ -1,0 +1,219 @@
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::*;
+use crate::aggregate::given_when_then::given;
+use crate::wallet::{Category, LimitKey, Period};
+
+fn user(n: u128) -> UserId {
+    UserId(Uuid::from_u128(n))
+}
+
+const CUSTOMER: u128 = 1;
+const AGENT: u128 = 2;
+const OTHER_AGENT: u128 = 3;
+const ADMIN: u128 = 4;
+
+fn text(raw: &str) -> TicketText {
+    TicketText::parse(raw).expect("valid")
+}
+
+fn crossing() -> Crossing {
+    Crossing {
+        limit: LimitKey {
+            period: Period::Monthly { first_day: 1 },
+            category: Some(Category::parse("Food").expect("valid")),
+        },
+        limit_amount: "500".parse().expect("decimal"),
+        period_start: NaiveDate::from_ymd_opt(2026, 11, 1).expect("a day"),
+        spent: "540".parse().expect("decimal"),
+        expense_id: Uuid::from_u128(70),
+        cause: Uuid::from_u128(71),
+    }
+}
+
+fn opened() -> TicketEvent {
+    TicketEvent::TicketOpened {
+        customer: user(CUSTOMER),
+        crossing: crossing(),
+    }
+}
+
+fn assigned(to: u128, previous: Option<u128>) -> TicketEvent {
+    TicketEvent::TicketAssigned {
+        assignee: user(to),
+        previous: previous.map(user),
+        by: Actor::System,
+    }
+}
+
+fn resolved() -> TicketEvent {
+    TicketEvent::TicketResolved {
+        by: Actor::Agent(user(AGENT)),
+        resolution: text("Talked it through; limit raised."),
+    }
+}
+
+#[test]
+fn a_crossing_opens_a_ticket_once() {
+    given::<Ticket>([])
+        .when(TicketCommand::Open {
+            customer: user(CUSTOMER),
+            crossing: crossing(),
+        })
+        .then([opened()]);
+    given::<Ticket>([opened()])
+        .when(TicketCommand::Open {
+            customer: user(CUSTOMER),
+            crossing: crossing(),
+        })
+        .then_rejected(TicketRejection::AlreadyOpened);
+}
+
+#[test]
+fn the_same_cause_always_names_the_same_ticket() {
+    let cause = Uuid::from_u128(71);
+    assert_eq!(TicketId::for_cause(cause), TicketId::for_cause(cause));
+    assert_ne!(
+        TicketId::for_cause(cause),
+        TicketId::for_cause(Uuid::from_u128(72))
+    );
+}
+
+#[test]
+fn nothing_happens_to_a_ticket_never_opened() {
+    given::<Ticket>([])
+        .when(TicketCommand::Assign {
+            assignee: user(AGENT),
+            by: Actor::System,
+        })
+        .then_rejected(TicketRejection::NotOpened);
+}
+
+#[test]
+fn reassigning_is_recorded_with_who_had_it() {
+    given::<Ticket>([opened()])
+        .when(TicketCommand::Assign {
+            assignee: user(AGENT),
+            by: Actor::System,
+        })
+        .then([assigned(AGENT, None)]);
+    given::<Ticket>([opened(), assigned(AGENT, None)])
+        .when(TicketCommand::Assign {
+            assignee: user(OTHER_AGENT),
+            by: Actor::Admin(user(ADMIN)),
+        })
+        .then([TicketEvent::TicketAssigned {
+            assignee: user(OTHER_AGENT),
+            previous: Some(user(AGENT)),
+            by: Actor::Admin(user(ADMIN)),
+        }]);
+    given::<Ticket>([opened(), assigned(AGENT, None)])
+        .when(TicketCommand::Assign {
+            assignee: user(AGENT),
+            by: Actor::System,
+        })
+        .then_rejected(TicketRejection::AlreadyAssigned);
+}
+
+#[test]
+fn customers_do_not_assign_and_resolved_tickets_are_not_assigned() {
+    given::<Ticket>([opened()])
+        .when(TicketCommand::Assign {
+            assignee: user(AGENT),
+            by: Actor::Customer(user(CUSTOMER)),
+        })
+        .then_rejected(TicketRejection::NotAllowed);
+    given::<Ticket>([opened(), assigned(AGENT, None), resolved()])
+        .when(TicketCommand::Assign {
+            assignee: user(OTHER_AGENT),
+            by: Actor::System,
+        })
+        .then_rejected(TicketRejection::Resolved);
+}
+
+#[test]
+fn staff_and_the_ticket_s_own_customer_comment_and_nobody_else() {
+    for author in [
+        Actor::Agent(user(AGENT)),
+        Actor::Admin(user(ADMIN)),
+        Actor::Customer(user(CUSTOMER)),
+    ] {
+        given::<Ticket>([opened()])
+            .when(TicketCommand::Comment {
+                author,
+                text: text("Is this right?"),
+            })
+            .then([TicketEvent::TicketCommented {
+                author,
+                text: text("Is this right?"),
+            }]);
+    }
+    given::<Ticket>([opened()])
+        .when(TicketCommand::Comment {
+            author: Actor::Customer(user(99)),
+            text: text("Not mine"),
+        })
+        .then_rejected(TicketRejection::NotAllowed);
+}
+
+#[test]
+fn a_ticket_resolves_once_and_reopens_only_when_resolved() {
+    given::<Ticket>([opened(), assigned(AGENT, None)])
+        .when(TicketCommand::Resolve {
+            by: Actor::Agent(user(AGENT)),
+            resolution: text("Talked it through; limit raised."),
+        })
+        .then([resolved()]);
+    given::<Ticket>([opened(), resolved()])
+        .when(TicketCommand::Resolve {
+            by: Actor::Agent(user(AGENT)),
+            resolution: text("again"),
+        })
+        .then_rejected(TicketRejection::Resolved);
+    given::<Ticket>([opened()])
+        .when(TicketCommand::Reopen {
+            by: Actor::Customer(user(CUSTOMER)),
+            reason: text("still wrong"),
+        })
+        .then_rejected(TicketRejection::NotResolved);
+    let reopened = TicketEvent::TicketReopened {
+        by: Actor::Customer(user(CUSTOMER)),
+        reason: text("Still overspending"),
+    };
+    given::<Ticket>([opened(), resolved()])
+        .when(TicketCommand::Reopen {
+            by: Actor::Customer(user(CUSTOMER)),
+            reason: text("Still overspending"),
+        })
+        .then([reopened.clone()]);
+    let state = Ticket::replay(&[opened(), assigned(AGENT, None), resolved(), reopened]);
+    match state {
+        Ticket::Open(ticket) => {
+            assert_eq!(ticket.status(), Status::Assigned);
+            assert_eq!(ticket.assignee, Some(user(AGENT)));
+        }
+        Ticket::Unopened => panic!("the ticket is open"),
+    }
+}
+
+#[test]
+fn ticket_texts_are_trimmed_bounded_and_may_span_lines() {
+    assert_eq!(text("  ok \n").as_str(), "ok");
+    assert!(TicketText::parse("line one\nline two").is_ok());
+    assert_eq!(TicketText::parse("   "), Err(InvalidValue::Empty));
+    assert_eq!(
+        TicketText::parse(&"x".repeat(2_001)),
+        Err(InvalidValue::TooLong { max: 2_000 })
+    );
+    assert!(TicketText::parse("bell\u{7}").is_err());
+}
+
+#[test]
+fn events_keep_their_stored_names() {
+    let stored = serde_json::to_value(opened()).expect("serialises");
+    assert_eq!(stored["type"], "TicketOpened");
+    assert_eq!(opened().event_type(), "TicketOpened");
+    let back: TicketEvent = serde_json::from_value(stored).expect("deserialises");
+    assert_eq!(back, opened());
+}
