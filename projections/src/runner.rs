@@ -215,21 +215,39 @@ impl ProjectionRunner {
                     )
                     .await?;
                 }
-                Err(ApplyError::Event { position, reason }) => {
+                Err(ApplyError::Event {
+                    mut position,
+                    mut reason,
+                }) => {
                     tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
                     // The events before the bad one are applied again on their own, so the
-                    // projection stops exactly before the event it cannot apply.
-                    let before: Vec<&Fact> = share
-                        .iter()
-                        .copied()
-                        .filter(|f| f.position < position)
-                        .collect();
+                    // projection stops exactly before the first event it cannot apply (a
+                    // batch may find a later bad event before an earlier one: then again).
                     let mut applied = seen;
-                    if let Some(last_good) = before.last().map(|f| f.position) {
+                    loop {
+                        let before: Vec<&Fact> = share
+                            .iter()
+                            .copied()
+                            .filter(|f| f.position < position)
+                            .collect();
+                        let Some(last_good) = before.last().map(|f| f.position) else {
+                            break;
+                        };
                         match projection.apply(&mut tx, &before).await {
-                            Ok(()) => applied = last_good,
+                            Ok(()) => {
+                                applied = last_good;
+                                break;
+                            }
+                            Err(ApplyError::Event {
+                                position: earlier,
+                                reason: why,
+                            }) if earlier < position => {
+                                tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
+                                (position, reason) = (earlier, why);
+                            }
                             Err(ApplyError::Event { .. }) => {
                                 tx.execute("ROLLBACK TO SAVEPOINT projection", &[]).await?;
+                                break;
                             }
                             Err(ApplyError::Database(error)) => return Err(error.into()),
                         }

@@ -126,20 +126,73 @@ impl WriteTx {
         }
     }
 
-    /// Inserts `rows` (each `width` values) with multi-row statements: `head` is
-    /// `INSERT INTO t (columns) VALUES `, `tail` what follows the rows (e.g. an
-    /// `ON CONFLICT` clause). Full chunks share one statement text, so it is prepared once.
+    /// Writes `rows` (each `width` values) with multi-row statements: each statement is
+    /// `head`, then rows as `(?, ?), (?, ?)`, then `tail`. `head` is typically
+    /// `INSERT INTO t (columns) VALUES ` (with `tail` an `ON CONFLICT` clause), or
+    /// `UPDATE t SET ... FROM (VALUES ` (with `tail` `) AS d WHERE ...`, the rows' columns
+    /// being `d.column1`, `d.column2`, ... on both databases). Full chunks share one
+    /// statement text, so it is prepared once.
     ///
     /// # Errors
     /// When a statement fails.
-    pub async fn insert_rows(
+    pub async fn write_rows(
         &mut self,
         head: &str,
         tail: &str,
         width: usize,
         rows: Vec<Value>,
     ) -> Result<(), sqlx::Error> {
+        for (sql, args) in self.chunked(head, tail, width, rows) {
+            self.execute(&sql, &args).await?;
+        }
+        Ok(())
+    }
+
+    /// As [`Self::write_rows`], for statements that return rows (`RETURNING`).
+    ///
+    /// # Errors
+    /// When a statement fails.
+    pub async fn write_rows_returning<T>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        width: usize,
+        rows: Vec<Value>,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut returned = Vec::new();
+        for (sql, args) in self.chunked(head, tail, width, rows) {
+            returned.extend(match self {
+                Self::Sqlite(tx) => {
+                    bind_all!(sqlx::query_as(&sql), &args)
+                        .fetch_all(&mut **tx)
+                        .await?
+                }
+                Self::Postgres(tx) => {
+                    bind_all!(sqlx::query_as(&sql), &args)
+                        .fetch_all(&mut **tx)
+                        .await?
+                }
+            });
+        }
+        Ok(returned)
+    }
+
+    /// The statements of [`Self::write_rows`], with their arguments.
+    fn chunked(
+        &self,
+        head: &str,
+        tail: &str,
+        width: usize,
+        rows: Vec<Value>,
+    ) -> Vec<(String, Vec<Value>)> {
         const ROWS_PER_STATEMENT: usize = 200;
+        let mut statements = Vec::new();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let args: Vec<Value> = rows.by_ref().take(ROWS_PER_STATEMENT * width).collect();
@@ -153,7 +206,7 @@ impl WriteTx {
                     sql.push(',');
                 }
                 // SQLite binds `$N` by looking each name up among all of the statement's
-                // parameters, which is quadratic in a long multi-row insert; `?` binds
+                // parameters, which is quadratic in a long multi-row statement; `?` binds
                 // by position.
                 if self.is_postgres() {
                     sql.push('$');
@@ -164,9 +217,9 @@ impl WriteTx {
             }
             sql.push(')');
             sql.push_str(tail);
-            self.execute(&sql, &args).await?;
+            statements.push((sql, args));
         }
-        Ok(())
+        statements
     }
 
     /// The first column of every row, as text.

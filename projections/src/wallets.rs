@@ -14,6 +14,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
 
+use infrastructure::event_store::Position;
+
 use crate::facts::{Fact, What};
 use crate::projection::{ApplyError, Projection, TableRows};
 use crate::sql::{Value, WriteTx};
@@ -58,18 +60,27 @@ pub const TABLES: [&str; 5] = [
 
 const OPEN_WALLET: &str = "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
                      VALUES ($1, $2, $3, 0, 0)";
-const VOID_EXPENSE: &str = "UPDATE rm_expenses SET voided = 1, void_reason = $3 \
-                         WHERE expense_id = $1 AND owner = $2 AND voided = 0 RETURNING amount_milli";
+/// Voids of expenses recorded in earlier batches, many per statement: rows of (expense id,
+/// owner, reason); each voided expense comes back with its amount.
+const VOID_EXPENSES: &str =
+    "UPDATE rm_expenses AS e SET voided = 1, void_reason = d.column3 FROM (VALUES ";
+const VOID_EXPENSES_TAIL: &str = ") AS d WHERE e.expense_id = d.column1 AND e.owner = d.column2 \
+     AND e.voided = 0 RETURNING expense_id, amount_milli";
 const SET_LIMIT: &str = "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                      ON CONFLICT (owner, limit_key) DO UPDATE SET amount_milli = excluded.amount_milli";
 const REMOVE_LIMIT: &str = "DELETE FROM rm_limits WHERE owner = $1 AND limit_key = $2";
 const CREATE_GOAL: &str = "INSERT INTO rm_goals (goal_id, owner, name, target_milli, saved_milli, due, reached) \
                      VALUES ($1, $2, $3, $4, 0, $5, 0)";
-const MOVE_SAVINGS: &str = "UPDATE rm_goals SET saved_milli = saved_milli + $2 WHERE goal_id = $1";
+/// Savings moved per goal: rows of (goal id, amount).
+const MOVE_SAVINGS: &str =
+    "UPDATE rm_goals AS g SET saved_milli = saved_milli + d.column2 FROM (VALUES ";
+const MOVE_SAVINGS_TAIL: &str = ") AS d WHERE g.goal_id = d.column1";
 const REACH_GOAL: &str = "UPDATE rm_goals SET reached = 1 WHERE goal_id = $1";
-const ADD_SUMS: &str = "UPDATE rm_wallets SET balance_milli = balance_milli + $2, saved_milli = saved_milli + $3 \
-                 WHERE owner = $1";
+/// What a batch moved per wallet: rows of (owner, balance change, savings change).
+const ADD_SUMS: &str = "UPDATE rm_wallets AS w SET balance_milli = balance_milli + d.column2, \
+     saved_milli = saved_milli + d.column3 FROM (VALUES ";
+const ADD_SUMS_TAIL: &str = ") AS d WHERE w.owner = d.column1";
 
 /// Each table's columns and key order, table by table as in [`TABLES`].
 const ROWS: [(&[&str], &str); 5] = [
@@ -150,7 +161,7 @@ struct Sql {
     insert_expenses: String,
     insert_categories: String,
     open_wallet: String,
-    void_expense: String,
+    void_expenses: String,
     set_limit: String,
     remove_limit: String,
     create_goal: String,
@@ -165,7 +176,7 @@ impl Sql {
             insert_expenses: suffixed(INSERT_EXPENSES, suffix),
             insert_categories: suffixed(INSERT_CATEGORIES, suffix),
             open_wallet: suffixed(OPEN_WALLET, suffix),
-            void_expense: suffixed(VOID_EXPENSE, suffix),
+            void_expenses: suffixed(VOID_EXPENSES, suffix),
             set_limit: suffixed(SET_LIMIT, suffix),
             remove_limit: suffixed(REMOVE_LIMIT, suffix),
             create_goal: suffixed(CREATE_GOAL, suffix),
@@ -207,6 +218,14 @@ struct Sums {
     saved: i64,
 }
 
+/// A void of an expense whose row an earlier batch wrote.
+struct EarlierVoid {
+    position: Position,
+    expense_id: Uuid,
+    owner: Uuid,
+    reason: String,
+}
+
 /// What a batch writes at its end, in as few statements as it can: new expense and
 /// category rows, savings moves per goal, and the sums per wallet.
 #[derive(Default)]
@@ -219,9 +238,50 @@ struct Pending {
     categories: Vec<Value>,
     categories_seen: HashSet<(Uuid, String)>,
     goal_moves: HashMap<Uuid, i64>,
+    /// Voids of expenses recorded in earlier batches, in log order.
+    voids: Vec<EarlierVoid>,
+    /// Their expenses, to catch one voided twice.
+    voided: HashSet<Uuid>,
 }
 
 impl WalletsProjection {
+    /// Voids the expenses of earlier batches in a few statements and adds their amounts
+    /// back to their wallets; the first void that finds no live expense of its wallet
+    /// stops the batch at its position.
+    async fn void_earlier(
+        &self,
+        tx: &mut WriteTx,
+        voids: &[EarlierVoid],
+        sums: &mut HashMap<Uuid, Sums>,
+    ) -> Result<(), ApplyError> {
+        let rows = voids
+            .iter()
+            .flat_map(|void| {
+                [
+                    void.expense_id.to_string().into(),
+                    void.owner.to_string().into(),
+                    void.reason.as_str().into(),
+                ]
+            })
+            .collect();
+        let voided: HashMap<String, i64> = tx
+            .write_rows_returning(&self.sql.void_expenses, VOID_EXPENSES_TAIL, 3, rows)
+            .await?
+            .into_iter()
+            .collect();
+        for void in voids {
+            let amount =
+                voided
+                    .get(&void.expense_id.to_string())
+                    .ok_or_else(|| ApplyError::Event {
+                        position: void.position,
+                        reason: format!("no live expense {} to void", void.expense_id),
+                    })?;
+            sums.entry(void.owner).or_default().balance += amount;
+        }
+        Ok(())
+    }
+
     async fn apply_one(
         sql: &Sql,
         tx: &mut WriteTx,
@@ -302,17 +362,17 @@ impl WalletsProjection {
                             _ => None,
                         }
                     }
-                    None => {
-                        tx.fetch_int(
-                            &sql.void_expense,
-                            &[
-                                expense_id.to_string().into(),
-                                owner.into(),
-                                reason.as_str().into(),
-                            ],
-                        )
-                        .await?
+                    // Written by an earlier batch: voided with the others at the end.
+                    None if pending.voided.insert(*expense_id) => {
+                        pending.voids.push(EarlierVoid {
+                            position: fact.position,
+                            expense_id: *expense_id,
+                            owner: fact.subject,
+                            reason: reason.as_str().to_owned(),
+                        });
+                        return Ok(());
                     }
+                    None => None,
                 };
                 // The wallet only records a void of a live expense of its own.
                 let amount =
@@ -437,38 +497,42 @@ impl Projection for WalletsProjection {
                 What::Other | What::User(_) => {}
             }
         }
-        tx.insert_rows(
+        tx.write_rows(
             &self.sql.insert_expenses,
             "",
             EXPENSE_WIDTH,
             pending.expenses,
         )
         .await?;
-        tx.insert_rows(
+        tx.write_rows(
             &self.sql.insert_categories,
             CATEGORIES_TAIL,
             3,
             pending.categories,
         )
         .await?;
-        for (goal_id, amount) in pending.goal_moves {
-            tx.execute(
-                &self.sql.move_savings,
-                &[goal_id.to_string().into(), amount.into()],
-            )
+        self.void_earlier(tx, &pending.voids, &mut pending.sums)
             .await?;
-        }
-        for (owner, sums) in pending.sums {
-            tx.execute(
-                &self.sql.add_sums,
-                &[
+        let moves = pending
+            .goal_moves
+            .into_iter()
+            .flat_map(|(goal_id, amount)| [goal_id.to_string().into(), amount.into()])
+            .collect();
+        tx.write_rows(&self.sql.move_savings, MOVE_SAVINGS_TAIL, 2, moves)
+            .await?;
+        let sums = pending
+            .sums
+            .into_iter()
+            .flat_map(|(owner, sums)| {
+                [
                     owner.to_string().into(),
                     Value::Int(sums.balance),
                     Value::Int(sums.saved),
-                ],
-            )
+                ]
+            })
+            .collect();
+        tx.write_rows(&self.sql.add_sums, ADD_SUMS_TAIL, 3, sums)
             .await?;
-        }
         Ok(())
     }
 }

@@ -366,3 +366,43 @@ pub async fn a_page_read_ahead_is_never_applied_over_a_gap(database: Database) {
         balances_from_the_log(&store).await
     );
 }
+
+pub async fn of_two_bad_events_in_a_batch_the_projection_stops_before_the_first(
+    database: Database,
+) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 5, 2, 6).await;
+    // A void of an expense that never was (found only when the batch's voids are written)
+    // followed by a payload the code cannot read (found at once): the first is reported.
+    let owner = Uuid::new_v4();
+    let opened = domain::wallet::WalletEvent::WalletOpened {
+        owner: domain::user::UserId(owner),
+        currency: domain::money::Currency::parse("INR").expect("known"),
+    };
+    let void = domain::wallet::WalletEvent::ExpenseVoided {
+        expense_id: Uuid::new_v4(),
+        reason: domain::wallet::Description::parse("twice").expect("valid"),
+    };
+    let encode =
+        |event| infrastructure::event_codec::encode(&event, Uuid::new_v4()).expect("encoded");
+    append(&store, owner, 0, vec![encode(opened), encode(void)]).await;
+    let first_bad = store.head().await.expect("head");
+    let unreadable = NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "ExpenseRecorded".into(),
+        schema_version: 1,
+        payload: RawValue::from_string(r#"{"amount":"not money"}"#.into()).expect("json"),
+    };
+    append(&store, owner, 2, vec![unreadable]).await;
+
+    let runner = runner(&database, 1_000).await;
+    runner
+        .catch_up()
+        .await
+        .expect("the runner itself does not fail");
+    let status = &runner.statuses().await.expect("statuses")[0];
+    let (at, error) = status.failure.clone().expect("stopped");
+    assert_eq!(at, first_bad, "{error}");
+    assert!(error.contains("no live expense"), "{error}");
+    assert_eq!(status.position, Position(first_bad.0 - 1));
+}

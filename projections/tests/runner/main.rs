@@ -288,4 +288,5 @@ on_both_databases!(
     a_rebuild_while_writers_and_the_live_runner_go_on_loses_nothing,
     a_paused_projection_waits_and_a_new_runner_lets_it_go_on,
     a_page_read_ahead_is_never_applied_over_a_gap,
+    of_two_bad_events_in_a_batch_the_projection_stops_before_the_first,
 );
