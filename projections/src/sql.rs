@@ -148,6 +148,47 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Inserts `rows` (each `width` values) into `table (columns)` (`into`, e.g.
+    /// `rm_expenses (expense_id, owner)`): on PostgreSQL with one `COPY`, several times
+    /// quicker than multi-row inserts for a rebuild's hundreds of thousands of rows; on
+    /// SQLite, which has no `COPY`, as [`Self::write_rows`] with `INSERT INTO <into> VALUES`.
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn copy_rows(
+        &mut self,
+        into: &str,
+        width: usize,
+        rows: Vec<Value>,
+    ) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let tx = match self {
+            Self::Sqlite(_) => {
+                return self
+                    .write_rows(&format!("INSERT INTO {into} VALUES "), "", width, rows)
+                    .await;
+            }
+            Self::Postgres(tx) => tx,
+        };
+        let mut data = String::with_capacity(rows.len() * 16);
+        for (index, value) in rows.iter().enumerate() {
+            if index % width != 0 {
+                data.push('\t');
+            }
+            copy_text(&mut data, value);
+            if index % width == width - 1 {
+                data.push('\n');
+            }
+        }
+        let mut copy = tx
+            .copy_in_raw(&format!("COPY {into} FROM STDIN (FORMAT text)"))
+            .await?;
+        copy.send(data.into_bytes()).await?;
+        copy.finish().await.map(drop)
+    }
+
     /// As [`Self::write_rows`], for statements that return rows (`RETURNING`).
     ///
     /// # Errors
@@ -286,5 +327,45 @@ where
                 .await
         }
         Database::Postgres(pool) => bind_all!(sqlx::query_as(sql), args).fetch_all(pool).await,
+    }
+}
+
+/// `value` in the text format of PostgreSQL's `COPY`: `\N` for NULL, and a backslash
+/// before what would otherwise end a field or a row.
+fn copy_text(data: &mut String, value: &Value) {
+    match value {
+        Value::Int(number) => data.push_str(&number.to_string()),
+        Value::NullInt | Value::NullText => data.push_str("\\N"),
+        Value::Text(text) => {
+            for c in text.chars() {
+                match c {
+                    '\\' => data.push_str("\\\\"),
+                    '\n' => data.push_str("\\n"),
+                    '\r' => data.push_str("\\r"),
+                    '\t' => data.push_str("\\t"),
+                    c => data.push(c),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_would_end_a_field_or_a_row() {
+        let mut data = String::new();
+        for value in [
+            Value::Text("a\tb\nc\\d\re".into()),
+            Value::NullText,
+            Value::Int(-7),
+            Value::Text("\\N".into()),
+        ] {
+            copy_text(&mut data, &value);
+            data.push('|');
+        }
+        assert_eq!(data, "a\\tb\\nc\\\\d\\re|\\N|-7|\\\\N|");
     }
 }

@@ -37,9 +37,10 @@ pub fn to_milli(amount: Decimal) -> Result<i64, String> {
         .ok_or_else(|| format!("{amount} is too large"))
 }
 
-/// The multi-row inserts of a batch's new rows.
-const INSERT_EXPENSES: &str = "INSERT INTO rm_expenses (expense_id, owner, amount_milli, category, category_key, \
-     description, spent_on, receipt_id, voided, void_reason) VALUES ";
+/// Where a batch's new expenses go (copied in on PostgreSQL, multi-row inserts on SQLite), and
+/// the multi-row inserts of its new categories.
+const EXPENSES_INTO: &str = "rm_expenses (expense_id, owner, amount_milli, category, category_key, \
+     description, spent_on, receipt_id, voided, void_reason)";
 const EXPENSE_WIDTH: usize = 10;
 const INSERT_CATEGORIES: &str = "INSERT INTO rm_categories (owner, category_key, category) VALUES ";
 const CATEGORIES_TAIL: &str = " ON CONFLICT (owner, category_key) DO NOTHING";
@@ -158,7 +159,7 @@ fn suffixed(template: &str, suffix: &str) -> String {
 /// The statements, written for one set of tables (the live ones, or a rebuild's).
 #[derive(Debug, Clone)]
 struct Sql {
-    insert_expenses: String,
+    expenses_into: String,
     insert_categories: String,
     open_wallet: String,
     void_expenses: String,
@@ -173,7 +174,7 @@ struct Sql {
 impl Sql {
     fn for_suffix(suffix: &str) -> Self {
         Self {
-            insert_expenses: suffixed(INSERT_EXPENSES, suffix),
+            expenses_into: suffixed(EXPENSES_INTO, suffix),
             insert_categories: suffixed(INSERT_CATEGORIES, suffix),
             open_wallet: suffixed(OPEN_WALLET, suffix),
             void_expenses: suffixed(VOID_EXPENSES, suffix),
@@ -497,13 +498,8 @@ impl Projection for WalletsProjection {
                 What::Other | What::User(_) => {}
             }
         }
-        tx.write_rows(
-            &self.sql.insert_expenses,
-            "",
-            EXPENSE_WIDTH,
-            pending.expenses,
-        )
-        .await?;
+        tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)
+            .await?;
         tx.write_rows(
             &self.sql.insert_categories,
             CATEGORIES_TAIL,

@@ -406,3 +406,30 @@ pub async fn of_two_bad_events_in_a_batch_the_projection_stops_before_the_first(
     assert!(error.contains("no live expense"), "{error}");
     assert_eq!(status.position, Position(first_bad.0 - 1));
 }
+
+pub async fn expense_texts_come_back_as_written(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 11, 3, 120).await;
+    runner(&database, 1_000)
+        .await
+        .catch_up()
+        .await
+        .expect("caught up");
+    let stored: Vec<(String,)> = fetch_all(
+        &database,
+        "SELECT DISTINCT description FROM rm_expenses",
+        &[],
+    )
+    .await
+    .expect("descriptions");
+    let mut stored: Vec<String> = stored.into_iter().map(|(text,)| text).collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            "C:\\receipts\\N",
+            "bought something",
+            "two\tcolumns\nand a line"
+        ]
+    );
+}

@@ -159,7 +159,16 @@ async fn write_random_history(
                     expense_id,
                     amount: eur(1 + dice.roll(20_000)),
                     category: Category::parse(categories[dice.roll(5) as usize]).expect("category"),
-                    description: Description::parse("bought something").expect("text"),
+                    // Tabs, line breaks and backslashes must survive every way rows are
+                    // written (PostgreSQL copies them in as text).
+                    description: Description::parse(
+                        [
+                            "bought something",
+                            "two\tcolumns\nand a line",
+                            "C:\\receipts\\N",
+                        ][dice.roll(3) as usize],
+                    )
+                    .expect("text"),
                     spent_on: day,
                     receipt_id: None,
                 }
@@ -289,4 +298,5 @@ on_both_databases!(
     a_paused_projection_waits_and_a_new_runner_lets_it_go_on,
     a_page_read_ahead_is_never_applied_over_a_gap,
     of_two_bad_events_in_a_batch_the_projection_stops_before_the_first,
+    expense_texts_come_back_as_written,
 );
