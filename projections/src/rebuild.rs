@@ -188,15 +188,13 @@ async fn advance(
 /// Rows per checksum chunk: each chunk crosses from SQLite as one string.
 const CHECKSUM_CHUNK: i64 = 50_000;
 
-/// The query giving each row of `rows` as one text (a JSON array of its columns, so that
-/// `NULL` and `''` differ), in key order.
+/// The query giving each row of `rows` as one text, in key order: a JSON array of its
+/// columns on SQLite, a row value on PostgreSQL (either way `NULL` and `''` differ).
 fn row_texts(rows: &TableRows, postgres: bool) -> String {
     let columns = rows.columns.join(", ");
     let (table, order_by) = (&rows.table, rows.order_by);
     if postgres {
-        format!(
-            "SELECT CAST(json_build_array({columns}) AS TEXT) AS r FROM {table} ORDER BY {order_by}"
-        )
+        format!("SELECT CAST(ROW({columns}) AS TEXT) AS r FROM {table} ORDER BY {order_by}")
     } else {
         format!("SELECT json_array({columns}) AS r FROM {table} ORDER BY {order_by}")
     }
