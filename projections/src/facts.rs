@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::Aggregate;
+use domain::ticket::{Ticket, TicketEvent};
 use domain::user::User;
 use domain::wallet::{Wallet, WalletEvent};
 use infrastructure::event_codec::decode_payload;
@@ -27,13 +28,21 @@ pub struct Fact {
 pub enum What {
     /// Something that happened to a wallet.
     Wallet(WalletEvent),
+    /// Something that happened to a ticket.
+    Ticket(TicketEvent),
     /// Something that happened to an account, as stored: its personal data is sealed, and
     /// only the projection that needs it opens it (see `users`).
     User(Box<RecordedEvent>),
     /// An event of a kind no projection reads yet.
     Other,
-    /// An event that does not decode: the projections that would read it stop on it.
-    Undecodable(String),
+    /// A wallet or ticket event that does not decode: the projections that read events of
+    /// its stream category (`wallet`, `ticket`) stop on it.
+    Undecodable {
+        /// The stream category.
+        category: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
 }
 
 fn split_stream(stream: &str) -> Option<(&str, Uuid)> {
@@ -48,7 +57,18 @@ pub fn decode(event: &RecordedEvent) -> Fact {
     let what = if category == Wallet::CATEGORY {
         match decode_payload::<WalletEvent>(event, &event.payload) {
             Ok(decoded) => What::Wallet(decoded),
-            Err(error) => What::Undecodable(error.to_string()),
+            Err(error) => What::Undecodable {
+                category: Wallet::CATEGORY,
+                reason: error.to_string(),
+            },
+        }
+    } else if category == Ticket::CATEGORY {
+        match decode_payload::<TicketEvent>(event, &event.payload) {
+            Ok(decoded) => What::Ticket(decoded),
+            Err(error) => What::Undecodable {
+                category: Ticket::CATEGORY,
+                reason: error.to_string(),
+            },
         }
     } else if category == User::CATEGORY {
         What::User(Box::new(event.clone()))

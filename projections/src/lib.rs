@@ -14,6 +14,7 @@ pub mod projection;
 pub mod rebuild;
 pub mod runner;
 pub mod sql;
+pub mod tickets;
 pub mod users;
 pub mod wallets;
 
@@ -26,6 +27,7 @@ pub use runner::{Batch, ProjectionRunner, ProjectionStatus};
 #[must_use]
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
+        Arc::new(tickets::TicketsProjection::default()),
         Arc::new(users::UsersProjection::default()),
         Arc::new(wallets::WalletsProjection::default()),
     ]

@@ -9,7 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use domain::wallet::{LimitKey, Period, WalletEvent};
+use domain::Aggregate;
+use domain::wallet::{LimitKey, Period, Wallet, WalletEvent};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use uuid::Uuid;
@@ -489,13 +490,16 @@ impl Projection for WalletsProjection {
                 What::Wallet(event) => {
                     Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
                 }
-                What::Undecodable(reason) => {
+                What::Undecodable {
+                    category: Wallet::CATEGORY,
+                    reason,
+                } => {
                     return Err(ApplyError::Event {
                         position: fact.position,
                         reason: reason.clone(),
                     });
                 }
-                What::Other | What::User(_) => {}
+                What::Undecodable { .. } | What::Other | What::User(_) | What::Ticket(_) => {}
             }
         }
         tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)

@@ -433,3 +433,153 @@ pub async fn expense_texts_come_back_as_written(database: Database) {
         ]
     );
 }
+
+/// Decides `commands` on a new ticket and appends what it records, one append each.
+async fn ticket_history(
+    store: &Arc<dyn infrastructure::event_store::EventStore>,
+    ticket: Uuid,
+    commands: Vec<domain::ticket::TicketCommand>,
+) {
+    use domain::Aggregate;
+    use domain::ticket::Ticket;
+    use infrastructure::event_store::{AppendRequest, ExpectedVersion, StreamId};
+    let mut state = Ticket::default();
+    let mut version = 0;
+    for command in commands {
+        let events = state.decide(&command).expect("allowed");
+        let encoded = events
+            .iter()
+            .map(|e| infrastructure::event_codec::encode(e, Uuid::new_v4()).expect("encoded"))
+            .collect();
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        store
+            .append(AppendRequest::new(
+                StreamId::for_aggregate(Ticket::CATEGORY, ticket),
+                expected,
+                crate::metadata(),
+                encoded,
+            ))
+            .await
+            .expect("appended");
+        version += events.len() as u64;
+        state = events.iter().fold(state, |s, e| s.evolve(e));
+    }
+}
+
+/// Ticket, status, assignee, spending, comments, resolution.
+type TicketRow = (String, String, Option<String>, i64, i64, Option<String>);
+
+pub async fn tickets_show_where_they_stand_and_rebuild_identically(database: Database) {
+    use domain::ticket::{Actor, Crossing, TicketCommand, TicketText};
+    use domain::user::UserId;
+    let store = store_on(&database).await;
+    let (customer, agent, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let crossing = Crossing {
+        limit: domain::wallet::LimitKey {
+            period: domain::wallet::Period::Monthly { first_day: 1 },
+            category: Some(domain::wallet::Category::parse("Food").expect("valid")),
+        },
+        limit_amount: "500".parse().expect("decimal"),
+        period_start: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("day"),
+        spent: "540.25".parse().expect("decimal"),
+        expense_id: Uuid::new_v4(),
+        cause: Uuid::new_v4(),
+    };
+    let open = |crossing: &Crossing| TicketCommand::Open {
+        customer: UserId(customer),
+        crossing: crossing.clone(),
+    };
+    let text = |t: &str| TicketText::parse(t).expect("valid");
+    let (worked, waiting) = (Uuid::new_v4(), Uuid::new_v4());
+    ticket_history(
+        &store,
+        worked,
+        vec![
+            open(&crossing),
+            TicketCommand::Assign {
+                assignee: UserId(agent),
+                by: Actor::System,
+            },
+            TicketCommand::Comment {
+                author: Actor::Customer(UserId(customer)),
+                text: text("Why?\tIt was\na gift."),
+            },
+            TicketCommand::Assign {
+                assignee: UserId(other),
+                by: Actor::Admin(UserId(Uuid::new_v4())),
+            },
+            TicketCommand::Resolve {
+                by: Actor::Agent(UserId(other)),
+                resolution: text("Explained"),
+            },
+            TicketCommand::Reopen {
+                by: Actor::Customer(UserId(customer)),
+                reason: text("Not yet"),
+            },
+        ],
+    )
+    .await;
+    ticket_history(&store, waiting, vec![open(&crossing)]).await;
+
+    let runner = ProjectionRunner::new(
+        store_on(&database).await,
+        database.clone(),
+        vec![Arc::new(projections::tickets::TicketsProjection::default())],
+        2,
+    )
+    .await
+    .expect("runner");
+    runner.catch_up().await.expect("caught up");
+    let rows: Vec<TicketRow> = fetch_all(
+        &database,
+        "SELECT ticket_id, status, assignee, spent_milli, comments, resolution FROM rm_tickets \
+         ORDER BY opened_at",
+        &[],
+    )
+    .await
+    .expect("tickets");
+    assert_eq!(
+        rows,
+        [
+            (
+                worked.to_string(),
+                "assigned".into(),
+                Some(other.to_string()),
+                540_250,
+                1,
+                None
+            ),
+            (
+                waiting.to_string(),
+                "unassigned".into(),
+                None,
+                540_250,
+                0,
+                None
+            ),
+        ]
+    );
+    let said: Vec<(String, String)> = fetch_all(
+        &database,
+        "SELECT author_kind, body FROM rm_ticket_comments",
+        &[],
+    )
+    .await
+    .expect("comments");
+    assert_eq!(said, [("customer".into(), "Why?\tIt was\na gift.".into())]);
+
+    let report = projections::rebuild::rebuild(
+        store_on(&database).await,
+        database.clone(),
+        Arc::new(projections::tickets::TicketsProjection::default()),
+        &mut |_| {},
+    )
+    .await
+    .expect("rebuilt");
+    assert!(report.differences().is_empty(), "{:?}", report.tables);
+    assert_eq!(report.tables.len(), 2);
+}

@@ -299,4 +299,5 @@ on_both_databases!(
     a_page_read_ahead_is_never_applied_over_a_gap,
     of_two_bad_events_in_a_batch_the_projection_stops_before_the_first,
     expense_texts_come_back_as_written,
+    tickets_show_where_they_stand_and_rebuild_identically,
 );
