@@ -334,11 +334,13 @@ mod tests {
         );
 
         runner.catch_up().await.expect("projected");
-        let status = &runner.statuses().await.expect("statuses")[0];
-        assert_eq!(
-            status.failure, None,
-            "the projection reads every demo event"
-        );
+        for status in runner.statuses().await.expect("statuses") {
+            assert_eq!(
+                status.failure, None,
+                "{} reads every demo event",
+                status.name
+            );
+        }
         let account = crate::accounts::sign_in(
             &state,
             &report.first_email,

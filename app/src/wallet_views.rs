@@ -317,9 +317,53 @@ pub struct Dashboard {
     pub recent_expenses: Vec<ExpenseItem>,
     /// Savings goals, by name.
     pub savings_goals: Vec<GoalProgress>,
-    /// Tickets opened for this customer that are not resolved yet.
-    #[schema(value_type = Vec<Object>)]
-    pub open_tickets: Vec<serde_json::Value>,
+    /// Tickets opened for this customer that are not resolved yet, oldest first.
+    pub open_tickets: Vec<OpenTicket>,
+}
+
+/// A ticket of the customer's that is not resolved yet (`GET /api/v1/tickets` has the
+/// whole list, with who works each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OpenTicket {
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// `unassigned` or `assigned`.
+    pub status: String,
+    /// The crossed limit's period, `weekly` or `monthly`.
+    pub period: String,
+    /// Its category, or `None` for all spending.
+    pub category: Option<String>,
+    /// Spent when it was crossed.
+    pub spent: String,
+    /// When the ticket opened.
+    pub opened_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub(crate) async fn open_tickets(
+    database: &Database,
+    owner: Uuid,
+    units: u32,
+) -> anyhow::Result<Vec<OpenTicket>> {
+    let rows: Vec<(String, String, String, Option<String>, i64, i64)> = fetch_all(
+        database,
+        "SELECT ticket_id, status, limit_period, limit_category, spent_milli, opened_at_us \
+         FROM rm_tickets WHERE customer = $1 AND status <> 'resolved' ORDER BY opened_at",
+        &[Value::Text(owner.to_string())],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(ticket_id, status, period, category, spent, opened_us)| {
+            Ok(OpenTicket {
+                ticket_id: Uuid::parse_str(&ticket_id)?,
+                status,
+                period,
+                category,
+                spent: amount_text(spent, units),
+                opened_at: chrono::DateTime::from_timestamp_micros(opened_us)
+                    .ok_or_else(|| anyhow::anyhow!("{opened_us} is not an instant"))?,
+            })
+        })
+        .collect()
 }
 
 fn percent(part: i64, whole: i64) -> u32 {
@@ -513,9 +557,7 @@ pub async fn dashboard(
         limits,
         recent_expenses: recent,
         savings_goals,
-        // Tickets are opened by the support process, which reads the wallet's limit events
-        // and keeps its own streams; until it exists no customer has one.
-        open_tickets: Vec::new(),
+        open_tickets: open_tickets(database, owner, units).await?,
     }))
 }
 

@@ -127,6 +127,8 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::POST, user("reactivate"), json!({}), [401, 403, 403, 404, 403]),
         (Method::POST, user("erase"), json!({}), [401, 403, 403, 404, 403]),
         (Method::GET, "/api/v1/admin/users".into(), Value::Null, [401, 403, 403, 200, 403]),
+        (Method::GET, "/api/v1/agent/queue".into(), Value::Null, [401, 403, 200, 200, 403]),
+        (Method::GET, "/api/v1/tickets".into(), Value::Null, [401, 200, 403, 403, 403]),
         (Method::GET, "/api/v1/admin/mail/parked".into(), Value::Null, [401, 403, 403, 200, 403]),
         (Method::GET, "/api/v1/admin/projections".into(), Value::Null, [401, 403, 403, 200, 403]),
         (Method::POST, format!("/api/v1/admin/projections/{NO_MODEL}/rebuild"), json!({}), [401, 403, 403, 404, 403]),

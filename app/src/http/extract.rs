@@ -145,6 +145,14 @@ impl AllowedRoles for Admins {
     const ROLES: &'static [Role] = &[Role::Admin];
 }
 
+/// Routes for staff who work tickets: agents and admins.
+#[derive(Debug)]
+pub struct Staff;
+
+impl AllowedRoles for Staff {
+    const ROLES: &'static [Role] = &[Role::Agent, Role::Admin];
+}
+
 /// The signed-in user, whose role the route admits: 401 when not signed in, 403 when the
 /// role may not. The one place where roles are checked.
 #[derive(Debug)]

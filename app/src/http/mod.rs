@@ -9,6 +9,7 @@ mod fields;
 mod health;
 pub mod idempotency;
 pub mod openapi;
+mod tickets;
 mod wallet;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::reactivate))
         .routes(routes!(admin::erase))
         .routes(routes!(admin::directory))
+        .routes(routes!(tickets::queue))
+        .routes(routes!(tickets::mine))
         .routes(routes!(admin::parked_mail))
         .routes(routes!(admin::retry_mail))
         .routes(routes!(admin::projections))

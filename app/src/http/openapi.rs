@@ -30,6 +30,8 @@ use super::error::{FieldError, Problem};
         (name = "limits", description = "Spending limits per period and category."),
         (name = "savings", description = "Savings goals."),
         (name = "admin", description = "Agents, auditors, erasure and mail."),
+        (name = "agent", description = "The queue of tickets agents work."),
+        (name = "tickets", description = "Tickets opened when a limit is crossed."),
         (name = "operations", description = "Probes and this document."),
     )
 )]
@@ -108,6 +110,8 @@ fn add_shared_answers(operation: &mut Operation, is_post: bool) {
         let tags = operation.tags.as_deref().unwrap_or_default();
         let only = if tags.iter().any(|t| t == "admin") {
             Some("Only admins.")
+        } else if tags.iter().any(|t| t == "agent") {
+            Some("Only agents and admins.")
         } else if tags.iter().any(|t| CUSTOMER_TAGS.contains(&t.as_str())) {
             Some("Only customers.")
         } else {
