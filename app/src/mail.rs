@@ -14,13 +14,52 @@ use tokio::sync::{Notify, watch};
 /// The outbox kind of a password-reset mail; its payload is `{to, name, link}`.
 pub const PASSWORD_RESET: &str = "password_reset";
 
+/// To a customer whose spending crossed a limit: `{to, name, limit, limit_amount, spent,
+/// currency, period_start, ticket_link, agent_name?}`.
+pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+/// To the agent given a new ticket: `{to, name, customer_name, limit, limit_amount, spent,
+/// currency, period_start, ticket_link}`.
+pub const TICKET_ASSIGNED: &str = "ticket_assigned";
+/// To each admin when a ticket finds no active agent: `{to, name, customer_name, limit,
+/// ticket_link}`.
+pub const TICKET_WAITING: &str = "ticket_waiting";
+/// To a customer at 80% of a limit: `{to, name, limit, limit_amount, spent, currency,
+/// period_start}`.
+pub const LIMIT_WARNING: &str = "limit_warning";
+
 /// Every mail's subject and its two templates.
-const MAILS: &[(&str, &str, &str, &str)] = &[(
-    PASSWORD_RESET,
-    "Reset your Expense Tracker password",
-    include_str!("../templates/mail/password_reset.txt"),
-    include_str!("../templates/mail/password_reset.html"),
-)];
+const MAILS: &[(&str, &str, &str, &str)] = &[
+    (
+        PASSWORD_RESET,
+        "Reset your Expense Tracker password",
+        include_str!("../templates/mail/password_reset.txt"),
+        include_str!("../templates/mail/password_reset.html"),
+    ),
+    (
+        LIMIT_EXCEEDED,
+        "You crossed a spending limit",
+        include_str!("../templates/mail/limit_exceeded.txt"),
+        include_str!("../templates/mail/limit_exceeded.html"),
+    ),
+    (
+        TICKET_ASSIGNED,
+        "A new ticket is yours",
+        include_str!("../templates/mail/ticket_assigned.txt"),
+        include_str!("../templates/mail/ticket_assigned.html"),
+    ),
+    (
+        TICKET_WAITING,
+        "A ticket waits for an agent",
+        include_str!("../templates/mail/ticket_waiting.txt"),
+        include_str!("../templates/mail/ticket_waiting.html"),
+    ),
+    (
+        LIMIT_WARNING,
+        "You are close to a spending limit",
+        include_str!("../templates/mail/limit_warning.txt"),
+        include_str!("../templates/mail/limit_warning.html"),
+    ),
+];
 
 /// The mail templates, parsed once.
 #[derive(Debug)]

@@ -294,6 +294,7 @@ mod tests {
                 expense_id: Uuid::now_v7(),
                 cause,
             },
+            assignee: None,
         };
         for command in std::iter::once(open).chain(commands) {
             state

@@ -85,6 +85,32 @@ impl Outbox {
         Self { database, policy }
     }
 
+    /// Puts `message` in line on its own, once: a message with the same id (derived by the
+    /// caller from what causes it) is never queued twice. True when it was queued now.
+    /// For mail that no event is appended with; mail caused by a command goes in the
+    /// command's own append.
+    ///
+    /// # Errors
+    /// [`OutboxError`] when the database fails.
+    pub async fn enqueue_once(
+        &self,
+        message: &crate::event_store::OutboxMessage,
+        now: DateTime<Utc>,
+    ) -> Result<bool, OutboxError> {
+        let sql = "INSERT INTO outbox (message_id, kind, payload, created_at_us, next_attempt_at_us) \
+                   VALUES ($1, $2, $3, $4, $4) ON CONFLICT (message_id) DO NOTHING";
+        let payload = message.payload.to_string();
+        let queued = on_pool!(&self.database, pool => sqlx::query(sql)
+            .bind(message.message_id)
+            .bind(message.kind.as_str())
+            .bind(payload.as_str())
+            .bind(micros(now))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(queued == 1)
+    }
+
     /// Leases up to `limit` due messages, oldest first.
     ///
     /// # Errors

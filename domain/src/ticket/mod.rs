@@ -107,12 +107,16 @@ pub struct Crossing {
 /// What can be asked of a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TicketCommand {
-    /// Open it for the customer whose spending crossed a limit.
+    /// Open it for the customer whose spending crossed a limit, given at once to
+    /// `assignee` when someone can take it: one decision, so that the ticket, its first
+    /// assignment and the mail telling both parties are written together or not at all.
     Open {
         /// The customer.
         customer: UserId,
         /// What was crossed.
         crossing: Crossing,
+        /// Who works it from the start, if anyone is free.
+        assignee: Option<UserId>,
     },
     /// Give it to an agent or an admin (again, to reassign).
     Assign {
@@ -283,11 +287,24 @@ impl Aggregate for Ticket {
 
     fn decide(&self, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketRejection> {
         let ticket = match (self, command) {
-            (Self::Unopened, TicketCommand::Open { customer, crossing }) => {
-                return Ok(vec![TicketEvent::TicketOpened {
+            (
+                Self::Unopened,
+                TicketCommand::Open {
+                    customer,
+                    crossing,
+                    assignee,
+                },
+            ) => {
+                let opened = TicketEvent::TicketOpened {
                     customer: *customer,
                     crossing: crossing.clone(),
-                }]);
+                };
+                let assigned = assignee.map(|assignee| TicketEvent::TicketAssigned {
+                    assignee,
+                    previous: None,
+                    by: Actor::System,
+                });
+                return Ok(std::iter::once(opened).chain(assigned).collect());
             }
             (Self::Open(_), TicketCommand::Open { .. }) => {
                 return Err(TicketRejection::AlreadyOpened);

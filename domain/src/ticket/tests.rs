@@ -60,12 +60,21 @@ fn a_crossing_opens_a_ticket_once() {
         .when(TicketCommand::Open {
             customer: user(CUSTOMER),
             crossing: crossing(),
+            assignee: None,
         })
         .then([opened()]);
+    given::<Ticket>([])
+        .when(TicketCommand::Open {
+            customer: user(CUSTOMER),
+            crossing: crossing(),
+            assignee: Some(user(AGENT)),
+        })
+        .then([opened(), assigned(AGENT, None)]);
     given::<Ticket>([opened()])
         .when(TicketCommand::Open {
             customer: user(CUSTOMER),
             crossing: crossing(),
+            assignee: None,
         })
         .then_rejected(TicketRejection::AlreadyOpened);
 }

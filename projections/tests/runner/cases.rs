@@ -492,6 +492,7 @@ pub async fn tickets_show_where_they_stand_and_rebuild_identically(database: Dat
     let open = |crossing: &Crossing| TicketCommand::Open {
         customer: UserId(customer),
         crossing: crossing.clone(),
+        assignee: None,
     };
     let text = |t: &str| TicketText::parse(t).expect("valid");
     let (worked, waiting) = (Uuid::new_v4(), Uuid::new_v4());
