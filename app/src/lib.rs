@@ -18,6 +18,7 @@ pub mod rebuild_cli;
 pub mod rebuilds;
 pub mod startup;
 pub mod state;
+pub mod support;
 pub mod ticket_views;
 pub mod wallet_views;
 pub mod web;

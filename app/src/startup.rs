@@ -180,6 +180,9 @@ impl Application {
         let database = self.state.database.clone();
         let (stop_workers, workers_stop) = watch::channel(false);
         let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop.clone()));
+        let support = tokio::spawn(
+            crate::support::SupportProcess::new(self.state.clone()).run(workers_stop.clone()),
+        );
         let projections = tokio::spawn(self.projections.run(workers_stop));
         if let Err(error) = self.state.rebuilds.start_outdated().await {
             tracing::error!(
@@ -201,6 +204,9 @@ impl Application {
         }
         if let Err(error) = projections.await {
             tracing::error!(%error, "the projection runner ended abnormally");
+        }
+        if let Err(error) = support.await {
+            tracing::error!(%error, "the support process ended abnormally");
         }
         database.close().await;
         Ok(())

@@ -305,6 +305,36 @@ impl TestApp {
         panic!("the mail never failed");
     }
 
+    /// Moves the support process manager back to `position` in the log, as if it had
+    /// crashed after acting on the events since and before saving that it had (SQLite).
+    pub async fn rewind_support_process(&self, position: i64) {
+        let database = self.own_database().await;
+        let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+            panic!("the app runs on SQLite");
+        };
+        sqlx::query("UPDATE process_checkpoints SET position = $1 WHERE name = 'support'")
+            .bind(position)
+            .execute(sqlite.pool())
+            .await
+            .expect("rewound");
+        database.close().await;
+    }
+
+    /// The last event the support process manager handled (SQLite).
+    pub async fn support_position(&self) -> i64 {
+        let database = self.own_database().await;
+        let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+            panic!("the app runs on SQLite");
+        };
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM process_checkpoints WHERE name = 'support'")
+                .fetch_optional(sqlite.pool())
+                .await
+                .expect("read");
+        database.close().await;
+        position.unwrap_or(0)
+    }
+
     async fn own_database(&self) -> infrastructure::database::Database {
         let url = format!(
             "sqlite://{}",

@@ -11,4 +11,5 @@ mod openapi;
 mod pages;
 mod password_reset;
 mod smtp;
+mod tickets;
 mod wallet;

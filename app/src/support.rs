@@ -1,0 +1,562 @@
+//! The support process manager. When a customer's spending crosses a limit, a ticket
+//! opens, the active agent with the fewest open tickets gets it (among equals, the one
+//! given a ticket longest ago), and the customer and the agent are told by mail; with no
+//! active agent the ticket waits, unassigned, and the admins are told, and the next agent
+//! created or reactivated takes what waits. 80% of a limit mails the customer a warning.
+//!
+//! Exactly once, through crashes and redeliveries: the process manager reads the log after
+//! its checkpoint and moves the checkpoint after each event it handled. Handling an event
+//! again is harmless: the ticket's id derives from the `LimitExceeded` event, opening it
+//! (with its first assignee) and the mail it causes are one append, a command's id derives
+//! from the event that caused it (a retried append writes nothing), and a warning's mail id
+//! derives from the warning event. See ADR 0014.
+
+use std::time::Duration;
+
+use domain::Aggregate;
+use domain::ticket::{Actor, Crossing, Ticket, TicketCommand, TicketId, TicketRejection};
+use domain::user::{Profile, User, UserId};
+use domain::wallet::{LimitKey, Period, Wallet, WalletEvent};
+use infrastructure::event_codec::decode;
+use infrastructure::event_store::{OutboxMessage, Position, RecordedEvent};
+use projections::Batch;
+use projections::sql::{Value, WriteTx, fetch_all};
+use rust_decimal::Decimal;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::commands::{CommandContext, CommandError};
+use crate::mail::{LIMIT_EXCEEDED, LIMIT_WARNING, TICKET_ASSIGNED, TICKET_WAITING};
+use crate::state::AppState;
+
+/// The process manager's checkpoint name.
+pub const NAME: &str = "support";
+/// Events read per step.
+const BATCH: u32 = 100;
+/// Who the process manager's commands are recorded as.
+const ACTOR: &str = "system:support";
+
+/// Someone mail goes to.
+#[derive(Debug, Clone)]
+struct Recipient {
+    user_id: UserId,
+    name: String,
+    email: String,
+}
+
+/// The process manager; [`Self::process_batch`] is one step, for tests.
+#[derive(Debug, Clone)]
+pub struct SupportProcess {
+    state: AppState,
+    base_url: String,
+}
+
+fn limit_label(key: &LimitKey) -> String {
+    let period = match key.period {
+        Period::Weekly => "weekly".to_owned(),
+        Period::Monthly { first_day: 1 } => "monthly".to_owned(),
+        Period::Monthly { first_day } => format!("monthly (from day {first_day})"),
+    };
+    match &key.category {
+        Some(category) => format!("{period} {category}"),
+        None => period,
+    }
+}
+
+impl SupportProcess {
+    /// The process manager of `state`; links in mail start with its base URL.
+    #[must_use]
+    pub fn new(state: AppState) -> Self {
+        let base_url = state.base_url.clone();
+        Self { state, base_url }
+    }
+
+    /// The last event handled.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn position(&self) -> anyhow::Result<Position> {
+        let rows: Vec<(i64,)> = fetch_all(
+            &self.state.database,
+            "SELECT position FROM process_checkpoints WHERE name = $1",
+            &[NAME.into()],
+        )
+        .await?;
+        Ok(Position(
+            rows.first()
+                .and_then(|(at,)| u64::try_from(*at).ok())
+                .unwrap_or(0),
+        ))
+    }
+
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        let mut tx = WriteTx::begin(&self.state.database).await?;
+        tx.execute(
+            "INSERT INTO process_checkpoints (name, position, updated_at_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+             updated_at_us = excluded.updated_at_us",
+            &[
+                NAME.into(),
+                Value::Int(i64::try_from(position.0).unwrap_or(i64::MAX)),
+                self.state.now().timestamp_micros().into(),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Handles the next events after the checkpoint, moving it after each.
+    ///
+    /// # Errors
+    /// When the store, the database or a command fails; the event is handled again on the
+    /// next step.
+    pub async fn process_batch(&self) -> anyhow::Result<Batch> {
+        let after = self.position().await?;
+        let events = self.state.events.read_all(after, BATCH).await?;
+        if events.is_empty() {
+            return Ok(Batch::CaughtUp);
+        }
+        for event in &events {
+            self.handle(event).await?;
+            self.save(event.position).await?;
+        }
+        Ok(Batch::Processed(events.len()))
+    }
+
+    /// Steps until caught up with the log.
+    ///
+    /// # Errors
+    /// As [`Self::process_batch`].
+    pub async fn catch_up(&self) -> anyhow::Result<u64> {
+        let mut handled = 0;
+        while let Batch::Processed(n) = self.process_batch().await? {
+            handled += n as u64;
+        }
+        Ok(handled)
+    }
+
+    /// Handles events as they come until `stop` turns true; a failure is logged and the
+    /// event tried again a second later.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut head = self.state.events.watch_head();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let wait = match self.catch_up().await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "the support process failed; retrying"
+                    );
+                    Some(Duration::from_secs(1))
+                }
+            };
+            tokio::select! {
+                changed = head.changed(), if wait.is_none() => if changed.is_err() { return },
+                () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
+        let Some((category, subject)) = event
+            .stream
+            .as_str()
+            .split_once('-')
+            .and_then(|(category, id)| Some((category, Uuid::parse_str(id).ok()?)))
+        else {
+            return Ok(());
+        };
+        match (category, event.event_type.as_str()) {
+            (Wallet::CATEGORY, "LimitExceeded" | "LimitWarningReached") => {
+                let customer = UserId(subject);
+                match decode::<WalletEvent>(event)? {
+                    WalletEvent::LimitExceeded {
+                        key,
+                        limit,
+                        period_start,
+                        spent,
+                        expense_id,
+                    } => {
+                        let crossing = Crossing {
+                            limit: key,
+                            limit_amount: limit,
+                            period_start,
+                            spent,
+                            expense_id,
+                            cause: event.event_id,
+                        };
+                        self.limit_exceeded(event, customer, crossing).await
+                    }
+                    WalletEvent::LimitWarningReached {
+                        key,
+                        limit,
+                        period_start,
+                        spent,
+                        ..
+                    } => {
+                        self.limit_warning(event, customer, &key, limit, period_start, spent)
+                            .await
+                    }
+                    _ => Ok(()),
+                }
+            }
+            (User::CATEGORY, "UserRegistered" | "UserReactivated") => {
+                self.wait_for_read_models(event.position).await;
+                if self.is_active_agent(subject).await? {
+                    self.give_waiting_tickets(event).await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The read models the choices are made from, up to `position` (read-your-writes for
+    /// the process manager's own commands too).
+    async fn wait_for_read_models(&self, position: Position) {
+        let head = self.state.events.head().await.unwrap_or(position);
+        let at = head.max(position);
+        self.state.read_models.wait_for("users", at).await;
+        self.state.read_models.wait_for("tickets", at).await;
+    }
+
+    fn context(&self, cause: &RecordedEvent, step: &str) -> CommandContext {
+        CommandContext {
+            command_id: Uuid::new_v5(&cause.event_id, step.as_bytes()),
+            correlation_id: cause.metadata.correlation_id,
+            causation_id: Some(cause.event_id),
+            actor: ACTOR.to_owned(),
+            now: self.state.now(),
+        }
+    }
+
+    fn ticket_link(&self, ticket: TicketId) -> String {
+        format!("{}/tickets/{ticket}", self.base_url.trim_end_matches('/'))
+    }
+
+    async fn currency_of(&self, customer: UserId) -> anyhow::Result<String> {
+        let rows: Vec<(String,)> = fetch_all(
+            &self.state.database,
+            "SELECT currency FROM rm_wallets WHERE owner = $1",
+            &[customer.to_string().into()],
+        )
+        .await?;
+        Ok(rows.into_iter().next().map(|(c,)| c).unwrap_or_default())
+    }
+
+    async fn recipient(
+        &self,
+        user_id: &str,
+        sealed: Option<String>,
+    ) -> anyhow::Result<Option<Recipient>> {
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let opened = self
+            .state
+            .vault
+            .unseal(&RawValue::from_string(sealed)?)
+            .await?;
+        let profile: Option<Profile> = serde_json::from_str(opened.get())?;
+        Ok(match profile {
+            Some(profile) => Some(Recipient {
+                user_id: UserId(Uuid::parse_str(user_id)?),
+                name: profile.name.to_string(),
+                email: profile.email.to_string(),
+            }),
+            None => None,
+        })
+    }
+
+    async fn person(&self, user_id: UserId) -> anyhow::Result<Option<Recipient>> {
+        let id = user_id.to_string();
+        let rows: Vec<(Option<String>,)> = fetch_all(
+            &self.state.database,
+            "SELECT profile FROM rm_users WHERE user_id = $1",
+            &[id.as_str().into()],
+        )
+        .await?;
+        let sealed = rows.into_iter().next().and_then(|(p,)| p);
+        self.recipient(&id, sealed).await
+    }
+
+    async fn is_active_agent(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        let rows: Vec<(i64,)> = fetch_all(
+            &self.state.database,
+            "SELECT COUNT(*) FROM rm_users WHERE user_id = $1 AND role = 'agent' AND active = 1 \
+             AND erased = 0",
+            &[user_id.to_string().into()],
+        )
+        .await?;
+        Ok(rows.first().is_some_and(|(n,)| *n > 0))
+    }
+
+    /// The active agent with the fewest open tickets; among equals, the one given a ticket
+    /// longest ago (never is longest), then the one registered first.
+    async fn least_loaded_agent(&self) -> anyhow::Result<Option<Recipient>> {
+        let rows: Vec<(String, Option<String>)> = fetch_all(
+            &self.state.database,
+            "SELECT u.user_id, u.profile FROM rm_users u \
+             WHERE u.role = 'agent' AND u.active = 1 AND u.erased = 0 \
+             ORDER BY (SELECT COUNT(*) FROM rm_tickets t \
+                       WHERE t.assignee = u.user_id AND t.status <> 'resolved'), \
+                      COALESCE((SELECT MAX(t.assigned_at_us) FROM rm_tickets t \
+                                WHERE t.assignee = u.user_id), 0), \
+                      u.registered_at",
+            &[],
+        )
+        .await?;
+        for (user_id, sealed) in rows {
+            if let Some(agent) = self.recipient(&user_id, sealed).await? {
+                return Ok(Some(agent));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn admins(&self) -> anyhow::Result<Vec<Recipient>> {
+        let rows: Vec<(String, Option<String>)> = fetch_all(
+            &self.state.database,
+            "SELECT user_id, profile FROM rm_users WHERE role = 'admin' AND active = 1 \
+             AND erased = 0 ORDER BY registered_at",
+            &[],
+        )
+        .await?;
+        let mut admins = Vec::new();
+        for (user_id, sealed) in rows {
+            admins.extend(self.recipient(&user_id, sealed).await?);
+        }
+        Ok(admins)
+    }
+
+    /// A mail about `ticket` (or none), its id derived from its cause, kind, ticket and
+    /// recipient: the same mail is never queued twice.
+    fn mail(
+        cause: &RecordedEvent,
+        ticket: Option<TicketId>,
+        kind: &str,
+        to: &Recipient,
+        payload: serde_json::Value,
+    ) -> OutboxMessage {
+        let mut payload = payload;
+        payload["to"] = json!(to.email);
+        payload["name"] = json!(to.name);
+        let about = ticket.map(|t| t.to_string()).unwrap_or_default();
+        OutboxMessage {
+            message_id: Uuid::new_v5(
+                &cause.event_id,
+                format!("{kind}:{about}:{}", to.user_id).as_bytes(),
+            ),
+            kind: kind.to_owned(),
+            payload,
+        }
+    }
+
+    async fn limit_exceeded(
+        &self,
+        event: &RecordedEvent,
+        customer: UserId,
+        crossing: Crossing,
+    ) -> anyhow::Result<()> {
+        let ticket = TicketId::for_cause(event.event_id);
+        let (state, _) = self.state.commands.load::<Ticket>(ticket.0).await?;
+        if !matches!(state, Ticket::Unopened) {
+            // Opened, assigned and announced before a crash, or by another instance.
+            return Ok(());
+        }
+        self.wait_for_read_models(event.position).await;
+        let Some(person) = self.person(customer).await? else {
+            tracing::warn!(%customer, "a limit was crossed by someone erased; no ticket opens");
+            return Ok(());
+        };
+        let agent = self.least_loaded_agent().await?;
+        let facts = json!({
+            "limit": limit_label(&crossing.limit),
+            "limit_amount": crossing.limit_amount.to_string(),
+            "spent": crossing.spent.to_string(),
+            "currency": self.currency_of(customer).await?,
+            "period_start": crossing.period_start.to_string(),
+            "ticket_link": self.ticket_link(ticket),
+        });
+        let with = |extra: serde_json::Value| {
+            let mut payload = facts.clone();
+            if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+                payload.extend(extra.clone());
+            }
+            payload
+        };
+        let mut mail = vec![Self::mail(
+            event,
+            Some(ticket),
+            LIMIT_EXCEEDED,
+            &person,
+            with(json!({ "agent_name": agent.as_ref().map(|a| a.name.clone()) })),
+        )];
+        match &agent {
+            Some(agent) => mail.push(Self::mail(
+                event,
+                Some(ticket),
+                TICKET_ASSIGNED,
+                agent,
+                with(json!({ "customer_name": person.name })),
+            )),
+            None => {
+                for admin in self.admins().await? {
+                    mail.push(Self::mail(
+                        event,
+                        Some(ticket),
+                        TICKET_WAITING,
+                        &admin,
+                        with(json!({ "customer_name": person.name })),
+                    ));
+                }
+            }
+        }
+        let command = TicketCommand::Open {
+            customer,
+            crossing,
+            assignee: agent.map(|a| a.user_id),
+        };
+        match self
+            .state
+            .commands
+            .execute_with_outbox::<Ticket>(ticket.0, &command, &self.context(event, "open"), mail)
+            .await
+        {
+            Ok(_) => {
+                self.state.mail_wake.notify_one();
+                Ok(())
+            }
+            Err(CommandError::Rejected(TicketRejection::AlreadyOpened)) => Ok(()),
+            Err(error) => Err(anyhow::anyhow!("opening ticket {ticket}: {error}")),
+        }
+    }
+
+    async fn limit_warning(
+        &self,
+        event: &RecordedEvent,
+        customer: UserId,
+        key: &LimitKey,
+        limit: Decimal,
+        period_start: chrono::NaiveDate,
+        spent: Decimal,
+    ) -> anyhow::Result<()> {
+        self.wait_for_read_models(event.position).await;
+        let Some(person) = self.person(customer).await? else {
+            return Ok(());
+        };
+        let message = Self::mail(
+            event,
+            None,
+            LIMIT_WARNING,
+            &person,
+            json!({
+                "limit": limit_label(key),
+                "limit_amount": limit.to_string(),
+                "spent": spent.to_string(),
+                "currency": self.currency_of(customer).await?,
+                "period_start": period_start.to_string(),
+            }),
+        );
+        if self
+            .state
+            .outbox
+            .enqueue_once(&message, self.state.now())
+            .await?
+        {
+            self.state.mail_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Gives every ticket that waits for an agent to the least loaded one, oldest first.
+    async fn give_waiting_tickets(&self, cause: &RecordedEvent) -> anyhow::Result<()> {
+        type Waiting = (
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            i64,
+            i64,
+            String,
+        );
+        let waiting: Vec<Waiting> = fetch_all(
+            &self.state.database,
+            "SELECT ticket_id, customer, limit_period, limit_first_day, limit_category, \
+             limit_milli, spent_milli, period_start FROM rm_tickets \
+             WHERE status = 'unassigned' ORDER BY opened_at",
+            &[],
+        )
+        .await?;
+        for (ticket, customer, period, first_day, category, limit, spent, period_start) in waiting {
+            let ticket = TicketId(Uuid::parse_str(&ticket)?);
+            let Some(agent) = self.least_loaded_agent().await? else {
+                return Ok(());
+            };
+            let customer = UserId(Uuid::parse_str(&customer)?);
+            let customer_name = self.person(customer).await?.map(|p| p.name);
+            let key = LimitKey {
+                period: match (period.as_str(), first_day) {
+                    ("monthly", Some(day)) => Period::Monthly {
+                        first_day: u8::try_from(day).unwrap_or(1),
+                    },
+                    _ => Period::Weekly,
+                },
+                category: category
+                    .as_deref()
+                    .map(domain::wallet::Category::parse)
+                    .transpose()?,
+            };
+            let mail = vec![Self::mail(
+                cause,
+                Some(ticket),
+                TICKET_ASSIGNED,
+                &agent,
+                json!({
+                    "customer_name": customer_name,
+                    "limit": limit_label(&key),
+                    "limit_amount": Decimal::new(limit, 3).normalize().to_string(),
+                    "spent": Decimal::new(spent, 3).normalize().to_string(),
+                    "currency": self.currency_of(customer).await?,
+                    "period_start": period_start,
+                    "ticket_link": self.ticket_link(ticket),
+                }),
+            )];
+            let command = TicketCommand::Assign {
+                assignee: agent.user_id,
+                by: Actor::System,
+            };
+            let context = self.context(cause, &format!("assign:{ticket}"));
+            match self
+                .state
+                .commands
+                .execute_with_outbox::<Ticket>(ticket.0, &command, &context, mail)
+                .await
+            {
+                Ok(done) => {
+                    self.state.mail_wake.notify_one();
+                    if let Some(outcome) = done.outcome {
+                        self.state
+                            .read_models
+                            .wait_for("tickets", outcome.last_position)
+                            .await;
+                    }
+                }
+                // Given to someone since the read model was read.
+                Err(CommandError::Rejected(
+                    TicketRejection::AlreadyAssigned | TicketRejection::Resolved,
+                )) => {}
+                Err(error) => return Err(anyhow::anyhow!("assigning ticket {ticket}: {error}")),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! The support flow end to end, over a real SMTP listener: a crossed limit opens one
+//! ticket, given to the least loaded agent, and both parties get one mail each.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with_admin_and_smtp};
+use crate::smtp::SmtpCatcher;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn agent(app: &TestApp, admin: &str, email: &str, username: &str, name: &str) -> String {
+    let body = json!({
+        "name": name, "email": email, "mobile": "+91 91234 56789",
+        "gender": "female", "username": username, "password": PASSWORD
+    });
+    let response = app
+        .post_as(Some(admin), "/api/v1/admin/agents", &body)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["user_id"].as_str().expect("id").to_owned()
+}
+
+async fn spend(app: &TestApp, token: &str, amount: &str) {
+    let body = json!({ "amount": amount, "category": "Food", "spent_on": "2026-11-20" });
+    let response = app
+        .call(Method::POST, Some(token), "/api/v1/expenses", Some(&body))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let response = app.call(Method::GET, Some(token), path, None).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.expect("json")
+}
+
+/// Waits until `path` lists `count` items.
+async fn listed(app: &TestApp, token: &str, path: &str, count: usize) -> Value {
+    for _ in 0..250 {
+        let list = get(app, token, path).await;
+        if list["items"].as_array().map(Vec::len) == Some(count) {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{path} never listed {count} items");
+}
+
+fn recipients(mails: &[String]) -> Vec<String> {
+    let mut to: Vec<String> = mails
+        .iter()
+        .filter_map(|mail| {
+            mail.lines()
+                .find_map(|line| line.strip_prefix("To: "))
+                .map(|to| to.trim().trim_matches(['<', '>']).to_owned())
+        })
+        .collect();
+    to.sort();
+    to
+}
+
+async fn mails(smtp: &mut SmtpCatcher, count: usize) -> Vec<String> {
+    let mut mails = Vec::new();
+    for _ in 0..count {
+        mails.push(smtp.next_mail().await);
+    }
+    mails
+}
+
+#[tokio::test]
+async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail_each() {
+    let (app, mut smtp) = spawn_app_with_admin_and_smtp().await;
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let ravi = agent(&app, &admin, "ravi@example.com", "ravi", "Ravi Kumar").await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    let asha = app.token_for("asha@example.com", PASSWORD).await;
+    let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
+    let set = app
+        .call(Method::PUT, Some(&asha), "/api/v1/limits", Some(&limit))
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+
+    // 80%: a warning to the customer, no ticket.
+    spend(&app, &asha, "85").await;
+    let warning = mails(&mut smtp, 1).await;
+    assert_eq!(recipients(&warning), ["asha@example.com"]);
+    assert!(
+        warning[0].contains("close to a spending limit"),
+        "{}",
+        warning[0]
+    );
+
+    // 100%: one ticket, given to the only agent; a mail to each of them.
+    spend(&app, &asha, "20").await;
+    let mine = listed(&app, &asha, "/api/v1/tickets", 1).await;
+    let ticket = &mine["items"][0];
+    assert_eq!(ticket["status"], "assigned");
+    assert_eq!(ticket["agent"]["user_id"], ravi.as_str());
+    assert_eq!(ticket["agent"]["name"], "Ravi Kumar");
+    assert_eq!(ticket["limit"]["spent"], "105.00");
+    let told = mails(&mut smtp, 2).await;
+    assert_eq!(recipients(&told), ["asha@example.com", "ravi@example.com"]);
+    let to_asha = told
+        .iter()
+        .find(|m| m.contains("To: asha@example.com"))
+        .expect("the customer's mail");
+    assert!(to_asha.contains("Ravi Kumar"), "names the agent: {to_asha}");
+
+    // A crash after acting but before saving that it did, or the same events delivered
+    // again: everything is handled again from the start, and nothing doubles.
+    let events_before = app.event_count().await;
+    app.rewind_support_process(0).await;
+    // A second expense in the same period crosses nothing new (and wakes the process).
+    spend(&app, &asha, "5").await;
+    let ravi_token = app.token_for("ravi@example.com", PASSWORD).await;
+    let queue = get(&app, &ravi_token, "/api/v1/agent/queue").await;
+    assert_eq!(queue["items"].as_array().map(Vec::len), Some(1));
+    let head = app.event_count().await;
+    for _ in 0..500 {
+        if app.support_position().await == head {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.support_position().await,
+        head,
+        "the whole log was handled again"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(smtp.received_so_far().is_empty(), "nothing more was sent");
+    assert_eq!(
+        app.event_count().await,
+        events_before + 1,
+        "only the expense: no second ticket, assignment or warning"
+    );
+    assert_eq!(
+        listed(&app, &asha, "/api/v1/tickets", 1).await["items"][0]["ticket_id"],
+        ticket["ticket_id"]
+    );
+
+    // A second agent gets the next customer's ticket: Ravi already has one open.
+    let meera = agent(&app, &admin, "meera@example.com", "meera", "Meera Shah").await;
+    app.register_customer("bala@example.com", PASSWORD).await;
+    let bala = app.token_for("bala@example.com", PASSWORD).await;
+    let set = app
+        .call(Method::PUT, Some(&bala), "/api/v1/limits", Some(&limit))
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    spend(&app, &bala, "150").await;
+    let theirs = listed(&app, &bala, "/api/v1/tickets", 1).await;
+    assert_eq!(theirs["items"][0]["agent"]["user_id"], meera.as_str());
+    // Straight past 100%: no warning, the two ticket mails.
+    let told = mails(&mut smtp, 2).await;
+    assert_eq!(recipients(&told), ["bala@example.com", "meera@example.com"]);
+}
+
+#[tokio::test]
+async fn with_no_agent_the_ticket_waits_admins_are_told_and_the_next_agent_takes_it() {
+    let (app, mut smtp) = spawn_app_with_admin_and_smtp().await;
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    let asha = app.token_for("asha@example.com", PASSWORD).await;
+    let limit = json!({ "period": "weekly", "amount": "50" });
+    let set = app
+        .call(Method::PUT, Some(&asha), "/api/v1/limits", Some(&limit))
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    spend(&app, &asha, "60").await;
+    let waiting = listed(&app, &admin, "/api/v1/agent/queue", 1).await;
+    assert_eq!(waiting["items"][0]["status"], "unassigned");
+    let told = mails(&mut smtp, 2).await;
+    assert_eq!(
+        recipients(&told),
+        ["admin@example.com", "asha@example.com"],
+        "the crossing to the customer (straight past 80%: no warning), the waiting ticket \
+         to the admin"
+    );
+
+    let ravi = agent(&app, &admin, "ravi@example.com", "ravi", "Ravi Kumar").await;
+    let mut taken = Value::Null;
+    for _ in 0..250 {
+        taken = get(&app, &asha, "/api/v1/tickets").await;
+        if taken["items"][0]["status"] == "assigned" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        taken["items"][0]["agent"]["user_id"],
+        ravi.as_str(),
+        "{taken}"
+    );
+    let told = mails(&mut smtp, 1).await;
+    assert_eq!(recipients(&told), ["ravi@example.com"]);
+}
