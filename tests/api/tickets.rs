@@ -155,6 +155,87 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
     // Straight past 100%: no warning, the two ticket mails.
     let told = mails(&mut smtp, 2).await;
     assert_eq!(recipients(&told), ["bala@example.com", "meera@example.com"]);
+
+    // Working Asha's ticket.
+    let id = ticket["ticket_id"].as_str().expect("id").to_owned();
+    let act = |token: &str, action: &str, body: Value| {
+        let path = format!("/api/v1/tickets/{id}/{action}");
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.call(Method::POST, Some(&token), &path, Some(&body))
+                .await
+                .status()
+        }
+    };
+    let comment = json!({ "text": "Was this the party?" });
+    assert_eq!(
+        act(&bala, "comments", comment.clone()).await,
+        StatusCode::NOT_FOUND,
+        "not hers"
+    );
+    assert_eq!(
+        act(&asha, "comments", json!({ "text": "  " })).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        act(&asha, "comments", comment).await,
+        StatusCode::NO_CONTENT
+    );
+    let resolution = json!({ "resolution": "Explained; the limit stays." });
+    assert_eq!(
+        act(&asha, "resolve", resolution.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        act(&ravi_token, "resolve", resolution.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        act(&ravi_token, "resolve", resolution).await,
+        StatusCode::CONFLICT
+    );
+    let seen = get(&app, &asha, "/api/v1/tickets").await;
+    assert_eq!(seen["items"][0]["status"], "resolved");
+    assert_eq!(
+        seen["items"][0]["resolution"],
+        "Explained; the limit stays."
+    );
+    assert_eq!(seen["items"][0]["comments"], 1);
+    assert_eq!(
+        act(&asha, "reopen", json!({ "reason": "It happened again" })).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        get(&app, &asha, "/api/v1/tickets").await["items"][0]["status"],
+        "assigned"
+    );
+    let to_meera = json!({ "assignee": meera });
+    assert_eq!(
+        act(&ravi_token, "assign", to_meera.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        act(&admin, "assign", to_meera).await,
+        StatusCode::NO_CONTENT
+    );
+    let meera_token = app.token_for("meera@example.com", PASSWORD).await;
+    let queue = get(&app, &meera_token, "/api/v1/agent/queue").await;
+    let theirs: Vec<&Value> = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| &t["customer"]["name"])
+        .collect();
+    assert_eq!(
+        theirs.len(),
+        2,
+        "Asha's ticket is Meera's now, beside Bala's: {queue}"
+    );
+    assert_eq!(
+        get(&app, &ravi_token, "/api/v1/agent/queue").await["items"],
+        json!([])
+    );
 }
 
 #[tokio::test]

@@ -153,6 +153,14 @@ impl AllowedRoles for Staff {
     const ROLES: &'static [Role] = &[Role::Agent, Role::Admin];
 }
 
+/// Routes for the parties to a ticket: its customer and the staff who work tickets.
+#[derive(Debug)]
+pub struct TicketParties;
+
+impl AllowedRoles for TicketParties {
+    const ROLES: &'static [Role] = &[Role::Customer, Role::Agent, Role::Admin];
+}
+
 /// The signed-in user, whose role the route admits: 401 when not signed in, 403 when the
 /// role may not. The one place where roles are checked.
 #[derive(Debug)]
