@@ -232,6 +232,107 @@ pub async fn of_customer(
     .await
 }
 
+/// Who wrote a comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Author {
+    /// `customer`, `agent`, `admin` or `system`.
+    pub kind: String,
+    /// The person, unless the system wrote it.
+    pub person: Option<Person>,
+}
+
+/// A comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Comment {
+    /// Who.
+    pub author: Author,
+    /// What.
+    pub text: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A ticket with what an agent needs to work it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    /// The ticket.
+    pub ticket: TicketItem,
+    /// Its comments, in order.
+    pub comments: Vec<Comment>,
+    /// The customer's latest expenses.
+    pub recent_expenses: Vec<crate::wallet_views::ExpenseItem>,
+    /// The customer's limits now, with this period's spending.
+    pub limits: Vec<crate::wallet_views::LimitStatus>,
+    /// The customer's other tickets (their earlier crossings), newest first.
+    pub other_tickets: Vec<TicketItem>,
+}
+
+/// The ticket `ticket`, or `None` when there is none.
+///
+/// # Errors
+/// When the database fails or a sealed name is damaged.
+pub async fn detail(
+    database: &Database,
+    vault: &PersonalDataVault,
+    ticket: Uuid,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<TicketDetail>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM rm_tickets t LEFT JOIN rm_wallets w ON w.owner = t.customer \
+         WHERE t.ticket_id = $1"
+    );
+    let Some(item) = items(database, vault, &sql, &[ticket.to_string().into()], now)
+        .await?
+        .items
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<(String, Option<String>, String, i64)> = fetch_all(
+        database,
+        "SELECT author_kind, author_id, body, at_us FROM rm_ticket_comments \
+         WHERE ticket_id = $1 ORDER BY position",
+        &[ticket.to_string().into()],
+    )
+    .await?;
+    let mut names = Names {
+        database,
+        vault,
+        known: HashMap::new(),
+    };
+    let mut comments = Vec::with_capacity(rows.len());
+    for (kind, author, text, at) in rows {
+        let person = match author {
+            Some(author) => Some(names.person(&author).await?),
+            None => None,
+        };
+        comments.push(Comment {
+            author: Author { kind, person },
+            text,
+            at: DateTime::from_timestamp_micros(at)
+                .ok_or_else(|| anyhow::anyhow!("{at} is not an instant"))?,
+        });
+    }
+    let customer = item.customer.user_id;
+    let board = crate::wallet_views::dashboard(database, customer, now.date_naive()).await?;
+    let (recent_expenses, limits) = board
+        .map(|board| (board.recent_expenses, board.limits))
+        .unwrap_or_default();
+    let other_tickets = of_customer(database, vault, customer, now)
+        .await?
+        .items
+        .into_iter()
+        .filter(|other| other.ticket_id != ticket)
+        .collect();
+    Ok(Some(TicketDetail {
+        ticket: item,
+        comments,
+        recent_expenses,
+        limits,
+        other_tickets,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;

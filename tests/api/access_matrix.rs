@@ -129,6 +129,7 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::GET, "/api/v1/admin/users".into(), Value::Null, [401, 403, 403, 200, 403]),
         (Method::GET, "/api/v1/agent/queue".into(), Value::Null, [401, 403, 200, 200, 403]),
         (Method::GET, "/api/v1/tickets".into(), Value::Null, [401, 200, 403, 403, 403]),
+        (Method::GET, format!("/api/v1/tickets/{NOBODY}"), Value::Null, [401, 404, 404, 404, 403]),
         (Method::POST, format!("/api/v1/tickets/{NOBODY}/comments"), json!({ "text": "hello" }), [401, 404, 404, 404, 403]),
         (Method::POST, format!("/api/v1/tickets/{NOBODY}/reopen"), json!({ "reason": "again" }), [401, 404, 404, 404, 403]),
         (Method::POST, format!("/api/v1/tickets/{NOBODY}/resolve"), json!({ "resolution": "done" }), [401, 403, 404, 404, 403]),

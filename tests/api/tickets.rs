@@ -210,6 +210,27 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
         get(&app, &asha, "/api/v1/tickets").await["items"][0]["status"],
         "assigned"
     );
+
+    // The detail: comments with their authors, the customer's spending and limits.
+    let path = format!("/api/v1/tickets/{id}");
+    let detail = get(&app, &ravi_token, &path).await;
+    assert_eq!(detail["ticket"]["ticket_id"], id.as_str());
+    assert_eq!(detail["comments"][0]["text"], "Was this the party?");
+    assert_eq!(detail["comments"][0]["author"]["kind"], "customer");
+    assert_eq!(detail["recent_expenses"].as_array().map(Vec::len), Some(3));
+    // (What the limit's current period holds depends on today's date; its amount does not.)
+    assert_eq!(detail["limits"][0]["amount"], "100.00");
+    assert_eq!(detail["other_tickets"], json!([]));
+    assert_eq!(
+        get(&app, &asha, &path).await["ticket"]["ticket_id"],
+        id.as_str()
+    );
+    let stranger = app.call(Method::GET, Some(&bala), &path, None).await;
+    assert_eq!(
+        stranger.status(),
+        StatusCode::NOT_FOUND,
+        "another customer's ticket"
+    );
     let to_meera = json!({ "assignee": meera });
     assert_eq!(
         act(&ravi_token, "assign", to_meera.clone()).await,

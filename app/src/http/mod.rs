@@ -53,6 +53,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::directory))
         .routes(routes!(tickets::queue))
         .routes(routes!(tickets::mine))
+        .routes(routes!(tickets::detail))
         .routes(routes!(tickets::comment))
         .routes(routes!(tickets::resolve))
         .routes(routes!(tickets::reopen))

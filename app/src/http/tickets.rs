@@ -16,7 +16,7 @@ use super::extract::{ApiJson, ApiPath, Authorized, Customers, Staff, TicketParti
 use super::fields::Fields;
 use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
-use crate::ticket_views::{self, QueueOf, TicketList};
+use crate::ticket_views::{self, QueueOf, TicketDetail, TicketList};
 
 /// `GET /api/v1/agent/queue`: the open tickets an agent works from, the unassigned ones
 /// first, then the oldest first; an agent sees their own and the unassigned ones, an admin
@@ -63,6 +63,34 @@ pub async fn mine(
     )
     .await?;
     Ok(Json(list))
+}
+
+/// `GET /api/v1/tickets/{id}`: a ticket with its comments, the customer's latest
+/// expenses, their limits now and their other tickets; for the ticket's customer and for
+/// staff. 404 for a ticket that does not exist or is another customer's.
+///
+/// # Errors
+/// As above; 401/403 for auditors and strangers.
+#[utoipa::path(get, path = "/tickets/{ticket_id}", tag = "tickets",
+    security(("bearer" = [])),
+    params(("ticket_id" = Uuid, Path, description = "The ticket.")),
+    responses(
+        (status = 200, description = "The ticket and what working it needs.", body = TicketDetail),
+        (status = 403, description = "Only the ticket's customer, agents and admins.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket of yours.", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn detail(
+    State(state): State<AppState>,
+    party: Authorized<TicketParties>,
+    ApiPath(ticket): ApiPath<Uuid>,
+) -> Result<Json<TicketDetail>, ApiError> {
+    let detail = ticket_views::detail(&state.database, &state.vault, ticket, state.now())
+        .await?
+        .filter(|d| {
+            party.user.role != Role::Customer || d.ticket.customer.user_id == party.user.user_id.0
+        })
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(detail))
 }
 
 /// The ticket read model, which ticket answers read from.
