@@ -11,6 +11,8 @@
 //! from the event that caused it (a retried append writes nothing), and a warning's mail id
 //! derives from the warning event. See ADR 0014.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::Aggregate;
@@ -18,7 +20,7 @@ use domain::ticket::{Actor, Crossing, Ticket, TicketCommand, TicketId, TicketRej
 use domain::user::{Profile, User, UserId};
 use domain::wallet::{LimitKey, Period, Wallet, WalletEvent};
 use infrastructure::event_codec::decode;
-use infrastructure::event_store::{OutboxMessage, Position, RecordedEvent};
+use infrastructure::event_store::{AppendOutcome, OutboxMessage, Position, RecordedEvent};
 use projections::Batch;
 use projections::sql::{Value, WriteTx, fetch_all};
 use rust_decimal::Decimal;
@@ -50,6 +52,8 @@ struct Recipient {
 #[derive(Debug, Clone)]
 pub struct SupportProcess {
     state: AppState,
+    /// The last position this process appended.
+    written: Arc<AtomicU64>,
     base_url: String,
 }
 
@@ -70,7 +74,11 @@ impl SupportProcess {
     #[must_use]
     pub fn new(state: AppState) -> Self {
         let base_url = state.base_url.clone();
-        Self { state, base_url }
+        Self {
+            state,
+            base_url,
+            written: Arc::default(),
+        }
     }
 
     /// The last event handled.
@@ -218,13 +226,26 @@ impl SupportProcess {
         }
     }
 
-    /// The read models the choices are made from, up to `position` (read-your-writes for
-    /// the process manager's own commands too).
+    /// Waits until the read models the choices are made from show `position` (the event
+    /// being handled) and everything this process wrote itself, so that its own earlier
+    /// assignments count. Not the head: while a large log is caught up, waiting for the
+    /// head would stall every event.
     async fn wait_for_read_models(&self, position: Position) {
-        let head = self.state.events.head().await.unwrap_or(position);
-        let at = head.max(position);
-        self.state.read_models.wait_for("users", at).await;
-        self.state.read_models.wait_for("tickets", at).await;
+        let own = Position(self.written.load(Ordering::Acquire));
+        self.state.read_models.wait_for("users", position).await;
+        self.state
+            .read_models
+            .wait_for("tickets", position.max(own))
+            .await;
+    }
+
+    /// Remembers what this process wrote, for [`Self::wait_for_read_models`].
+    fn wrote(&self, outcome: Option<&AppendOutcome>) {
+        if let Some(outcome) = outcome {
+            self.written
+                .fetch_max(outcome.last_position.0, Ordering::AcqRel);
+        }
+        self.state.mail_wake.notify_one();
     }
 
     fn context(&self, cause: &RecordedEvent, step: &str) -> CommandContext {
@@ -430,8 +451,8 @@ impl SupportProcess {
             .execute_with_outbox::<Ticket>(ticket.0, &command, &self.context(event, "open"), mail)
             .await
         {
-            Ok(_) => {
-                self.state.mail_wake.notify_one();
+            Ok(done) => {
+                self.wrote(done.outcome.as_ref());
                 Ok(())
             }
             Err(CommandError::Rejected(TicketRejection::AlreadyOpened)) => Ok(()),
@@ -542,13 +563,8 @@ impl SupportProcess {
                 .await
             {
                 Ok(done) => {
-                    self.state.mail_wake.notify_one();
-                    if let Some(outcome) = done.outcome {
-                        self.state
-                            .read_models
-                            .wait_for("tickets", outcome.last_position)
-                            .await;
-                    }
+                    self.wrote(done.outcome.as_ref());
+                    self.wait_for_read_models(cause.position).await;
                 }
                 // Given to someone since the read model was read.
                 Err(CommandError::Rejected(
