@@ -21,7 +21,7 @@ use crate::runner::{Batch, ProjectionRunner, resume};
 use crate::sql::{Value, WriteTx, fetch_all};
 
 /// Events read per batch by a rebuild.
-pub const REBUILD_BATCH: u32 = 5_000;
+pub const REBUILD_BATCH: u32 = 10_000;
 
 /// How far a rebuild is.
 #[derive(Debug, Clone, Copy)]
