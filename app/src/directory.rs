@@ -101,8 +101,12 @@ fn instant(micros: i64) -> anyhow::Result<DateTime<Utc>> {
         .ok_or_else(|| anyhow::anyhow!("{micros} is not an instant"))
 }
 
-/// Opens a row's sealed profile: `None` when there is none, or its owner was erased.
-async fn profile(
+/// Opens a sealed profile of the directory: `None` when there is none, or its owner was
+/// erased.
+///
+/// # Errors
+/// When the sealed value is damaged or the vault's store fails.
+pub async fn open_profile(
     vault: &PersonalDataVault,
     sealed: Option<&str>,
 ) -> anyhow::Result<Option<Profile>> {
@@ -115,9 +119,29 @@ async fn profile(
     Ok(serde_json::from_str(opened.get())?)
 }
 
+/// The profile of `user_id` from the directory, opened: `None` when there is no such
+/// account, or its person was erased.
+///
+/// # Errors
+/// When the database fails or the sealed profile is damaged.
+pub async fn profile_of(
+    database: &Database,
+    vault: &PersonalDataVault,
+    user_id: &str,
+) -> anyhow::Result<Option<Profile>> {
+    let rows: Vec<(Option<String>,)> = fetch_all(
+        database,
+        "SELECT profile FROM rm_users WHERE user_id = $1",
+        &[user_id.into()],
+    )
+    .await?;
+    let sealed = rows.into_iter().next().and_then(|(sealed,)| sealed);
+    open_profile(vault, sealed.as_deref()).await
+}
+
 async fn entry(vault: &PersonalDataVault, row: Row) -> anyhow::Result<DirectoryEntry> {
     let (user_id, role, sealed, active, erased, by, by_id, at, _, changed) = row;
-    let profile = profile(vault, sealed.as_deref()).await?;
+    let profile = open_profile(vault, sealed.as_deref()).await?;
     Ok(DirectoryEntry {
         user_id: Uuid::parse_str(&user_id)?,
         role,

@@ -5,7 +5,8 @@
 //! created or reactivated takes what waits. 80% of a limit mails the customer a warning.
 //!
 //! Exactly once, through crashes and redeliveries: the process manager reads the log after
-//! its checkpoint and moves the checkpoint after each event it handled. Handling an event
+//! its checkpoint and moves the checkpoint after each step of up to 100 events (on a failure,
+//! past the events it handled before it). Handling an event
 //! again is harmless: the ticket's id derives from the `LimitExceeded` event, opening it
 //! (with its first assignee) and the mail it causes are one append, a command's id derives
 //! from the event that caused it (a retried append writes nothing), and a warning's mail id
@@ -15,23 +16,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use domain::Aggregate;
+use chrono::NaiveDate;
 use domain::ticket::{Actor, Crossing, Ticket, TicketCommand, TicketId, TicketRejection};
-use domain::user::{Profile, User, UserId};
-use domain::wallet::{LimitKey, Period, Wallet, WalletEvent};
+use domain::user::{User, UserId};
+use domain::wallet::{Category, LimitKey, Period, Wallet, WalletEvent};
 use infrastructure::event_codec::decode;
 use infrastructure::event_store::{AppendOutcome, OutboxMessage, Position, RecordedEvent};
 use projections::Batch;
 use projections::sql::{Value, WriteTx, fetch_all};
 use rust_decimal::Decimal;
 use serde_json::json;
-use serde_json::value::RawValue;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::commands::{CommandContext, CommandError};
+use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::directory::profile_of;
 use crate::mail::{LIMIT_EXCEEDED, LIMIT_WARNING, TICKET_ASSIGNED, TICKET_WAITING};
 use crate::state::AppState;
+use crate::wallet_views::{decimal_text, period_of};
 
 /// The process manager's checkpoint name.
 pub const NAME: &str = "support";
@@ -46,6 +48,26 @@ struct Recipient {
     user_id: UserId,
     name: String,
     email: String,
+}
+
+/// A limit reached (80%) or crossed (100%), as mail tells of it.
+#[derive(Debug, Clone, Copy)]
+struct Reached<'a> {
+    key: &'a LimitKey,
+    limit: Decimal,
+    spent: Decimal,
+    period_start: NaiveDate,
+}
+
+impl<'a> Reached<'a> {
+    fn of(crossing: &'a Crossing) -> Self {
+        Self {
+            key: &crossing.limit,
+            limit: crossing.limit_amount,
+            spent: crossing.spent,
+            period_start: crossing.period_start,
+        }
+    }
 }
 
 /// The process manager; [`Self::process_batch`] is one step, for tests.
@@ -124,13 +146,22 @@ impl SupportProcess {
     pub async fn process_batch(&self) -> anyhow::Result<Batch> {
         let after = self.position().await?;
         let events = self.state.events.read_all(after, BATCH).await?;
-        if events.is_empty() {
+        let Some(last) = events.last().map(|event| event.position) else {
             return Ok(Batch::CaughtUp);
-        }
+        };
+        // The checkpoint moves once per step, not per event: most events need nothing, and
+        // handling one again is harmless. After a failure it keeps what was handled.
+        let mut handled = after;
         for event in &events {
-            self.handle(event).await?;
-            self.save(event.position).await?;
+            if let Err(error) = self.handle(event).await {
+                if handled > after {
+                    self.save(handled).await?;
+                }
+                return Err(error);
+            }
+            handled = event.position;
         }
+        self.save(last).await?;
         Ok(Batch::Processed(events.len()))
     }
 
@@ -173,17 +204,11 @@ impl SupportProcess {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
-        let Some((category, subject)) = event
-            .stream
-            .as_str()
-            .split_once('-')
-            .and_then(|(category, id)| Some((category, Uuid::parse_str(id).ok()?)))
-        else {
-            return Ok(());
-        };
-        match (category, event.event_type.as_str()) {
-            (Wallet::CATEGORY, "LimitExceeded" | "LimitWarningReached") => {
-                let customer = UserId(subject);
+        match event.event_type.as_str() {
+            "LimitExceeded" | "LimitWarningReached" => {
+                let Some(customer) = CommandService::id_in::<Wallet>(&event.stream) else {
+                    return Ok(());
+                };
                 match decode::<WalletEvent>(event)? {
                     WalletEvent::LimitExceeded {
                         key,
@@ -200,7 +225,7 @@ impl SupportProcess {
                             expense_id,
                             cause: event.event_id,
                         };
-                        self.limit_exceeded(event, customer, crossing).await
+                        self.limit_exceeded(event, UserId(customer), crossing).await
                     }
                     WalletEvent::LimitWarningReached {
                         key,
@@ -209,15 +234,23 @@ impl SupportProcess {
                         spent,
                         ..
                     } => {
-                        self.limit_warning(event, customer, &key, limit, period_start, spent)
-                            .await
+                        let reached = Reached {
+                            key: &key,
+                            limit,
+                            spent,
+                            period_start,
+                        };
+                        self.limit_warning(event, UserId(customer), reached).await
                     }
                     _ => Ok(()),
                 }
             }
-            (User::CATEGORY, "UserRegistered" | "UserReactivated") => {
+            "UserRegistered" | "UserReactivated" => {
+                let Some(user) = CommandService::id_in::<User>(&event.stream) else {
+                    return Ok(());
+                };
                 self.wait_for_read_models(event.position).await;
-                if self.is_active_agent(subject).await? {
+                if self.is_active_agent(user).await? {
                     self.give_waiting_tickets(event).await?;
                 }
                 Ok(())
@@ -262,50 +295,55 @@ impl SupportProcess {
         format!("{}/tickets/{ticket}", self.base_url.trim_end_matches('/'))
     }
 
-    async fn currency_of(&self, customer: UserId) -> anyhow::Result<String> {
-        let rows: Vec<(String,)> = fetch_all(
+    /// The customer's currency and how many decimals it shows.
+    async fn currency_of(&self, customer: UserId) -> anyhow::Result<(String, u32)> {
+        let rows: Vec<(String, i64)> = fetch_all(
             &self.state.database,
-            "SELECT currency FROM rm_wallets WHERE owner = $1",
+            "SELECT currency, minor_units FROM rm_wallets WHERE owner = $1",
             &[customer.to_string().into()],
         )
         .await?;
-        Ok(rows.into_iter().next().map(|(c,)| c).unwrap_or_default())
+        Ok(rows
+            .into_iter()
+            .next()
+            .map_or((String::new(), 2), |(code, units)| {
+                (code, u32::try_from(units).unwrap_or(2))
+            }))
     }
 
-    async fn recipient(
+    /// What every mail about a limit says: the limit, its amount, the spending, the period,
+    /// in the customer's currency, and the ticket's link when there is a ticket.
+    async fn limit_facts(
         &self,
-        user_id: &str,
-        sealed: Option<String>,
-    ) -> anyhow::Result<Option<Recipient>> {
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
-        let opened = self
-            .state
-            .vault
-            .unseal(&RawValue::from_string(sealed)?)
-            .await?;
-        let profile: Option<Profile> = serde_json::from_str(opened.get())?;
-        Ok(match profile {
-            Some(profile) => Some(Recipient {
-                user_id: UserId(Uuid::parse_str(user_id)?),
-                name: profile.name.to_string(),
-                email: profile.email.to_string(),
-            }),
-            None => None,
-        })
+        customer: UserId,
+        reached: Reached<'_>,
+        ticket: Option<TicketId>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (currency, units) = self.currency_of(customer).await?;
+        Ok(json!({
+            "limit": limit_label(reached.key),
+            "limit_amount": decimal_text(reached.limit, units),
+            "spent": decimal_text(reached.spent, units),
+            "currency": currency,
+            "period_start": reached.period_start.to_string(),
+            "ticket_link": ticket.map(|ticket| self.ticket_link(ticket)),
+        }))
     }
 
+    /// Someone to mail, from the directory: `None` when there is no such account or its
+    /// person was erased.
     async fn person(&self, user_id: UserId) -> anyhow::Result<Option<Recipient>> {
-        let id = user_id.to_string();
-        let rows: Vec<(Option<String>,)> = fetch_all(
+        let profile = profile_of(
             &self.state.database,
-            "SELECT profile FROM rm_users WHERE user_id = $1",
-            &[id.as_str().into()],
+            &self.state.vault,
+            &user_id.to_string(),
         )
         .await?;
-        let sealed = rows.into_iter().next().and_then(|(p,)| p);
-        self.recipient(&id, sealed).await
+        Ok(profile.map(|profile| Recipient {
+            user_id,
+            name: profile.name.to_string(),
+            email: profile.email.to_string(),
+        }))
     }
 
     async fn is_active_agent(&self, user_id: Uuid) -> anyhow::Result<bool> {
@@ -322,39 +360,36 @@ impl SupportProcess {
     /// The active agent with the fewest open tickets; among equals, the one given a ticket
     /// longest ago (never is longest), then the one registered first.
     async fn least_loaded_agent(&self) -> anyhow::Result<Option<Recipient>> {
-        let rows: Vec<(String, Option<String>)> = fetch_all(
-            &self.state.database,
-            "SELECT u.user_id, u.profile FROM rm_users u \
-             WHERE u.role = 'agent' AND u.active = 1 AND u.erased = 0 \
-             ORDER BY (SELECT COUNT(*) FROM rm_tickets t \
-                       WHERE t.assignee = u.user_id AND t.status <> 'resolved'), \
-                      COALESCE((SELECT MAX(t.assigned_at_us) FROM rm_tickets t \
-                                WHERE t.assignee = u.user_id), 0), \
-                      u.registered_at",
-            &[],
-        )
-        .await?;
-        for (user_id, sealed) in rows {
-            if let Some(agent) = self.recipient(&user_id, sealed).await? {
-                return Ok(Some(agent));
-            }
-        }
-        Ok(None)
+        let agents = self
+            .staff(
+                "SELECT u.user_id FROM rm_users u \
+                 WHERE u.role = 'agent' AND u.active = 1 AND u.erased = 0 \
+                 ORDER BY (SELECT COUNT(*) FROM rm_tickets t \
+                           WHERE t.assignee = u.user_id AND t.status <> 'resolved'), \
+                          COALESCE((SELECT MAX(t.assigned_at_us) FROM rm_tickets t \
+                                    WHERE t.assignee = u.user_id), 0), \
+                          u.registered_at LIMIT 1",
+            )
+            .await?;
+        Ok(agents.into_iter().next())
     }
 
     async fn admins(&self) -> anyhow::Result<Vec<Recipient>> {
-        let rows: Vec<(String, Option<String>)> = fetch_all(
-            &self.state.database,
-            "SELECT user_id, profile FROM rm_users WHERE role = 'admin' AND active = 1 \
-             AND erased = 0 ORDER BY registered_at",
-            &[],
+        self.staff(
+            "SELECT user_id FROM rm_users WHERE role = 'admin' AND active = 1 AND erased = 0 \
+             ORDER BY registered_at",
         )
-        .await?;
-        let mut admins = Vec::new();
-        for (user_id, sealed) in rows {
-            admins.extend(self.recipient(&user_id, sealed).await?);
+        .await
+    }
+
+    /// The people `sql` (selecting `user_id` from the directory) lists, in its order.
+    async fn staff(&self, sql: &str) -> anyhow::Result<Vec<Recipient>> {
+        let ids: Vec<(String,)> = fetch_all(&self.state.database, sql, &[]).await?;
+        let mut people = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            people.extend(self.person(UserId(Uuid::parse_str(&id)?)).await?);
         }
-        Ok(admins)
+        Ok(people)
     }
 
     /// A mail about `ticket` (or none), its id derived from its cause, kind, ticket and
@@ -398,14 +433,9 @@ impl SupportProcess {
             return Ok(());
         };
         let agent = self.least_loaded_agent().await?;
-        let facts = json!({
-            "limit": limit_label(&crossing.limit),
-            "limit_amount": crossing.limit_amount.to_string(),
-            "spent": crossing.spent.to_string(),
-            "currency": self.currency_of(customer).await?,
-            "period_start": crossing.period_start.to_string(),
-            "ticket_link": self.ticket_link(ticket),
-        });
+        let facts = self
+            .limit_facts(customer, Reached::of(&crossing), Some(ticket))
+            .await?;
         let with = |extra: serde_json::Value| {
             let mut payload = facts.clone();
             if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
@@ -464,28 +494,14 @@ impl SupportProcess {
         &self,
         event: &RecordedEvent,
         customer: UserId,
-        key: &LimitKey,
-        limit: Decimal,
-        period_start: chrono::NaiveDate,
-        spent: Decimal,
+        reached: Reached<'_>,
     ) -> anyhow::Result<()> {
         self.wait_for_read_models(event.position).await;
         let Some(person) = self.person(customer).await? else {
             return Ok(());
         };
-        let message = Self::mail(
-            event,
-            None,
-            LIMIT_WARNING,
-            &person,
-            json!({
-                "limit": limit_label(key),
-                "limit_amount": limit.to_string(),
-                "spent": spent.to_string(),
-                "currency": self.currency_of(customer).await?,
-                "period_start": period_start.to_string(),
-            }),
-        );
+        let facts = self.limit_facts(customer, reached, None).await?;
+        let message = Self::mail(event, None, LIMIT_WARNING, &person, facts);
         if self
             .state
             .outbox
@@ -519,37 +535,34 @@ impl SupportProcess {
         .await?;
         for (ticket, customer, period, first_day, category, limit, spent, period_start) in waiting {
             let ticket = TicketId(Uuid::parse_str(&ticket)?);
+            // The read model may lag the ticket: the ticket decides whether it still waits
+            // (handled again after a crash, it does not, and nobody takes it from its agent).
+            let (state, _) = self.state.commands.load::<Ticket>(ticket.0).await?;
+            if !matches!(&state, Ticket::Open(open) if open.assignee.is_none() && !open.resolved) {
+                continue;
+            }
             let Some(agent) = self.least_loaded_agent().await? else {
                 return Ok(());
             };
             let customer = UserId(Uuid::parse_str(&customer)?);
-            let customer_name = self.person(customer).await?.map(|p| p.name);
             let key = LimitKey {
-                period: match (period.as_str(), first_day) {
-                    ("monthly", Some(day)) => Period::Monthly {
-                        first_day: u8::try_from(day).unwrap_or(1),
-                    },
-                    _ => Period::Weekly,
-                },
-                category: category
-                    .as_deref()
-                    .map(domain::wallet::Category::parse)
-                    .transpose()?,
+                period: period_of(&period, first_day),
+                category: category.as_deref().map(Category::parse).transpose()?,
             };
+            let reached = Reached {
+                key: &key,
+                limit: Decimal::new(limit, 3),
+                spent: Decimal::new(spent, 3),
+                period_start: period_start.parse()?,
+            };
+            let mut facts = self.limit_facts(customer, reached, Some(ticket)).await?;
+            facts["customer_name"] = json!(self.person(customer).await?.map(|p| p.name));
             let mail = vec![Self::mail(
                 cause,
                 Some(ticket),
                 TICKET_ASSIGNED,
                 &agent,
-                json!({
-                    "customer_name": customer_name,
-                    "limit": limit_label(&key),
-                    "limit_amount": Decimal::new(limit, 3).normalize().to_string(),
-                    "spent": Decimal::new(spent, 3).normalize().to_string(),
-                    "currency": self.currency_of(customer).await?,
-                    "period_start": period_start,
-                    "ticket_link": self.ticket_link(ticket),
-                }),
+                facts,
             )];
             let command = TicketCommand::Assign {
                 assignee: agent.user_id,
@@ -566,7 +579,7 @@ impl SupportProcess {
                     self.wrote(done.outcome.as_ref());
                     self.wait_for_read_models(cause.position).await;
                 }
-                // Given to someone since the read model was read.
+                // Given to someone between the load and the command.
                 Err(CommandError::Rejected(
                     TicketRejection::AlreadyAssigned | TicketRejection::Resolved,
                 )) => {}

@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::user::Profile;
 use infrastructure::database::Database;
 use infrastructure::personal_data::PersonalDataVault;
 use projections::sql::{Value, fetch_all};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::wallet_views::amount_text;
+use crate::directory::profile_of;
+use crate::wallet_views::{self, amount_text};
 
 /// A person named on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -81,6 +80,7 @@ pub enum QueueOf {
     Everyone,
 }
 
+/// A ticket as [`COLUMNS`] select it.
 type Row = (
     String,
     String,
@@ -112,20 +112,9 @@ struct Names<'a> {
 impl Names<'_> {
     async fn person(&mut self, user_id: &str) -> anyhow::Result<Person> {
         if !self.known.contains_key(user_id) {
-            let sealed: Vec<(Option<String>,)> = fetch_all(
-                self.database,
-                "SELECT profile FROM rm_users WHERE user_id = $1",
-                &[user_id.into()],
-            )
-            .await?;
-            let name = match sealed.into_iter().next().and_then(|(profile,)| profile) {
-                Some(sealed) => {
-                    let opened = self.vault.unseal(&RawValue::from_string(sealed)?).await?;
-                    serde_json::from_str::<Option<Profile>>(opened.get())?
-                        .map(|profile| profile.name.to_string())
-                }
-                None => None,
-            };
+            let name = profile_of(self.database, self.vault, user_id)
+                .await?
+                .map(|profile| profile.name.to_string());
             self.known.insert(user_id.to_owned(), name);
         }
         Ok(Person {
@@ -149,11 +138,23 @@ async fn items(
         known: HashMap::new(),
     };
     let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (ticket_id, status, customer, assignee, period, first_day, category) =
-            (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
-        let (limit_milli, spent_milli, period_start, opened_us, comments, resolution, units) =
-            (row.7, row.8, row.9, row.10, row.11, row.12, row.13);
+    for (
+        ticket_id,
+        status,
+        customer,
+        assignee,
+        period,
+        first_day,
+        category,
+        limit_milli,
+        spent_milli,
+        period_start,
+        opened_us,
+        comments,
+        resolution,
+        units,
+    ) in rows
+    {
         let minor_units = u32::try_from(units).unwrap_or(2);
         let opened_at = DateTime::from_timestamp_micros(opened_us)
             .ok_or_else(|| anyhow::anyhow!("{opened_us} is not an instant"))?;
@@ -260,9 +261,9 @@ pub struct TicketDetail {
     /// Its comments, in order.
     pub comments: Vec<Comment>,
     /// The customer's latest expenses.
-    pub recent_expenses: Vec<crate::wallet_views::ExpenseItem>,
+    pub recent_expenses: Vec<wallet_views::ExpenseItem>,
     /// The customer's limits now, with this period's spending.
-    pub limits: Vec<crate::wallet_views::LimitStatus>,
+    pub limits: Vec<wallet_views::LimitStatus>,
     /// The customer's other tickets (their earlier crossings), newest first.
     pub other_tickets: Vec<TicketItem>,
 }
@@ -314,10 +315,14 @@ pub async fn detail(
         });
     }
     let customer = item.customer.user_id;
-    let board = crate::wallet_views::dashboard(database, customer, now.date_naive()).await?;
-    let (recent_expenses, limits) = board
-        .map(|board| (board.recent_expenses, board.limits))
-        .unwrap_or_default();
+    let (recent_expenses, limits) = match wallet_views::wallet(database, customer).await? {
+        Some(wallet) => (
+            wallet_views::recent_expenses(database, customer, wallet.minor_units).await?,
+            wallet_views::limit_statuses(database, customer, wallet.minor_units, now.date_naive())
+                .await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     let other_tickets = of_customer(database, vault, customer, now)
         .await?
         .items
@@ -338,7 +343,8 @@ mod tests {
     use chrono::Duration;
     use domain::ticket::{Actor, Crossing, Ticket, TicketCommand, TicketId};
     use domain::user::{
-        Email, Mobile, PasswordHash, PersonName, Registrar, Role, User, UserCommand, UserId,
+        Email, Mobile, PasswordHash, PersonName, Profile, Registrar, Role, User, UserCommand,
+        UserId,
     };
     use domain::wallet::{Category, LimitKey, Period};
 

@@ -28,7 +28,12 @@ const TREND_MONTHS: u32 = 12;
 /// minor units, e.g. `"12.50"`.
 #[must_use]
 pub fn amount_text(milli: i64, minor_units: u32) -> String {
-    let mut amount = Decimal::new(milli, 3);
+    decimal_text(Decimal::new(milli, 3), minor_units)
+}
+
+/// `amount` shown with the currency's `minor_units` decimals.
+#[must_use]
+pub fn decimal_text(mut amount: Decimal, minor_units: u32) -> String {
     amount.rescale(minor_units);
     amount.to_string()
 }
@@ -380,7 +385,8 @@ fn month_start(day: NaiveDate) -> NaiveDate {
 /// period, first day, category, category key, amount.
 type LimitRow = (String, Option<i64>, Option<String>, Option<String>, i64);
 
-fn period_of(period: &str, first_day: Option<i64>) -> Period {
+/// A limit's period as the read models store it.
+pub(crate) fn period_of(period: &str, first_day: Option<i64>) -> Period {
     match (period, first_day.and_then(|d| u8::try_from(d).ok())) {
         ("monthly", Some(first_day)) => Period::Monthly { first_day },
         ("monthly", None) => Period::Monthly { first_day: 1 },
@@ -418,6 +424,71 @@ async fn spent_between(
     )
     .await?;
     Ok(rows.first().map_or(0, |row| row.0))
+}
+
+/// Each of the customer's limits with what was spent in its current period.
+///
+/// # Errors
+/// When the database fails.
+pub async fn limit_statuses(
+    database: &Database,
+    owner: Uuid,
+    units: u32,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<LimitStatus>> {
+    let limit_rows: Vec<LimitRow> = fetch_all(
+        database,
+        "SELECT period, first_day, category, category_key, amount_milli FROM rm_limits \
+         WHERE owner = $1 ORDER BY set_at",
+        &[Value::Text(owner.to_string())],
+    )
+    .await?;
+    let mut limits = Vec::with_capacity(limit_rows.len());
+    for (period, first_day, category, category_key, amount) in limit_rows {
+        let period = period_of(&period, first_day);
+        let period_start = period.start_of(today);
+        let spent = spent_between(
+            database,
+            owner,
+            period_start,
+            period_end(period, period_start),
+            category_key.as_deref(),
+        )
+        .await?;
+        limits.push(LimitStatus {
+            period,
+            category,
+            amount: amount_text(amount, units),
+            spent: amount_text(spent, units),
+            percent: percent(spent, amount),
+            period_start,
+        });
+    }
+    Ok(limits)
+}
+
+/// The customer's latest live expenses.
+///
+/// # Errors
+/// When the database fails.
+pub async fn recent_expenses(
+    database: &Database,
+    owner: Uuid,
+    units: u32,
+) -> anyhow::Result<Vec<ExpenseItem>> {
+    Ok(expense_page(
+        database,
+        owner,
+        units,
+        &ExpenseFilter {
+            voided: VoidedFilter::Live,
+            ..ExpenseFilter::default()
+        },
+        None,
+        RECENT_EXPENSES,
+    )
+    .await?
+    .items)
 }
 
 /// The customer's dashboard on `today`, or `None` when the read model has no wallet.
@@ -474,48 +545,8 @@ pub async fn dashboard(
         })
         .collect();
 
-    let limit_rows: Vec<LimitRow> = fetch_all(
-        database,
-        "SELECT period, first_day, category, category_key, amount_milli FROM rm_limits \
-         WHERE owner = $1 ORDER BY set_at",
-        &[id()],
-    )
-    .await?;
-    let mut limits = Vec::with_capacity(limit_rows.len());
-    for (period, first_day, category, category_key, amount) in limit_rows {
-        let period = period_of(&period, first_day);
-        let period_start = period.start_of(today);
-        let spent = spent_between(
-            database,
-            owner,
-            period_start,
-            period_end(period, period_start),
-            category_key.as_deref(),
-        )
-        .await?;
-        limits.push(LimitStatus {
-            period,
-            category,
-            amount: amount_text(amount, units),
-            spent: amount_text(spent, units),
-            percent: percent(spent, amount),
-            period_start,
-        });
-    }
-
-    let recent = expense_page(
-        database,
-        owner,
-        units,
-        &ExpenseFilter {
-            voided: VoidedFilter::Live,
-            ..ExpenseFilter::default()
-        },
-        None,
-        RECENT_EXPENSES,
-    )
-    .await?
-    .items;
+    let limits = limit_statuses(database, owner, units, today).await?;
+    let recent = recent_expenses(database, owner, units).await?;
 
     let goal_rows: Vec<(String, String, i64, i64, Option<String>, i64)> = fetch_all(
         database,

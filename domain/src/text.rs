@@ -38,6 +38,24 @@ pub(crate) fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, 
     Ok(value.to_owned())
 }
 
+/// Trimmed free text of at most `max` characters (may be empty): line breaks and tabs are
+/// allowed, other control characters are not.
+pub(crate) fn free_text(raw: &str, max: usize) -> Result<&str, InvalidValue> {
+    let value = raw.trim();
+    if value.chars().count() > max {
+        return Err(InvalidValue::TooLong { max });
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(InvalidValue::Malformed(
+            "must not contain control characters",
+        ));
+    }
+    Ok(value)
+}
+
 /// `TryFrom<String>` through `parse` (so serde refuses bad values too), `From<T> for
 /// String`, and `Display`, for newtypes `T(String)` with `T::parse(&str) -> Result<T,
 /// InvalidValue>`.

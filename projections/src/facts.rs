@@ -8,7 +8,10 @@ use domain::user::User;
 use domain::wallet::{Wallet, WalletEvent};
 use infrastructure::event_codec::decode_payload;
 use infrastructure::event_store::{Position, RecordedEvent};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
+
+use crate::projection::ApplyError;
 
 /// One event of the log, decoded.
 #[derive(Debug, Clone)]
@@ -50,26 +53,49 @@ fn split_stream(stream: &str) -> Option<(&str, Uuid)> {
     Some((category, Uuid::parse_str(id).ok()?))
 }
 
+/// `event` decoded as an event of `category` and wrapped by `known`, or undecodable.
+fn decoded<E: DeserializeOwned>(
+    event: &RecordedEvent,
+    category: &'static str,
+    known: fn(E) -> What,
+) -> What {
+    match decode_payload::<E>(event, &event.payload) {
+        Ok(decoded) => known(decoded),
+        Err(error) => What::Undecodable {
+            category,
+            reason: error.to_string(),
+        },
+    }
+}
+
+impl Fact {
+    /// An error when this is an event of `category` that does not decode: a projection
+    /// that reads that category stops on it rather than skip it.
+    ///
+    /// # Errors
+    /// [`ApplyError::Event`] at this fact's position.
+    pub fn readable_in(&self, category: &str) -> Result<(), ApplyError> {
+        match &self.what {
+            What::Undecodable {
+                category: of,
+                reason,
+            } if *of == category => Err(ApplyError::Event {
+                position: self.position,
+                reason: reason.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Decodes one recorded event.
 #[must_use]
 pub fn decode(event: &RecordedEvent) -> Fact {
     let (category, subject) = split_stream(event.stream.as_str()).unwrap_or(("", Uuid::nil()));
     let what = if category == Wallet::CATEGORY {
-        match decode_payload::<WalletEvent>(event, &event.payload) {
-            Ok(decoded) => What::Wallet(decoded),
-            Err(error) => What::Undecodable {
-                category: Wallet::CATEGORY,
-                reason: error.to_string(),
-            },
-        }
+        decoded(event, Wallet::CATEGORY, What::Wallet)
     } else if category == Ticket::CATEGORY {
-        match decode_payload::<TicketEvent>(event, &event.payload) {
-            Ok(decoded) => What::Ticket(decoded),
-            Err(error) => What::Undecodable {
-                category: Ticket::CATEGORY,
-                reason: error.to_string(),
-            },
-        }
+        decoded(event, Ticket::CATEGORY, What::Ticket)
     } else if category == User::CATEGORY {
         What::User(Box::new(event.clone()))
     } else {

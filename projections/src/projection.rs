@@ -33,6 +33,29 @@ pub struct TableRows {
     pub order_by: &'static str,
 }
 
+/// The columns of a table and the key that orders its rows, as a projection declares them.
+pub type TableShape = (&'static [&'static str], &'static str);
+
+/// `tables` as the projection writing with `suffix` names them (`""` for the live ones).
+#[must_use]
+pub fn suffixed_tables(tables: &[&str], suffix: &str) -> Vec<String> {
+    tables.iter().map(|t| format!("{t}{suffix}")).collect()
+}
+
+/// Each of `tables` with the columns and key of the shape at the same place in `shapes`.
+#[must_use]
+pub fn table_rows(tables: Vec<String>, shapes: &[TableShape]) -> Vec<TableRows> {
+    tables
+        .into_iter()
+        .zip(shapes)
+        .map(|(table, &(columns, order_by))| TableRows {
+            table,
+            columns,
+            order_by,
+        })
+        .collect()
+}
+
 /// A read model's writer.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {

@@ -369,9 +369,10 @@ async fn fill(
         } else {
             runner.process_batch().await?
         };
-        let statuses = runner.statuses().await?;
+        // What the step just published: no need to read the checkpoints again.
+        let statuses = runner.watch().borrow().clone();
         let mine = statuses
-            .iter()
+            .values()
             .filter(|s| runner.runs(&s.name))
             .collect::<Vec<_>>();
         if let Some((name, (at, error))) = mine

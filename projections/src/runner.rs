@@ -146,7 +146,7 @@ impl ProjectionRunner {
             return Ok(Batch::CaughtUp);
         }
         let facts: Vec<Fact> = events.iter().map(decode).collect();
-        self.apply_page(from, &facts).await
+        self.apply_read(from, &facts, &stored).await
     }
 
     /// True when this runner feeds the projection named `name`.
@@ -175,8 +175,18 @@ impl ProjectionRunner {
     /// When the database fails (nothing of the page is kept then).
     pub async fn apply_page(&self, after: Position, facts: &[Fact]) -> anyhow::Result<Batch> {
         let stored = self.statuses().await?;
+        self.apply_read(after, facts, &stored).await
+    }
+
+    /// [`Self::apply_page`] with the standings already read.
+    async fn apply_read(
+        &self,
+        after: Position,
+        facts: &[Fact],
+        stored: &[ProjectionStatus],
+    ) -> anyhow::Result<Batch> {
         let running: Vec<(&Arc<dyn Projection>, Position)> = self
-            .running(&stored)
+            .running(stored)
             .filter(|(_, position)| *position >= after)
             .collect();
         let Some(last) = facts.last().map(|fact| fact.position) else {

@@ -9,14 +9,16 @@ use domain::ticket::{Actor, Ticket, TicketEvent};
 use domain::wallet::Period;
 
 use crate::facts::{Fact, What};
-use crate::projection::{ApplyError, Projection, TableRows};
+use crate::projection::{
+    ApplyError, Projection, TableRows, TableShape, suffixed_tables, table_rows,
+};
 use crate::sql::WriteTx;
 use crate::wallets::to_milli;
 
 /// The read model's tables.
 pub const TABLES: [&str; 2] = ["rm_tickets", "rm_ticket_comments"];
 
-const ROWS: [(&[&str], &str); 2] = [
+const ROWS: [TableShape; 2] = [
     (
         &[
             "ticket_id",
@@ -54,8 +56,7 @@ const ROWS: [(&[&str], &str); 2] = [
 ];
 
 /// How an actor is stored: its kind and, for a person, their id.
-#[must_use]
-pub fn actor_parts(actor: Actor) -> (&'static str, Option<String>) {
+fn actor_parts(actor: Actor) -> (&'static str, Option<String>) {
     match actor {
         Actor::System => ("system", None),
         Actor::Agent(id) => ("agent", Some(id.to_string())),
@@ -224,21 +225,11 @@ impl Projection for TicketsProjection {
     }
 
     fn tables(&self) -> Vec<String> {
-        TABLES
-            .iter()
-            .map(|t| format!("{t}{}", self.suffix))
-            .collect()
+        suffixed_tables(&TABLES, &self.suffix)
     }
 
     fn rows(&self) -> Vec<TableRows> {
-        ROWS.iter()
-            .zip(self.tables())
-            .map(|(&(columns, order_by), table)| TableRows {
-                table,
-                columns,
-                order_by,
-            })
-            .collect()
+        table_rows(self.tables(), &ROWS)
     }
 
     fn twin(&self, suffix: &str) -> Arc<dyn Projection> {
@@ -251,18 +242,9 @@ impl Projection for TicketsProjection {
 
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
         for fact in facts {
-            match &fact.what {
-                What::Ticket(event) => self.apply_one(tx, fact, event).await?,
-                What::Undecodable {
-                    category: Ticket::CATEGORY,
-                    reason,
-                } => {
-                    return Err(ApplyError::Event {
-                        position: fact.position,
-                        reason: reason.clone(),
-                    });
-                }
-                What::Undecodable { .. } | What::Wallet(_) | What::User(_) | What::Other => {}
+            fact.readable_in(Ticket::CATEGORY)?;
+            if let What::Ticket(event) = &fact.what {
+                self.apply_one(tx, fact, event).await?;
             }
         }
         Ok(())

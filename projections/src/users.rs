@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::facts::{Fact, What};
-use crate::projection::{ApplyError, Projection, TableRows};
+use crate::projection::{ApplyError, Projection, TableRows, table_rows};
 use crate::sql::{Value, WriteTx};
 
 /// The read model's table.
@@ -35,8 +35,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// The name a role has in the directory (and in the API).
-#[must_use]
-pub fn role_name(role: Role) -> &'static str {
+fn role_name(role: Role) -> &'static str {
     match role {
         Role::Customer => "customer",
         Role::Agent => "agent",
@@ -198,11 +197,7 @@ impl Projection for UsersProjection {
     }
 
     fn rows(&self) -> Vec<TableRows> {
-        vec![TableRows {
-            table: self.table.clone(),
-            columns: COLUMNS,
-            order_by: "user_id",
-        }]
+        table_rows(self.tables(), &[(COLUMNS, "user_id")])
     }
 
     fn twin(&self, suffix: &str) -> Arc<dyn Projection> {

@@ -18,7 +18,9 @@ use uuid::Uuid;
 use infrastructure::event_store::Position;
 
 use crate::facts::{Fact, What};
-use crate::projection::{ApplyError, Projection, TableRows};
+use crate::projection::{
+    ApplyError, Projection, TableRows, TableShape, suffixed_tables, table_rows,
+};
 use crate::sql::{Value, WriteTx};
 
 /// Thousandths of a currency unit: how amounts are stored.
@@ -85,7 +87,7 @@ const ADD_SUMS: &str = "UPDATE rm_wallets AS w SET balance_milli = balance_milli
 const ADD_SUMS_TAIL: &str = ") AS d WHERE w.owner = d.column1";
 
 /// Each table's columns and key order, table by table as in [`TABLES`].
-const ROWS: [(&[&str], &str); 5] = [
+const ROWS: [TableShape; 5] = [
     (
         &[
             "owner",
@@ -458,21 +460,11 @@ impl Projection for WalletsProjection {
     }
 
     fn tables(&self) -> Vec<String> {
-        TABLES
-            .iter()
-            .map(|t| format!("{t}{}", self.suffix))
-            .collect()
+        suffixed_tables(&TABLES, &self.suffix)
     }
 
     fn rows(&self) -> Vec<TableRows> {
-        ROWS.iter()
-            .zip(self.tables())
-            .map(|(&(columns, order_by), table)| TableRows {
-                table,
-                columns,
-                order_by,
-            })
-            .collect()
+        table_rows(self.tables(), &ROWS)
     }
 
     fn twin(&self, suffix: &str) -> Arc<dyn Projection> {
@@ -486,20 +478,9 @@ impl Projection for WalletsProjection {
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
         let mut pending = Pending::default();
         for fact in facts {
-            match &fact.what {
-                What::Wallet(event) => {
-                    Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
-                }
-                What::Undecodable {
-                    category: Wallet::CATEGORY,
-                    reason,
-                } => {
-                    return Err(ApplyError::Event {
-                        position: fact.position,
-                        reason: reason.clone(),
-                    });
-                }
-                What::Undecodable { .. } | What::Other | What::User(_) | What::Ticket(_) => {}
+            fact.readable_in(Wallet::CATEGORY)?;
+            if let What::Wallet(event) = &fact.what {
+                Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
             }
         }
         tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)

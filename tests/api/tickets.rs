@@ -48,6 +48,21 @@ async fn listed(app: &TestApp, token: &str, path: &str, count: usize) -> Value {
     panic!("{path} never listed {count} items");
 }
 
+/// Waits until the support process has handled the log up to `head`.
+async fn wait_until_handled(app: &TestApp, head: i64) {
+    for _ in 0..500 {
+        if app.support_position().await == head {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.support_position().await,
+        head,
+        "the whole log was handled again"
+    );
+}
+
 fn recipients(mails: &[String]) -> Vec<String> {
     let mut to: Vec<String> = mails
         .iter()
@@ -118,17 +133,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
     let queue = get(&app, &ravi_token, "/api/v1/agent/queue").await;
     assert_eq!(queue["items"].as_array().map(Vec::len), Some(1));
     let head = app.event_count().await;
-    for _ in 0..500 {
-        if app.support_position().await == head {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        app.support_position().await,
-        head,
-        "the whole log was handled again"
-    );
+    wait_until_handled(&app, head).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(smtp.received_so_far().is_empty(), "nothing more was sent");
     assert_eq!(
@@ -297,4 +302,17 @@ async fn with_no_agent_the_ticket_waits_admins_are_told_and_the_next_agent_takes
     );
     let told = mails(&mut smtp, 1).await;
     assert_eq!(recipients(&told), ["ravi@example.com"]);
+
+    // Handled again from the start (a crash before the checkpoint moved), with a second
+    // agent now free: Ravi keeps the ticket and nobody is mailed again.
+    let events_before = app.event_count().await;
+    app.rewind_support_process(0).await;
+    agent(&app, &admin, "meera@example.com", "meera", "Meera Shah").await;
+    let head = app.event_count().await;
+    wait_until_handled(&app, head).await;
+    assert_eq!(head, events_before + 1, "only Meera's registration");
+    let kept = get(&app, &asha, "/api/v1/tickets").await;
+    assert_eq!(kept["items"][0]["agent"]["user_id"], ravi.as_str());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(smtp.received_so_far().is_empty(), "nothing more was sent");
 }

@@ -45,7 +45,7 @@ pub fn command_error<R: std::fmt::Display>(error: CommandError<R>) -> ApiError {
             ApiError::Conflict(format!("This {scope} is already taken."))
         }
         CommandError::Conflict(_) => {
-            ApiError::Conflict("The account changed at the same moment; try again.".into())
+            ApiError::Conflict("It changed at the same moment; try again.".into())
         }
         CommandError::Failed(error) => ApiError::Internal(error),
     }

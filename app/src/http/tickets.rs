@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::auth::command_error;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath, Authorized, Customers, Staff, TicketParties};
 use super::fields::Fields;
@@ -133,14 +134,9 @@ async fn run(
             Err(ApiError::NotFound)
         }
         Err(CommandError::Rejected(TicketRejection::NotAllowed)) => Err(ApiError::Forbidden),
+        // Resolved, not resolved, assigned already: the ticket's state is in the way.
         Err(CommandError::Rejected(rejection)) => Err(ApiError::Conflict(rejection.to_string())),
-        Err(CommandError::Conflict(_)) => Err(ApiError::Conflict(
-            "The ticket changed at the same moment; try again.".into(),
-        )),
-        Err(CommandError::ValueTaken { scope }) => Err(ApiError::Conflict(format!(
-            "This {scope} is already taken."
-        ))),
-        Err(CommandError::Failed(error)) => Err(ApiError::Internal(error)),
+        Err(other) => Err(command_error(other)),
     }
 }
 

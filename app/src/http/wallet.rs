@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::auth::command_error;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Customers};
 use super::fields::{Fields, optional};
@@ -65,14 +66,7 @@ fn wallet_error(error: CommandError<WalletRejection>) -> ApiError {
             | WalletRejection::UnknownGoal
             | WalletRejection::UnknownLimit,
         ) => ApiError::NotFound,
-        CommandError::Rejected(rejection) => ApiError::Rejected(rejection.to_string()),
-        CommandError::ValueTaken { scope } => {
-            ApiError::Conflict(format!("This {scope} is already taken."))
-        }
-        CommandError::Conflict(_) => {
-            ApiError::Conflict("The wallet changed at the same moment; try again.".into())
-        }
-        CommandError::Failed(error) => ApiError::Internal(error),
+        other => command_error(other),
     }
 }
 

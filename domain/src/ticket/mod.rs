@@ -46,22 +46,10 @@ impl TicketText {
     /// [`InvalidValue`] when empty, longer than 2,000 characters, or holding control
     /// characters other than line breaks and tabs.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let value = raw.trim();
-        if value.is_empty() {
-            return Err(InvalidValue::Empty);
+        match crate::text::free_text(raw, 2_000)? {
+            "" => Err(InvalidValue::Empty),
+            value => Ok(Self(value.to_owned())),
         }
-        if value.chars().count() > 2_000 {
-            return Err(InvalidValue::TooLong { max: 2_000 });
-        }
-        if value
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(InvalidValue::Malformed(
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(value.to_owned()))
     }
 
     /// The text.

@@ -69,19 +69,7 @@ impl Description {
     /// [`InvalidValue`] when longer than 500 characters or holding control characters other
     /// than line breaks.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let value = raw.trim();
-        if value.chars().count() > 500 {
-            return Err(InvalidValue::TooLong { max: 500 });
-        }
-        if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
-            return Err(InvalidValue::Malformed(
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(value.to_owned()))
+        Ok(Self(crate::text::free_text(raw, 500)?.to_owned()))
     }
 
     /// The text.

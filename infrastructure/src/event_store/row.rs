@@ -30,13 +30,19 @@ pub(crate) struct EventRow {
 }
 
 /// The columns of an event, in the order of a packed page (see `sqlite::read_all`): four
-/// numbers and the hex id, then the byte lengths of the four texts that follow them.
-pub(crate) const PACKED_EVENT: &str = "position || ',' || version || ',' || schema_version \
-     || ',' || hex(event_id) || ',' || octet_length(stream_id) || ',' || octet_length(event_type) \
-     || ',' || octet_length(payload) || ',' || octet_length(metadata) || ',' \
-     || stream_id || event_type || payload || metadata";
+/// numbers and the hex id, then the byte lengths of the four texts that follow them. A
+/// literal for `concat!`, so the statement is built once, at compile time.
+macro_rules! packed_event {
+    () => {
+        "position || ',' || version || ',' || schema_version \
+         || ',' || hex(event_id) || ',' || octet_length(stream_id) || ',' || octet_length(event_type) \
+         || ',' || octet_length(payload) || ',' || octet_length(metadata) || ',' \
+         || stream_id || event_type || payload || metadata"
+    };
+}
+pub(crate) use packed_event;
 
-/// Reads a page packed as [`PACKED_EVENT`]s, one after the other.
+/// Reads a page packed as `packed_event!()`s, one after the other.
 pub(crate) fn unpack_page(mut packed: &str) -> Result<Vec<EventRow>, StoreError> {
     let damaged = || StoreError::new("unpacking a page of the global log", PageDamaged);
     let mut rows = Vec::new();

@@ -30,7 +30,7 @@ use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{ExpectedVersion, Position, StoreError, StreamId};
 use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
 use super::row::{
-    EventRow, PACKED_EVENT, StateRow, claims_of, event_columns, push_insert_events,
+    EventRow, StateRow, claims_of, event_columns, packed_event, push_insert_events,
     stored_state_from, unpack_page,
 };
 use crate::encoding::hex;
@@ -305,9 +305,10 @@ pub(crate) async fn read_all(
     after: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    let packed: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT group_concat({PACKED_EVENT}, '') \
-         FROM (SELECT * FROM events WHERE position > ?1 ORDER BY position LIMIT ?2)"
+    let packed: Option<String> = sqlx::query_scalar(concat!(
+        "SELECT group_concat(",
+        packed_event!(),
+        ", '') FROM (SELECT * FROM events WHERE position > ?1 ORDER BY position LIMIT ?2)"
     ))
     .bind(after)
     .bind(limit)
