@@ -66,6 +66,10 @@ pub struct Config {
     /// The first admin's password (at least 10 characters). Never logged.
     #[arg(long, env = "ADMIN_PASSWORD", global = true, hide_env_values = true)]
     pub admin_password: Option<String>,
+
+    /// Where the time comes from: the system clock, or a test's fake one.
+    #[arg(skip)]
+    pub clock: infrastructure::clock::SharedClock,
 }
 
 impl Config {
@@ -94,6 +98,7 @@ impl Config {
             smtp_url: None,
             mail_from: "Expense Tracker <no-reply@localhost>".into(),
             base_url: None,
+            clock: infrastructure::clock::SharedClock::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod commands;
 pub mod config;
+pub mod crash;
 pub mod demo_data;
 pub mod directory;
 pub mod http;
@@ -16,9 +17,13 @@ pub mod password_reset;
 pub mod read_models;
 pub mod rebuild_cli;
 pub mod rebuilds;
+pub mod schedule_views;
+pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod support;
+#[cfg(test)]
+mod test_support;
 pub mod ticket_views;
 pub mod wallet_views;
 pub mod web;

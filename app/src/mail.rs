@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use infrastructure::clock::SharedClock;
 use infrastructure::mail::{MailError, Mailer, OutgoingMail};
 use infrastructure::outbox::Outbox;
 use serde_json::Value;
@@ -26,8 +27,14 @@ pub const TICKET_WAITING: &str = "ticket_waiting";
 /// To a customer at 80% of a limit: `{to, name, limit, limit_amount, spent, currency,
 /// period_start}`.
 pub const LIMIT_WARNING: &str = "limit_warning";
+/// To a customer when a reminder falls due: `{to, name, title, due, skipped, next_due?,
+/// link}`.
+pub const REMINDER_DUE: &str = "reminder_due";
+/// To a customer some days before a recurring payment is recorded: `{to, name, category,
+/// description, amount, currency, due, link}`.
+pub const PAYMENT_UPCOMING: &str = "payment_upcoming";
 
-/// Every mail's subject and its two templates.
+/// Every mail's subject (a template too, on one line) and its two templates.
 const MAILS: &[(&str, &str, &str, &str)] = &[
     (
         PASSWORD_RESET,
@@ -59,6 +66,18 @@ const MAILS: &[(&str, &str, &str, &str)] = &[
         include_str!("../templates/mail/limit_warning.txt"),
         include_str!("../templates/mail/limit_warning.html"),
     ),
+    (
+        REMINDER_DUE,
+        "Reminder: {{ title }}",
+        include_str!("../templates/mail/reminder_due.txt"),
+        include_str!("../templates/mail/reminder_due.html"),
+    ),
+    (
+        PAYMENT_UPCOMING,
+        "Coming up on {{ due }}: {{ category }}, {{ amount }} {{ currency }}",
+        include_str!("../templates/mail/payment_upcoming.txt"),
+        include_str!("../templates/mail/payment_upcoming.html"),
+    ),
 ];
 
 /// The mail templates, parsed once.
@@ -76,7 +95,9 @@ impl MailTemplates {
         let mut tera = tera::Tera::default();
         // HTML parts are escaped; text parts are not.
         tera.autoescape_on(vec![".html"]);
-        for (kind, _, text, html) in MAILS {
+        for (kind, subject, text, html) in MAILS {
+            tera.add_raw_template(&format!("{kind}.subject"), subject)
+                .with_context(|| format!("mail subject {kind}"))?;
             tera.add_raw_template(&format!("{kind}.txt"), text)
                 .with_context(|| format!("mail template {kind}.txt"))?;
             tera.add_raw_template(&format!("{kind}.html"), html)
@@ -90,10 +111,9 @@ impl MailTemplates {
     /// # Errors
     /// When the kind is unknown or the payload lacks what the template needs.
     pub fn render(&self, kind: &str, payload: &Value) -> anyhow::Result<OutgoingMail> {
-        let (_, subject, _, _) = MAILS
-            .iter()
-            .find(|(known, ..)| *known == kind)
-            .with_context(|| format!("no mail template for {kind:?}"))?;
+        if !MAILS.iter().any(|(known, ..)| *known == kind) {
+            anyhow::bail!("no mail template for {kind:?}");
+        }
         let context = tera::Context::from_serialize(payload).context("mail payload")?;
         let to = payload["to"]
             .as_str()
@@ -101,7 +121,11 @@ impl MailTemplates {
             .to_owned();
         Ok(OutgoingMail {
             to,
-            subject: (*subject).to_owned(),
+            // A subject is one line whatever the payload holds.
+            subject: self
+                .tera
+                .render(&format!("{kind}.subject"), &context)?
+                .replace(['\r', '\n'], " "),
             text: self.tera.render(&format!("{kind}.txt"), &context)?,
             html: self.tera.render(&format!("{kind}.html"), &context)?,
         })
@@ -124,6 +148,7 @@ pub struct MailDispatcher {
     mailer: Arc<dyn Mailer>,
     templates: Arc<MailTemplates>,
     wake: Arc<Notify>,
+    clock: SharedClock,
 }
 
 /// Messages leased per step.
@@ -139,12 +164,14 @@ impl MailDispatcher {
         mailer: Arc<dyn Mailer>,
         templates: Arc<MailTemplates>,
         wake: Arc<Notify>,
+        clock: SharedClock,
     ) -> Self {
         Self {
             outbox,
             mailer,
             templates,
             wake,
+            clock,
         }
     }
 
@@ -186,7 +213,7 @@ impl MailDispatcher {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             loop {
-                match self.process_batch(Utc::now()).await {
+                match self.process_batch(self.clock.now()).await {
                     Ok(Dispatched::Processed(_)) => {}
                     Ok(Dispatched::Idle) => break,
                     Err(error) => {
@@ -301,8 +328,13 @@ mod tests {
         store.append(request).await.expect("append");
         let outbox = Outbox::new(connected, POLICY);
         let templates = Arc::new(MailTemplates::load().expect("templates"));
-        let dispatcher =
-            MailDispatcher::new(outbox.clone(), mailer, templates, Arc::new(Notify::new()));
+        let dispatcher = MailDispatcher::new(
+            outbox.clone(),
+            mailer,
+            templates,
+            Arc::new(Notify::new()),
+            SharedClock::default(),
+        );
         (dispatcher, outbox, database)
     }
 

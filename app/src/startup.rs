@@ -92,6 +92,7 @@ impl Application {
             mailer,
             templates,
             Arc::clone(&state.mail_wake),
+            state.clock.clone(),
         );
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -150,7 +151,12 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         idempotency: IdempotencyKeys::new(database.clone()),
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
-        web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute),
+        web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute)
+            .with_clock({
+                let clock = config.clock.clone();
+                move || clock.now()
+            }),
+        clock: config.clock.clone(),
         vault,
         database,
         events,
@@ -183,6 +189,9 @@ impl Application {
         let support = tokio::spawn(
             crate::support::SupportProcess::new(self.state.clone()).run(workers_stop.clone()),
         );
+        let scheduler = tokio::spawn(
+            crate::scheduler::Scheduler::new(self.state.clone()).run(workers_stop.clone()),
+        );
         let projections = tokio::spawn(self.projections.run(workers_stop));
         if let Err(error) = self.state.rebuilds.start_outdated().await {
             tracing::error!(
@@ -207,6 +216,9 @@ impl Application {
         }
         if let Err(error) = support.await {
             tracing::error!(%error, "the support process ended abnormally");
+        }
+        if let Err(error) = scheduler.await {
+            tracing::error!(%error, "the scheduler ended abnormally");
         }
         database.close().await;
         Ok(())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::money::Currency;
 use infrastructure::access_tokens::AccessTokens;
+use infrastructure::clock::SharedClock;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
 use infrastructure::idempotency::IdempotencyKeys;
@@ -55,12 +56,14 @@ pub struct AppState {
     pub read_models: ReadModels,
     /// Read-model rebuilds under way in this process.
     pub rebuilds: Rebuilds,
+    /// The time: the system's, or a test's fake one.
+    pub clock: SharedClock,
 }
 
 impl AppState {
     /// The current instant, for commands and token checks.
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        self.clock.now()
     }
 }

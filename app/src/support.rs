@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::commands::{CommandContext, CommandError, CommandService};
+use crate::crash::CrashPoint;
 use crate::directory::profile_of;
 use crate::mail::{LIMIT_EXCEEDED, LIMIT_WARNING, TICKET_ASSIGNED, TICKET_WAITING};
 use crate::state::AppState;
@@ -77,6 +78,7 @@ pub struct SupportProcess {
     /// The last position this process appended.
     written: Arc<AtomicU64>,
     base_url: String,
+    crash: CrashPoint,
 }
 
 fn limit_label(key: &LimitKey) -> String {
@@ -100,7 +102,16 @@ impl SupportProcess {
             state,
             base_url,
             written: Arc::default(),
+            crash: CrashPoint::default(),
         }
+    }
+
+    /// The same process, stopping with an error right after `step` (`ticket opened`,
+    /// `ticket given`, `event handled`, `checkpoint saved`), as a crash there would.
+    #[must_use]
+    pub fn crashing_after(mut self, step: &'static str) -> Self {
+        self.crash = CrashPoint::after(step);
+        self
     }
 
     /// The last event handled.
@@ -160,8 +171,10 @@ impl SupportProcess {
                 return Err(error);
             }
             handled = event.position;
+            self.crash.passed("event handled")?;
         }
         self.save(last).await?;
+        self.crash.passed("checkpoint saved")?;
         Ok(Batch::Processed(events.len()))
     }
 
@@ -483,7 +496,7 @@ impl SupportProcess {
         {
             Ok(done) => {
                 self.wrote(done.outcome.as_ref());
-                Ok(())
+                self.crash.passed("ticket opened")
             }
             Err(CommandError::Rejected(TicketRejection::AlreadyOpened)) => Ok(()),
             Err(error) => Err(anyhow::anyhow!("opening ticket {ticket}: {error}")),
@@ -577,6 +590,7 @@ impl SupportProcess {
             {
                 Ok(done) => {
                     self.wrote(done.outcome.as_ref());
+                    self.crash.passed("ticket given")?;
                     self.wait_for_read_models(cause.position).await;
                 }
                 // Given to someone between the load and the command.
@@ -587,5 +601,133 @@ impl SupportProcess {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::ticket::{Ticket, TicketId};
+    use domain::user::Role;
+    use domain::wallet::Wallet;
+    use projections::sql::WriteTx;
+
+    use super::*;
+    use crate::test_support::{cross_a_limit, fresh, outbox_kinds, person, stream_types};
+
+    /// The ticket of the customer's one `LimitExceeded`.
+    async fn ticket_of(state: &AppState, customer: UserId) -> TicketId {
+        let stream = CommandService::stream_of::<Wallet>(customer.0);
+        let events = state.events.read_stream(&stream, 1).await.expect("wallet");
+        let cause = events
+            .iter()
+            .find(|event| event.event_type == "LimitExceeded")
+            .expect("a crossing");
+        TicketId::for_cause(cause.event_id)
+    }
+
+    /// Plays a restart: a new process on the same database catches up, then the whole log
+    /// is delivered to it once more (a checkpoint lost with the crash).
+    async fn restart(state: &AppState) {
+        SupportProcess::new(state.clone())
+            .catch_up()
+            .await
+            .expect("the restarted process catches up");
+        let mut tx = WriteTx::begin(&state.database).await.expect("tx");
+        tx.execute(
+            "UPDATE process_checkpoints SET position = 0 WHERE name = $1",
+            &[NAME.into()],
+        )
+        .await
+        .expect("rewound");
+        tx.commit().await.expect("commit");
+        SupportProcess::new(state.clone())
+            .catch_up()
+            .await
+            .expect("the log handled again");
+    }
+
+    fn kinds(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
+        pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_any_step_then_a_restart_gives_one_ticket_one_assignment_one_mail_each() {
+        for step in ["ticket opened", "event handled", "checkpoint saved"] {
+            let data = tempfile::tempdir().expect("a data directory");
+            let (state, runner) = fresh(&data, |_| {}).await;
+            let asha = person(&state, Role::Customer, "Asha Rao").await;
+            person(&state, Role::Agent, "Ravi Kumar").await;
+            cross_a_limit(&state, asha).await;
+            runner.catch_up().await.expect("projected");
+
+            let crashed = SupportProcess::new(state.clone())
+                .crashing_after(step)
+                .catch_up()
+                .await
+                .expect_err("the process dies");
+            assert!(crashed.to_string().contains(step), "{crashed}");
+            runner.catch_up().await.expect("projected");
+            restart(&state).await;
+
+            let ticket = ticket_of(&state, asha).await;
+            assert_eq!(
+                stream_types(&state, &format!("ticket-{ticket}")).await,
+                ["TicketOpened", "TicketAssigned"],
+                "crash after {step}"
+            );
+            assert_eq!(
+                outbox_kinds(&state).await,
+                kinds(&[(LIMIT_EXCEEDED, 1), (TICKET_ASSIGNED, 1)]),
+                "crash after {step}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_giving_a_waiting_ticket_then_a_restart_gives_it_once() {
+        let data = tempfile::tempdir().expect("a data directory");
+        let (state, runner) = fresh(&data, |_| {}).await;
+        let asha = person(&state, Role::Customer, "Asha Rao").await;
+        cross_a_limit(&state, asha).await;
+        runner.catch_up().await.expect("projected");
+        SupportProcess::new(state.clone())
+            .catch_up()
+            .await
+            .expect("opened, waiting");
+        runner.catch_up().await.expect("projected");
+        let ticket = ticket_of(&state, asha).await;
+        assert_eq!(
+            stream_types(&state, &format!("ticket-{ticket}")).await,
+            ["TicketOpened"]
+        );
+
+        person(&state, Role::Agent, "Ravi Kumar").await;
+        runner.catch_up().await.expect("projected");
+        let crashed = SupportProcess::new(state.clone())
+            .crashing_after("ticket given")
+            .catch_up()
+            .await
+            .expect_err("the process dies");
+        assert!(crashed.to_string().contains("ticket given"), "{crashed}");
+        runner.catch_up().await.expect("projected");
+        restart(&state).await;
+
+        assert_eq!(
+            stream_types(&state, &format!("ticket-{ticket}")).await,
+            ["TicketOpened", "TicketAssigned"]
+        );
+        let (Ticket::Open(open), _) = state
+            .commands
+            .load::<Ticket>(ticket.0)
+            .await
+            .expect("ticket")
+        else {
+            panic!("the ticket is open");
+        };
+        assert!(open.assignee.is_some());
+        assert_eq!(
+            outbox_kinds(&state).await,
+            kinds(&[(LIMIT_EXCEEDED, 1), (TICKET_ASSIGNED, 1)])
+        );
     }
 }

@@ -342,10 +342,7 @@ pub async fn detail(
 mod tests {
     use chrono::Duration;
     use domain::ticket::{Actor, Crossing, Ticket, TicketCommand, TicketId};
-    use domain::user::{
-        Email, Mobile, PasswordHash, PersonName, Profile, Registrar, Role, User, UserCommand,
-        UserId,
-    };
+    use domain::user::{Role, UserId};
     use domain::wallet::{Category, LimitKey, Period};
 
     use super::*;
@@ -353,37 +350,7 @@ mod tests {
     use crate::config::Config;
     use crate::startup::build_parts;
     use crate::state::AppState;
-
-    async fn person(state: &AppState, role: Role, name: &str) -> UserId {
-        let user_id = UserId(Uuid::now_v7());
-        let command = UserCommand::Register {
-            user_id,
-            role,
-            profile: Profile {
-                name: PersonName::parse(name).expect("name"),
-                email: Email::parse(&format!("{}@example.com", user_id.0)).expect("email"),
-                mobile: Some(Mobile::parse("+91 90000 00001").expect("mobile")),
-                gender: None,
-                username: (role == Role::Agent).then(|| {
-                    domain::user::Username::parse(&name.replace(" ", ".")).expect("username")
-                }),
-            },
-            password_hash: PasswordHash::from_phc(
-                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-            ),
-            registered_by: Registrar::Operator,
-        };
-        state
-            .commands
-            .execute::<User>(
-                user_id.0,
-                &command,
-                &CommandContext::new("test", state.now()),
-            )
-            .await
-            .expect("registered");
-        user_id
-    }
+    use crate::test_support::person;
 
     async fn ticket(state: &AppState, customer: UserId, commands: Vec<TicketCommand>) -> Uuid {
         let cause = Uuid::now_v7();

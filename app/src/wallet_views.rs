@@ -324,6 +324,8 @@ pub struct Dashboard {
     pub savings_goals: Vec<GoalProgress>,
     /// Tickets opened for this customer that are not resolved yet, oldest first.
     pub open_tickets: Vec<OpenTicket>,
+    /// The next reminders and recurring payments, soonest first.
+    pub upcoming_reminders: Vec<crate::schedule_views::Upcoming>,
 }
 
 /// A ticket of the customer's that is not resolved yet (`GET /api/v1/tickets` has the
@@ -589,6 +591,7 @@ pub async fn dashboard(
         recent_expenses: recent,
         savings_goals,
         open_tickets: open_tickets(database, owner, units).await?,
+        upcoming_reminders: crate::schedule_views::upcoming(database, owner, units).await?,
     }))
 }
 

@@ -12,6 +12,7 @@
 
 pub mod aggregate;
 pub mod money;
+pub mod schedule;
 mod text;
 pub mod ticket;
 pub mod user;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::Aggregate;
+use domain::schedule::{Schedule, ScheduleEvent};
 use domain::ticket::{Ticket, TicketEvent};
 use domain::user::User;
 use domain::wallet::{Wallet, WalletEvent};
@@ -33,13 +34,15 @@ pub enum What {
     Wallet(WalletEvent),
     /// Something that happened to a ticket.
     Ticket(TicketEvent),
+    /// Something that happened to a customer's reminders and recurring payments.
+    Schedule(ScheduleEvent),
     /// Something that happened to an account, as stored: its personal data is sealed, and
     /// only the projection that needs it opens it (see `users`).
     User(Box<RecordedEvent>),
     /// An event of a kind no projection reads yet.
     Other,
-    /// A wallet or ticket event that does not decode: the projections that read events of
-    /// its stream category (`wallet`, `ticket`) stop on it.
+    /// A wallet, ticket or schedule event that does not decode: the projections that read
+    /// events of its stream category stop on it.
     Undecodable {
         /// The stream category.
         category: &'static str,
@@ -96,6 +99,8 @@ pub fn decode(event: &RecordedEvent) -> Fact {
         decoded(event, Wallet::CATEGORY, What::Wallet)
     } else if category == Ticket::CATEGORY {
         decoded(event, Ticket::CATEGORY, What::Ticket)
+    } else if category == Schedule::CATEGORY {
+        decoded(event, Schedule::CATEGORY, What::Schedule)
     } else if category == User::CATEGORY {
         What::User(Box::new(event.clone()))
     } else {

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod projection;
 pub mod rebuild;
 pub mod runner;
+pub mod schedules;
 pub mod sql;
 pub mod tickets;
 pub mod users;
@@ -27,6 +28,7 @@ pub use runner::{Batch, ProjectionRunner, ProjectionStatus};
 #[must_use]
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
+        Arc::new(schedules::SchedulesProjection::default()),
         Arc::new(tickets::TicketsProjection::default()),
         Arc::new(users::UsersProjection::default()),
         Arc::new(wallets::WalletsProjection::default()),

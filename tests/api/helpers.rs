@@ -72,6 +72,16 @@ pub async fn spawn_app_on_postgres(test_name: &str) -> Option<TestApp> {
     Some(start(Some(database)).await)
 }
 
+/// The application with settings changed by `configure`, on a fresh PostgreSQL database,
+/// or `None` when PostgreSQL tests are skipped.
+pub async fn spawn_app_on_postgres_configured(
+    test_name: &str,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
+    let database = TestDatabase::postgres(test_name).await?;
+    Some(start_with(Some(database), configure).await)
+}
+
 /// The application with settings changed by `configure`, on a fresh SQLite database.
 pub async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     start_with(None, configure).await
@@ -86,6 +96,15 @@ async fn start_with(
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
     let data = tempfile::tempdir().expect("a data directory");
+    start_in(data, database, configure).await
+}
+
+/// The application in the data directory `data`, on `database` when given.
+async fn start_in(
+    data: tempfile::TempDir,
+    database: Option<TestDatabase>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::for_tests(
         data.path().to_path_buf(),
         database.as_ref().map(|d| d.url().to_owned()),
@@ -369,6 +388,10 @@ impl TestApp {
 
     /// Asks the server to stop as ctrl-c or SIGTERM would, and waits for it to finish.
     pub async fn shut_down(mut self) -> std::io::Result<()> {
+        self.stop_server().await
+    }
+
+    async fn stop_server(&mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -377,6 +400,20 @@ impl TestApp {
             .await
             .expect("the server stops within 10 s")
             .expect("the server task")
+    }
+
+    /// Stops the product as SIGTERM would, lets `while_down` run while nothing serves,
+    /// and starts it again on the same data directory and database with the settings
+    /// `configure` makes (on a new port).
+    pub async fn restart(
+        mut self,
+        while_down: impl FnOnce(),
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        self.stop_server().await.expect("a clean stop");
+        while_down();
+        let database = self.database.take();
+        start_in(self._data, database, configure).await
     }
 }
 

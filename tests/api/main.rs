@@ -10,6 +10,7 @@ mod helpers;
 mod openapi;
 mod pages;
 mod password_reset;
+mod schedule;
 mod smtp;
 mod tickets;
 mod wallet;

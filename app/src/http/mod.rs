@@ -9,6 +9,7 @@ mod fields;
 mod health;
 pub mod idempotency;
 pub mod openapi;
+mod schedule;
 mod tickets;
 mod wallet;
 
@@ -45,6 +46,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::create_goal))
         .routes(routes!(wallet::contribute))
         .routes(routes!(wallet::withdraw))
+        .routes(routes!(schedule::list_reminders, schedule::set_reminder))
+        .routes(routes!(schedule::cancel_reminder))
+        .routes(routes!(schedule::list_payments, schedule::schedule_payment))
+        .routes(routes!(schedule::cancel_payment))
         .routes(routes!(admin::create_agent))
         .routes(routes!(admin::create_auditor))
         .routes(routes!(admin::deactivate))

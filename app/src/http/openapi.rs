@@ -29,6 +29,7 @@ use super::error::{FieldError, Problem};
         (name = "expenses", description = "Recording, listing and voiding expenses."),
         (name = "limits", description = "Spending limits per period and category."),
         (name = "savings", description = "Savings goals."),
+        (name = "reminders", description = "Reminders and recurring payments."),
         (name = "admin", description = "Agents, auditors, erasure and mail."),
         (name = "agent", description = "The queue of tickets agents work."),
         (name = "tickets", description = "Tickets opened when a limit is crossed."),
@@ -84,7 +85,7 @@ fn idempotency_key() -> RefOr<Parameter> {
 }
 
 /// The tags of the routes only customers may use.
-const CUSTOMER_TAGS: [&str; 4] = ["wallet", "expenses", "limits", "savings"];
+const CUSTOMER_TAGS: [&str; 5] = ["wallet", "expenses", "limits", "savings", "reminders"];
 
 fn add_shared_answers(operation: &mut Operation, is_post: bool) {
     let responses = &mut operation.responses.responses;
