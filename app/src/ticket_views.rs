@@ -13,7 +13,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::directory::profile_of;
-use crate::wallet_views::{self, amount_text};
+use crate::wallet_views::{self, amount_text, period_of};
+
+/// How many periods of the crossed limit a ticket's detail shows.
+pub const LIMIT_HISTORY: usize = 6;
 
 /// A person named on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -264,6 +267,9 @@ pub struct TicketDetail {
     pub recent_expenses: Vec<wallet_views::ExpenseItem>,
     /// The customer's limits now, with this period's spending.
     pub limits: Vec<wallet_views::LimitStatus>,
+    /// The crossed limit's last periods up to the current one, oldest first: what was
+    /// spent against it in each.
+    pub limit_history: Vec<wallet_views::PeriodSpending>,
     /// The customer's other tickets (their earlier crossings), newest first.
     pub other_tickets: Vec<TicketItem>,
 }
@@ -315,13 +321,36 @@ pub async fn detail(
         });
     }
     let customer = item.customer.user_id;
-    let (recent_expenses, limits) = match wallet_views::wallet(database, customer).await? {
-        Some(wallet) => (
-            wallet_views::recent_expenses(database, customer, wallet.minor_units).await?,
-            wallet_views::limit_statuses(database, customer, wallet.minor_units, now.date_naive())
+    let crossed: Vec<(String, Option<i64>, Option<String>, i64)> = fetch_all(
+        database,
+        "SELECT limit_period, limit_first_day, limit_category, limit_milli FROM rm_tickets \
+         WHERE ticket_id = $1",
+        &[ticket.to_string().into()],
+    )
+    .await?;
+    let (recent_expenses, limits, limit_history) = match (
+        wallet_views::wallet(database, customer).await?,
+        crossed.first(),
+    ) {
+        (Some(wallet), Some((period, first_day, category, limit_milli))) => {
+            let units = wallet.minor_units;
+            let today = now.date_naive();
+            (
+                wallet_views::recent_expenses(database, customer, units).await?,
+                wallet_views::limit_statuses(database, customer, units, today).await?,
+                wallet_views::limit_history(
+                    database,
+                    customer,
+                    units,
+                    (period_of(period, *first_day), category.as_deref()),
+                    *limit_milli,
+                    today.max(item.limit.period_start),
+                    LIMIT_HISTORY,
+                )
                 .await?,
-        ),
-        None => (Vec::new(), Vec::new()),
+            )
+        }
+        _ => (Vec::new(), Vec::new(), Vec::new()),
     };
     let other_tickets = of_customer(database, vault, customer, now)
         .await?
@@ -334,6 +363,7 @@ pub async fn detail(
         comments,
         recent_expenses,
         limits,
+        limit_history,
         other_tickets,
     }))
 }

@@ -469,6 +469,58 @@ pub async fn limit_statuses(
     Ok(limits)
 }
 
+/// One period of a limit's history: what was spent against it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+pub struct PeriodSpending {
+    /// The period's first day.
+    pub period_start: NaiveDate,
+    /// The day after its last.
+    pub period_end: NaiveDate,
+    /// Live spending in it that the limit covers.
+    pub spent: String,
+    /// Spending against `limit_amount`, in percent.
+    pub percent: u32,
+    /// At or past the limit.
+    pub over: bool,
+}
+
+/// The spending against a limit (`period`, one category or all spending, `limit_milli`)
+/// over the `count` periods up to the one starting `last_start`, oldest first.
+///
+/// # Errors
+/// When the database fails.
+pub async fn limit_history(
+    database: &Database,
+    owner: Uuid,
+    units: u32,
+    (period, category): (Period, Option<&str>),
+    limit_milli: i64,
+    last_start: NaiveDate,
+    count: usize,
+) -> anyhow::Result<Vec<PeriodSpending>> {
+    let key = category.map(str::to_lowercase).unwrap_or_default();
+    let mut starts = vec![period.start_of(last_start)];
+    while starts.len() < count {
+        let Some(before) = starts.last().and_then(|start| start.pred_opt()) else {
+            break;
+        };
+        starts.push(period.start_of(before));
+    }
+    let mut history = Vec::with_capacity(starts.len());
+    for start in starts.into_iter().rev() {
+        let end = period_end(period, start);
+        let spent = spent_between(database, owner, start, end, Some(&key)).await?;
+        history.push(PeriodSpending {
+            period_start: start,
+            period_end: end,
+            spent: amount_text(spent, units),
+            percent: percent(spent, limit_milli),
+            over: spent >= limit_milli,
+        });
+    }
+    Ok(history)
+}
+
 /// The customer's latest live expenses.
 ///
 /// # Errors

@@ -226,6 +226,17 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
     // (What the limit's current period holds depends on today's date; its amount does not.)
     assert_eq!(detail["limits"][0]["amount"], "100.00");
     assert_eq!(detail["other_tickets"], json!([]));
+    // The crossed limit's history: six months up to now, the crossing's month over it.
+    let history = detail["limit_history"].as_array().expect("history");
+    assert_eq!(history.len(), 6);
+    let crossed = history
+        .iter()
+        .find(|period| period["period_start"] == "2026-11-01")
+        .expect("the crossing's month");
+    assert_eq!(crossed["spent"], "110.00");
+    assert_eq!(crossed["percent"], 110);
+    assert_eq!(crossed["over"], true);
+    assert_eq!(history[0]["over"], false);
     assert_eq!(
         get(&app, &asha, &path).await["ticket"]["ticket_id"],
         id.as_str()
