@@ -38,6 +38,9 @@ const READ_MODEL: &str = "schedules";
 /// How long it sleeps at most between two looks, whatever the schedules say: a wall clock
 /// that jumps is noticed within this.
 const LONGEST_NAP: chrono::Duration = chrono::Duration::hours(1);
+/// How long the scheduler lets the log grow before looking at what a write may have made
+/// due today.
+const LOG_DEBOUNCE: Duration = Duration::from_secs(1);
 /// Rounds of work per customer and step: a payment missed for years catches up over
 /// several steps instead of holding one step for long.
 const ROUNDS: usize = 500;
@@ -134,13 +137,19 @@ impl Scheduler {
                     self.state.now() + chrono::Duration::minutes(1)
                 }
             };
-            tokio::select! {
-                () = self.state.clock.sleep_until(wake_at) => {}
-                changed = head.changed() => if changed.is_err() { return },
-                _ = stop.changed() => {}
+            let log_grew = tokio::select! {
+                () = self.state.clock.sleep_until(wake_at) => false,
+                changed = head.changed() => if changed.is_err() { return } else { true },
+                _ = stop.changed() => false,
+            };
+            if log_grew {
+                // Most new events are not about schedules, and under load they come by
+                // thousands a second: look at most once a second for them.
+                tokio::select! {
+                    () = tokio::time::sleep(LOG_DEBOUNCE) => {}
+                    _ = stop.changed() => {}
+                }
             }
-            // Commands come in bursts: let a burst land before looking.
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
