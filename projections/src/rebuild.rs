@@ -110,16 +110,23 @@ fn twin_index_ddl(ddl: &str, twin: &str, n: usize) -> Option<String> {
     ))
 }
 
+/// Creates the twins of `live`'s tables with their keys and unique indexes, and returns
+/// the statements that create their other indexes: those are built once the twins are
+/// filled, in one sorted pass each, instead of being kept up to date row by row (no write
+/// of a projection looks rows up by them; every write goes by key).
 async fn create_twin_tables(
     database: &Database,
     live: &[String],
     suffix: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let mut statements = Vec::new();
+    let mut deferred = Vec::new();
     for table in live {
         let twin = format!("{table}{suffix}");
         match database {
             Database::Postgres(_) => {
+                // The twin gets the live table's keys and indexes; the plain indexes are
+                // dropped below and built again after the fill.
                 statements.push(format!("CREATE TABLE {twin} (LIKE {table} INCLUDING ALL)"));
             }
             Database::Sqlite(_) => {
@@ -141,14 +148,45 @@ async fn create_twin_tables(
                 )
                 .await?;
                 for (n, (ddl,)) in indexes.into_iter().enumerate() {
-                    statements.extend(twin_index_ddl(&ddl, &twin, n));
+                    let Some(index) = twin_index_ddl(&ddl, &twin, n) else {
+                        continue;
+                    };
+                    if ddl.starts_with("CREATE UNIQUE") {
+                        statements.push(index);
+                    } else {
+                        deferred.push(index);
+                    }
                 }
             }
         }
     }
+    execute_all(database, &statements).await?;
+    if matches!(database, Database::Postgres(_)) {
+        let mut drops = Vec::new();
+        for table in live {
+            let plain: Vec<(String, String)> = fetch_all(
+                database,
+                "SELECT indexname, indexdef FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename = $1 \
+                 AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname",
+                &[format!("{table}{suffix}").into()],
+            )
+            .await?;
+            for (name, ddl) in plain {
+                drops.push(format!("DROP INDEX {name}"));
+                deferred.push(ddl);
+            }
+        }
+        execute_all(database, &drops).await?;
+    }
+    Ok(deferred)
+}
+
+/// Runs `statements` in one transaction.
+async fn execute_all(database: &Database, statements: &[String]) -> anyhow::Result<()> {
     let mut tx = WriteTx::begin(database).await?;
     for statement in statements {
-        tx.execute(&statement, &[]).await?;
+        tx.execute(statement, &[]).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -284,8 +322,9 @@ pub async fn rebuild_all(
     let suffix = format!("_r{}", Utc::now().timestamp_micros());
     let twins: Vec<Arc<dyn Projection>> = lives.iter().map(|live| live.twin(&suffix)).collect();
     let result = async {
+        let mut deferred_indexes = Vec::new();
         for live in &lives {
-            create_twin_tables(&database, &live.tables(), &suffix).await?;
+            deferred_indexes.extend(create_twin_tables(&database, &live.tables(), &suffix).await?);
         }
         let runner = ProjectionRunner::new(
             Arc::clone(&store),
@@ -295,6 +334,7 @@ pub async fn rebuild_all(
         )
         .await?;
         let events = fill(&store, &runner, started, on_progress).await?;
+        execute_all(&database, &deferred_indexes).await?;
         let mut reports = Vec::new();
         for (live, twin) in lives.iter().zip(&twins) {
             reports.push(swap(&store, &database, live, twin, events, started).await?);

@@ -205,12 +205,29 @@ async fn rebuild_now(database: &Database) -> projections::rebuild::RebuildReport
     report
 }
 
+/// How many indexes each read-model table of `wallets` has, keys included.
+async fn index_counts(database: &Database) -> Vec<(String, i64)> {
+    let sql = match database {
+        Database::Sqlite(_) => {
+            "SELECT tbl_name, COUNT(*) FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name LIKE 'rm_%' GROUP BY tbl_name ORDER BY tbl_name"
+        }
+        Database::Postgres(_) => {
+            "SELECT tablename::TEXT, COUNT(*) FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename LIKE 'rm_%' \
+             GROUP BY tablename ORDER BY tablename"
+        }
+    };
+    fetch_all(database, sql, &[]).await.expect("indexes")
+}
+
 pub async fn a_rebuild_reports_what_it_repaired_and_matches_the_log(database: Database) {
     let store = store_on(&database).await;
     write_random_history(&store, 40, 4, 150).await;
     let live = runner(&database, 50).await;
     live.catch_up().await.expect("projected");
     let before = dump(&database).await;
+    let indexes = index_counts(&database).await;
 
     let clean = rebuild_now(&database).await;
     assert!(clean.differences().is_empty(), "{:?}", clean.tables);
@@ -219,6 +236,11 @@ pub async fn a_rebuild_reports_what_it_repaired_and_matches_the_log(database: Da
         dump(&database).await,
         before,
         "a rebuild of a sound read model changes nothing"
+    );
+    assert_eq!(
+        index_counts(&database).await,
+        indexes,
+        "the rebuilt tables have every index the live ones had"
     );
 
     // Damage the live read model; a rebuild finds it, says so, and repairs it.
