@@ -103,6 +103,24 @@ async fn measure(
         )
         .await?;
         let mut applied = 0;
+        let mut phases: Vec<(&str, f64)> = Vec::new();
+        for report in &reports {
+            for (phase, took) in &report.phases {
+                match phases.iter_mut().find(|(known, _)| known == phase) {
+                    // The shared phases appear in every report; count them once.
+                    Some((_, sum)) if !matches!(*phase, "fill" | "indexes") => {
+                        *sum += took.as_secs_f64();
+                    }
+                    Some(_) => {}
+                    None => phases.push((phase, took.as_secs_f64())),
+                }
+            }
+        }
+        let breakdown: Vec<String> = phases
+            .iter()
+            .map(|(phase, took)| format!("{phase} {took:.2} s"))
+            .collect();
+        println!("{name}: rebuild phases: {}", breakdown.join(", "));
         for report in reports {
             anyhow::ensure!(
                 report.differences().is_empty(),
