@@ -228,7 +228,9 @@ impl Scheduler {
         today: NaiveDate,
         done: &mut Done,
     ) -> anyhow::Result<()> {
-        match *work {
+        // What the step records on the schedule, under which step name, with which mail,
+        // what it counts as, and the crash point after it.
+        let (command, step, mail, count, crash_point) = match *work {
             Work::SendReminder {
                 reminder_id,
                 occurrence,
@@ -237,19 +239,18 @@ impl Scheduler {
                 let Some(reminder) = schedule.reminders.get(&reminder_id) else {
                     return Ok(());
                 };
-                let mail = self
-                    .reminder_mail(customer, reminder_id, reminder, occurrence, due)
-                    .await?;
-                let command = ScheduleCommand::SendReminder {
-                    reminder_id,
-                    occurrence,
-                    today,
-                };
-                let step = format!("reminder:{reminder_id}:{occurrence}");
-                if self.on_schedule(customer, &command, &step, mail).await? {
-                    done.reminders += 1;
-                }
-                self.crash.passed("reminder sent")?;
+                (
+                    ScheduleCommand::SendReminder {
+                        reminder_id,
+                        occurrence,
+                        today,
+                    },
+                    format!("reminder:{reminder_id}:{occurrence}"),
+                    self.reminder_mail(customer, reminder_id, reminder, occurrence, due)
+                        .await?,
+                    &mut done.reminders,
+                    "reminder sent",
+                )
             }
             Work::RemindOfPayment {
                 payment_id,
@@ -259,19 +260,18 @@ impl Scheduler {
                 let Some(payment) = schedule.payments.get(&payment_id) else {
                     return Ok(());
                 };
-                let mail = self
-                    .payment_mail(customer, payment_id, payment, occurrence, due)
-                    .await?;
-                let command = ScheduleCommand::RemindOfPayment {
-                    payment_id,
-                    occurrence,
-                    today,
-                };
-                let step = format!("payment-reminder:{payment_id}:{occurrence}");
-                if self.on_schedule(customer, &command, &step, mail).await? {
-                    done.payment_reminders += 1;
-                }
-                self.crash.passed("payment reminder sent")?;
+                (
+                    ScheduleCommand::RemindOfPayment {
+                        payment_id,
+                        occurrence,
+                        today,
+                    },
+                    format!("payment-reminder:{payment_id}:{occurrence}"),
+                    self.payment_mail(customer, payment_id, payment, occurrence, due)
+                        .await?,
+                    &mut done.payment_reminders,
+                    "payment reminder sent",
+                )
             }
             Work::RecordPayment {
                 payment_id,
@@ -285,23 +285,24 @@ impl Scheduler {
                     .record_payment(customer, payment_id, payment, occurrence, due)
                     .await?;
                 self.crash.passed("expense recorded")?;
-                let command = ScheduleCommand::SettlePayment {
-                    payment_id,
-                    occurrence,
-                    outcome,
-                    today,
-                };
-                let step = format!("settle:{payment_id}:{occurrence}");
-                if self
-                    .on_schedule(customer, &command, &step, Vec::new())
-                    .await?
-                {
-                    done.payments += 1;
-                }
-                self.crash.passed("payment settled")?;
+                (
+                    ScheduleCommand::SettlePayment {
+                        payment_id,
+                        occurrence,
+                        outcome,
+                        today,
+                    },
+                    format!("settle:{payment_id}:{occurrence}"),
+                    Vec::new(),
+                    &mut done.payments,
+                    "payment settled",
+                )
             }
+        };
+        if self.on_schedule(customer, &command, &step, mail).await? {
+            *count += 1;
         }
-        Ok(())
+        self.crash.passed(crash_point)
     }
 
     /// The context of one step, its command id derived from the step so that a retried
