@@ -360,7 +360,8 @@ fn emails(page: &Value) -> Vec<String> {
 }
 
 /// Rebuilds `name` on the running server and waits until it is swapped in.
-async fn rebuild_and_wait(app: &TestApp, admin: &str, name: &str) -> Value {
+/// Starts a rebuild of `name` and waits for the list to show it finished.
+pub(crate) async fn rebuild_and_wait(app: &TestApp, admin: &str, name: &str) -> Value {
     let started = app
         .post_as(
             Some(admin),

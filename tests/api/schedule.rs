@@ -2,12 +2,17 @@
 //! listener: three simulated months give three recorded expenses and three mails of each
 //! reminder kind, across restarts, and nothing twice.
 
+use app::Config;
 use chrono::{DateTime, TimeZone, Utc};
 use infrastructure::clock::FakeClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, spawn_app_configured, spawn_app_on_postgres_configured};
+use crate::admin::rebuild_and_wait;
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, problem, spawn_app_configured,
+    spawn_app_on_postgres_configured,
+};
 use crate::smtp::SmtpCatcher;
 
 const EMAIL: &str = "asha@example.com";
@@ -53,22 +58,22 @@ async fn expect_mail(smtp: &mut SmtpCatcher, subject: &str) {
     );
 }
 
+/// The fake clock, the test's SMTP server and a first admin.
+fn settings(config: &mut Config, clock: FakeClock, smtp_url: String) {
+    config.clock = clock.into();
+    config.smtp_url = Some(smtp_url);
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+}
+
 async fn start(clock: &FakeClock, smtp: &SmtpCatcher) -> TestApp {
     let (clock, url) = (clock.clone(), smtp.url.clone());
-    spawn_app_configured(move |config| {
-        config.clock = clock.into();
-        config.smtp_url = Some(url);
-    })
-    .await
+    spawn_app_configured(move |config| settings(config, clock, url)).await
 }
 
 async fn start_on_postgres(name: &str, clock: &FakeClock, smtp: &SmtpCatcher) -> Option<TestApp> {
     let (clock, url) = (clock.clone(), smtp.url.clone());
-    spawn_app_on_postgres_configured(name, move |config| {
-        config.clock = clock.into();
-        config.smtp_url = Some(url);
-    })
-    .await
+    spawn_app_on_postgres_configured(name, move |config| settings(config, clock, url)).await
 }
 
 async fn restart(
@@ -80,10 +85,7 @@ async fn restart(
     let (down_clock, clock, url) = (clock.clone(), clock.clone(), smtp.url.clone());
     app.restart(
         move || down_clock.set(at),
-        move |config| {
-            config.clock = clock.into();
-            config.smtp_url = Some(url);
-        },
+        move |config| settings(config, clock, url),
     )
     .await
 }
@@ -206,6 +208,17 @@ async fn three_months(mut app: TestApp, clock: FakeClock, mut smtp: SmtpCatcher)
     assert_eq!(payments["items"][0]["status"], "cancelled");
     expect_mail(&mut smtp, "Reminder: Pay the credit card bill").await;
     assert_eq!(rent_days(&app, 3).await.len(), 3);
+
+    // Rebuilt from the log, the schedules read model is the one the product kept.
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let rebuilt = rebuild_and_wait(&app, &admin, "schedules").await;
+    assert_eq!(rebuilt["last_rebuild"]["error"], Value::Null, "{rebuilt}");
+    assert_eq!(rebuilt["last_rebuild"]["differing_tables"], json!([]));
+    assert!(
+        rebuilt["last_rebuild"]["events"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
 }
 
 #[tokio::test]
