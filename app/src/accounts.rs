@@ -146,17 +146,9 @@ pub async fn run_on_account(
     command: &UserCommand,
     context: &CommandContext,
 ) -> Result<Executed<User>, CommandError<UserRejection>> {
-    let done = state
-        .commands
-        .execute::<User>(user_id, command, context)
-        .await?;
-    if let Some(outcome) = &done.outcome {
-        state
-            .read_models
-            .wait_for(USERS, outcome.last_position)
-            .await;
-    }
-    Ok(done)
+    state
+        .execute_seen::<User>(user_id, command, context, USERS)
+        .await
 }
 
 /// What [`ensure_admin`] did.

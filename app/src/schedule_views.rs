@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::wallet_views::amount_text;
+use crate::wallet_views::{amount_text, stored_day, wallet};
 
 /// How many upcoming reminders the dashboard shows.
 pub const UPCOMING: i64 = 5;
@@ -85,12 +85,8 @@ pub struct Upcoming {
     pub amount: Option<String>,
 }
 
-fn day(raw: &str) -> anyhow::Result<NaiveDate> {
-    Ok(NaiveDate::parse_from_str(raw, "%Y-%m-%d")?)
-}
-
 fn optional_day(raw: Option<&str>) -> anyhow::Result<Option<NaiveDate>> {
-    raw.map(day).transpose()
+    raw.map(stored_day).transpose()
 }
 
 /// The customer's reminders, the running ones first by their next date, then the ended
@@ -124,7 +120,7 @@ pub async fn reminders(database: &Database, customer: Uuid) -> anyhow::Result<Ve
                 Ok(ReminderView {
                     reminder_id: Uuid::parse_str(&id)?,
                     title,
-                    first_due: day(&first_due)?,
+                    first_due: stored_day(&first_due)?,
                     repeat,
                     next_due: optional_day(next_due.as_deref())?,
                     status,
@@ -141,7 +137,10 @@ pub async fn reminders(database: &Database, customer: Uuid) -> anyhow::Result<Ve
 /// # Errors
 /// When the database fails.
 pub async fn payments(database: &Database, customer: Uuid) -> anyhow::Result<Vec<PaymentView>> {
-    let units = minor_units(database, customer).await?;
+    // The wallet's decimals (2 before it exists).
+    let units = wallet(database, customer)
+        .await?
+        .map_or(2, |w| w.minor_units);
     type Row = (
         String,
         i64,
@@ -179,7 +178,7 @@ pub async fn payments(database: &Database, customer: Uuid) -> anyhow::Result<Vec
                 category,
                 description,
                 cadence,
-                first_due: day(&first_due)?,
+                first_due: stored_day(&first_due)?,
                 remind_days_before: before,
                 next_due: optional_day(row.8.as_deref())?,
                 next_reminder: optional_day(row.9.as_deref())?,
@@ -190,20 +189,6 @@ pub async fn payments(database: &Database, customer: Uuid) -> anyhow::Result<Vec
             })
         })
         .collect()
-}
-
-/// The wallet's decimals (2 before it exists).
-async fn minor_units(database: &Database, customer: Uuid) -> anyhow::Result<u32> {
-    let rows: Vec<(i64,)> = fetch_all(
-        database,
-        "SELECT minor_units FROM rm_wallets WHERE owner = $1",
-        &[Value::Text(customer.to_string())],
-    )
-    .await?;
-    Ok(rows
-        .first()
-        .and_then(|(units,)| u32::try_from(*units).ok())
-        .unwrap_or(2))
 }
 
 /// The next reminders and payments of the customer's, soonest first.
@@ -237,7 +222,7 @@ pub async fn upcoming(
                 } else {
                     format!("{title}: {description}")
                 },
-                due: day(&due)?,
+                due: stored_day(&due)?,
                 amount: amount.map(|milli| amount_text(milli, units)),
             })
         })

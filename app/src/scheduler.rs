@@ -179,7 +179,6 @@ impl Scheduler {
 
     /// The customers whose schedules the read model shows with something due by `today`.
     async fn customers_with_work(&self, today: NaiveDate) -> anyhow::Result<Vec<Uuid>> {
-        let today = today.format("%Y-%m-%d").to_string();
         let rows: Vec<(String,)> = fetch_all(
             &self.state.database,
             "SELECT customer FROM rm_reminders WHERE status = 'active' AND next_due <= $1 \
@@ -429,14 +428,11 @@ impl Scheduler {
         occurrence: u32,
         due: NaiveDate,
     ) -> anyhow::Result<Vec<OutboxMessage>> {
-        let next_due = reminder
-            .repeat
-            .and_then(|_| reminder.date_of(occurrence.checked_add(1)?));
         let payload = json!({
             "title": reminder.title.as_str(),
             "due": due.to_string(),
             "skipped": occurrence.saturating_sub(reminder.next),
-            "next_due": next_due.map(|d| d.to_string()),
+            "next_due": reminder.date_after(occurrence).map(|d| d.to_string()),
         });
         self.mail_to(customer, reminder_id, REMINDER_DUE, occurrence, payload)
             .await

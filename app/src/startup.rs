@@ -152,10 +152,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
         web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute)
-            .with_clock({
-                let clock = config.clock.clone();
-                move || clock.now()
-            }),
+            .with_clock(config.clock.clone()),
         clock: config.clock.clone(),
         vault,
         database,

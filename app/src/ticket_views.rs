@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::wallet::{Category, LimitKey};
 use infrastructure::database::Database;
 use infrastructure::personal_data::PersonalDataVault;
 use projections::sql::{Value, fetch_all};
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::directory::profile_of;
-use crate::wallet_views::{self, amount_text, period_of};
+use crate::wallet_views::{self, amount_text, period_of, stored_day};
 
 /// How many periods of the crossed limit a ticket's detail shows.
 pub const LIMIT_HISTORY: usize = 6;
@@ -176,7 +177,7 @@ async fn items(
                 category,
                 amount: amount_text(limit_milli, minor_units),
                 spent: amount_text(spent_milli, minor_units),
-                period_start: NaiveDate::parse_from_str(&period_start, "%Y-%m-%d")?,
+                period_start: stored_day(&period_start)?,
             },
             opened_at,
             age_seconds: (now - opened_at).num_seconds().max(0),
@@ -342,7 +343,10 @@ pub async fn detail(
                     database,
                     customer,
                     units,
-                    (period_of(period, *first_day), category.as_deref()),
+                    &LimitKey {
+                        period: period_of(period, *first_day),
+                        category: category.as_deref().map(Category::parse).transpose()?,
+                    },
                     *limit_milli,
                     today.max(item.limit.period_start),
                     LIMIT_HISTORY,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
-use domain::wallet::{Category, Period};
+use domain::wallet::{Category, LimitKey, Period};
 use infrastructure::database::Database;
 use projections::sql::{Value, fetch_all};
 use rust_decimal::Decimal;
@@ -29,6 +29,14 @@ const TREND_MONTHS: u32 = 12;
 #[must_use]
 pub fn amount_text(milli: i64, minor_units: u32) -> String {
     decimal_text(Decimal::new(milli, 3), minor_units)
+}
+
+/// A day as the read models store it (`YYYY-MM-DD`).
+///
+/// # Errors
+/// When the stored text is no such day.
+pub(crate) fn stored_day(raw: &str) -> anyhow::Result<NaiveDate> {
+    Ok(NaiveDate::parse_from_str(raw, "%Y-%m-%d")?)
 }
 
 /// `amount` shown with the currency's `minor_units` decimals.
@@ -144,15 +152,11 @@ fn item(row: ExpenseRow, minor_units: u32) -> anyhow::Result<ExpenseItem> {
         amount: amount_text(amount, minor_units),
         category,
         description,
-        spent_on: NaiveDate::parse_from_str(&spent_on, "%Y-%m-%d")?,
+        spent_on: stored_day(&spent_on)?,
         receipt_id: receipt_id.as_deref().map(Uuid::parse_str).transpose()?,
         voided: voided != 0,
         void_reason,
     })
-}
-
-fn day(date: NaiveDate) -> Value {
-    Value::Text(date.format("%Y-%m-%d").to_string())
 }
 
 /// A customer's wallet as the read model holds it.
@@ -419,8 +423,8 @@ async fn spent_between(
          AND ($4 = '' OR category_key = $4)",
         &[
             owner.to_string().into(),
-            day(from),
-            day(until),
+            from.into(),
+            until.into(),
             Value::Text(category_key.unwrap_or_default().to_owned()),
         ],
     )
@@ -484,8 +488,8 @@ pub struct PeriodSpending {
     pub over: bool,
 }
 
-/// The spending against a limit (`period`, one category or all spending, `limit_milli`)
-/// over the `count` periods up to the one starting `last_start`, oldest first.
+/// The spending against the limit `key` (of `limit_milli`) over the `count` periods up to
+/// the one that holds `last_start`, oldest first.
 ///
 /// # Errors
 /// When the database fails.
@@ -493,12 +497,17 @@ pub async fn limit_history(
     database: &Database,
     owner: Uuid,
     units: u32,
-    (period, category): (Period, Option<&str>),
+    key: &LimitKey,
     limit_milli: i64,
     last_start: NaiveDate,
     count: usize,
 ) -> anyhow::Result<Vec<PeriodSpending>> {
-    let key = category.map(str::to_lowercase).unwrap_or_default();
+    let period = key.period;
+    let category = key
+        .category
+        .as_ref()
+        .map(|c| c.as_str().to_lowercase())
+        .unwrap_or_default();
     let mut starts = vec![period.start_of(last_start)];
     while starts.len() < count {
         let Some(before) = starts.last().and_then(|start| start.pred_opt()) else {
@@ -509,7 +518,7 @@ pub async fn limit_history(
     let mut history = Vec::with_capacity(starts.len());
     for start in starts.into_iter().rev() {
         let end = period_end(period, start);
-        let spent = spent_between(database, owner, start, end, Some(&key)).await?;
+        let spent = spent_between(database, owner, start, end, Some(&category)).await?;
         history.push(PeriodSpending {
             period_start: start,
             period_end: end,
@@ -573,7 +582,7 @@ pub async fn dashboard(
          JOIN rm_categories c ON c.owner = e.owner AND c.category_key = e.category_key \
          WHERE e.owner = $1 AND e.voided = 0 AND e.spent_on >= $2 AND e.spent_on < $3 \
          GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key",
-        &[id(), day(this_month), day(next_month)],
+        &[id(), this_month.into(), next_month.into()],
     )
     .await?;
     let spent_this_month = by_category.iter().map(|(_, spent)| spent).sum();
@@ -583,7 +592,7 @@ pub async fn dashboard(
         "SELECT substr(spent_on, 1, 7) AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
          WHERE owner = $1 AND voided = 0 AND spent_on >= $2 AND spent_on < $3 \
          GROUP BY substr(spent_on, 1, 7)",
-        &[id(), day(first_month), day(next_month)],
+        &[id(), first_month.into(), next_month.into()],
     )
     .await?;
     let months: BTreeMap<String, i64> = months.into_iter().collect();
@@ -618,10 +627,7 @@ pub async fn dashboard(
                 target: amount_text(target, units),
                 saved: amount_text(saved, units),
                 percent: percent(saved, target).min(100),
-                due: due
-                    .as_deref()
-                    .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
-                    .transpose()?,
+                due: due.as_deref().map(stored_day).transpose()?,
                 reached: reached != 0,
             })
         })

@@ -4,14 +4,13 @@
 //! one set at creation that nothing extends. Any instance sharing the database honours any
 //! session, and a person's sessions can all be revoked at once.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, SessionStore};
 use uuid::Uuid;
 
+use crate::clock::SharedClock;
 use crate::database::{Database, on_pool};
 use crate::encoding::{micros, sha256, span_us};
 
@@ -21,15 +20,12 @@ pub const USER_ID_KEY: &str = "user_id";
 /// How often `create` picks a new id when the random one is taken (it never should be).
 const ID_ATTEMPTS: usize = 4;
 
-/// Where the store reads the time; tests move it by hand.
-type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// The session table.
 #[derive(Clone)]
 pub struct WebSessions {
     database: Database,
     absolute: std::time::Duration,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for WebSessions {
@@ -73,19 +69,19 @@ impl WebSessions {
         Self {
             database,
             absolute,
-            clock: Arc::new(Utc::now),
+            clock: SharedClock::default(),
         }
     }
 
     /// The same store reading the time from `clock`.
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Ends every session of a user (logout everywhere, password changed, account closed).

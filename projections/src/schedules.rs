@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use chrono::{Days, NaiveDate};
 use domain::Aggregate;
-use domain::schedule::{Schedule, ScheduleEvent, Settlement};
+use domain::schedule::{RemindBefore, Schedule, ScheduleEvent, Settlement};
 
 use crate::facts::{Fact, What};
 use crate::projection::{
@@ -57,22 +56,6 @@ const ROWS: [TableShape; 2] = [
         "payment_id",
     ),
 ];
-
-fn date_text(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
-}
-
-fn optional_date(date: Option<NaiveDate>) -> Value {
-    date.map(date_text).into()
-}
-
-/// The day a reminder goes out `days` before `due`.
-fn reminder_day(due: NaiveDate, days: i64) -> NaiveDate {
-    u64::try_from(days)
-        .ok()
-        .and_then(|days| due.checked_sub_days(Days::new(days)))
-        .unwrap_or(due)
-}
 
 /// The statements, for one set of tables (the live ones, or a rebuild's).
 #[derive(Debug, Clone)]
@@ -174,7 +157,7 @@ impl SchedulesProjection {
                         reminder_id.to_string().into(),
                         customer.into(),
                         title.as_str().into(),
-                        date_text(*due).into(),
+                        (*due).into(),
                         repeat.map(|r| r.as_str().to_owned()).into(),
                         position.into(),
                     ],
@@ -195,8 +178,8 @@ impl SchedulesProjection {
                     &self.sql.reminder_sent,
                     &[
                         reminder_id.to_string().into(),
-                        date_text(*due).into(),
-                        optional_date(*next_due),
+                        (*due).into(),
+                        (*next_due).into(),
                     ],
                 )
                 .await?;
@@ -222,9 +205,9 @@ impl SchedulesProjection {
                         category.as_str().into(),
                         description.as_str().into(),
                         cadence.as_str().into(),
-                        date_text(*first_due).into(),
+                        (*first_due).into(),
                         days.into(),
-                        date_text(reminder_day(*first_due, days)).into(),
+                        remind_before.reminder_day(*first_due).into(),
                         position.into(),
                     ],
                 )
@@ -250,6 +233,10 @@ impl SchedulesProjection {
                     .fetch_int(&self.sql.remind_before, &[id.clone().into()])
                     .await?
                     .ok_or_else(|| bad(format!("payment {payment_id} was never scheduled")))?;
+                let remind_before = u16::try_from(days)
+                    .ok()
+                    .and_then(|days| RemindBefore::new(days).ok())
+                    .ok_or_else(|| bad(format!("{days} days is no reminder lead")))?;
                 let (recorded, refused) = match outcome {
                     Settlement::Recorded { .. } => (1, 0),
                     Settlement::Refused { .. } => (0, 1),
@@ -260,9 +247,9 @@ impl SchedulesProjection {
                         id.into(),
                         Value::Int(recorded),
                         Value::Int(refused),
-                        date_text(*due).into(),
-                        optional_date(*next_due),
-                        optional_date(next_due.map(|next| reminder_day(next, days))),
+                        (*due).into(),
+                        (*next_due).into(),
+                        next_due.map(|next| remind_before.reminder_day(next)).into(),
                     ],
                 )
                 .await?;

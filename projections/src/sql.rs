@@ -1,6 +1,7 @@
 //! Dialect-neutral access for projections: the same SQL text (with `$1`-style parameters,
 //! which both SQLite and PostgreSQL accept) runs in a transaction on either database.
 
+use chrono::NaiveDate;
 use infrastructure::database::Database;
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -44,6 +45,19 @@ impl From<Option<String>> for Value {
 impl From<Option<i64>> for Value {
     fn from(value: Option<i64>) -> Self {
         value.map_or(Self::NullInt, Self::Int)
+    }
+}
+
+/// A day is stored as `YYYY-MM-DD` text, so that text order is date order.
+impl From<NaiveDate> for Value {
+    fn from(day: NaiveDate) -> Self {
+        Self::Text(day.format("%Y-%m-%d").to_string())
+    }
+}
+
+impl From<Option<NaiveDate>> for Value {
+    fn from(day: Option<NaiveDate>) -> Self {
+        day.map_or(Self::NullText, Self::from)
     }
 }
 

@@ -8,6 +8,7 @@ use infrastructure::clock::FakeClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::access_matrix::NOBODY;
 use crate::admin::rebuild_and_wait;
 use crate::helpers::{
     ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, problem, spawn_app_configured,
@@ -281,12 +282,8 @@ async fn bad_schedules_are_refused_field_by_field_and_store_nothing() {
         response.status().is_client_error(),
         "unknown fields refused"
     );
-    let unknown = format!("/api/v1/reminders/{}/cancel", uuid_like());
+    let unknown = format!("/api/v1/reminders/{NOBODY}/cancel");
     let response = app.call(Method::POST, Some(&token), &unknown, None).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.event_count().await, events, "nothing stored");
-}
-
-fn uuid_like() -> &'static str {
-    "0190b2a4-7c1e-7000-8000-000000000001"
 }

@@ -1,5 +1,7 @@
 //! Parsing a request's fields and query parameters, naming every one that fails.
 
+use chrono::NaiveDate;
+
 use super::error::{ApiError, FieldError};
 
 /// Collects field errors while parsing a body.
@@ -28,6 +30,20 @@ impl Fields {
             ))),
         }
     }
+}
+
+/// A day written `YYYY-MM-DD`.
+pub(crate) fn day(raw: &str) -> Result<NaiveDate, &'static str> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
+}
+
+/// A day written `YYYY-MM-DD` that `rule` (a domain check, e.g. the range it must lie in)
+/// accepts.
+pub(crate) fn day_within<E: std::fmt::Display>(
+    raw: &str,
+    rule: impl FnOnce(NaiveDate) -> Result<NaiveDate, E>,
+) -> Result<NaiveDate, String> {
+    rule(day(raw)?).map_err(|e| e.to_string())
 }
 
 /// An optional parameter: absent or blank is `Some(None)`; one that does not parse is

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::NaiveDate;
 use domain::money::Money;
 use domain::schedule::{
     Cadence, RemindBefore, ReminderTitle, Schedule, ScheduleCommand, ScheduleRejection, first_due,
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use super::auth::command_error;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath, Authorized, Customers};
-use super::fields::{Fields, optional};
+use super::fields::{Fields, day_within, optional};
 use super::wallet_of;
 use crate::commands::{CommandContext, CommandError};
 use crate::schedule_views::{self, PaymentView, ReminderView};
@@ -36,28 +35,14 @@ async fn execute(
 ) -> Result<(), ApiError> {
     let owner = customer.user.user_id;
     let context = CommandContext::new(format!("user:{owner}"), state.now());
-    let done = state
-        .commands
-        .execute::<Schedule>(owner.0, &command, &context)
+    state
+        .execute_seen::<Schedule>(owner.0, &command, &context, SCHEDULES)
         .await
+        .map(drop)
         .map_err(|error| match error {
             CommandError::Rejected(ScheduleRejection::Unknown) => ApiError::NotFound,
             other => command_error(other),
-        })?;
-    if let Some(outcome) = &done.outcome {
-        state
-            .read_models
-            .wait_for(SCHEDULES, outcome.last_position)
-            .await;
-    }
-    Ok(())
-}
-
-/// A first date: a day from today to ten years ahead.
-fn due_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
-    let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| "must be a date YYYY-MM-DD".to_owned())?;
-    first_due(parsed, today).map_err(|e| e.to_string())
+        })
 }
 
 /// `GET /api/v1/reminders`.
@@ -116,7 +101,7 @@ pub async fn set_reminder(
     let today = state.now().date_naive();
     let mut fields = Fields::default();
     let title = fields.check("title", ReminderTitle::parse(&body.title));
-    let due = fields.check("due", due_date(&body.due, today));
+    let due = fields.check("due", day_within(&body.due, |d| first_due(d, today)));
     let repeat = optional(
         &mut fields,
         "repeat",
@@ -228,7 +213,10 @@ pub async fn schedule_payment(
     let category = fields.check("category", Category::parse(&body.category));
     let description = fields.check("description", Description::parse(&body.description));
     let cadence = fields.check("cadence", Cadence::parse(&body.cadence));
-    let first = fields.check("first_due", due_date(&body.first_due, today));
+    let first = fields.check(
+        "first_due",
+        day_within(&body.first_due, |d| first_due(d, today)),
+    );
     let remind = fields.check(
         "remind_days_before",
         RemindBefore::new(body.remind_days_before.unwrap_or(3)),

@@ -116,19 +116,10 @@ async fn run(
 ) -> Result<StatusCode, ApiError> {
     let context = CommandContext::new(format!("user:{}", user.user_id), state.now());
     match state
-        .commands
-        .execute::<Ticket>(ticket, &command, &context)
+        .execute_seen::<Ticket>(ticket, &command, &context, TICKETS)
         .await
     {
-        Ok(done) => {
-            if let Some(outcome) = done.outcome {
-                state
-                    .read_models
-                    .wait_for(TICKETS, outcome.last_position)
-                    .await;
-            }
-            Ok(StatusCode::NO_CONTENT)
-        }
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(CommandError::Rejected(TicketRejection::NotOpened)) => Err(ApiError::NotFound),
         Err(CommandError::Rejected(TicketRejection::NotAllowed)) if user.role == Role::Customer => {
             Err(ApiError::NotFound)

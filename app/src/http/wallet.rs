@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::NaiveDate;
 use domain::money::Money;
 use domain::user::UserId;
 use domain::wallet::{
@@ -19,7 +18,7 @@ use uuid::Uuid;
 use super::auth::command_error;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Customers};
-use super::fields::{Fields, optional};
+use super::fields::{Fields, day, day_within, optional};
 use super::openapi::PeriodSchema;
 use crate::commands::{CommandContext, CommandError};
 use crate::state::AppState;
@@ -79,15 +78,8 @@ async fn run(
 ) -> Result<Box<OpenWallet>, CommandError<WalletRejection>> {
     let context = CommandContext::new(format!("user:{owner}"), state.now());
     let done = state
-        .commands
-        .execute::<Wallet>(owner.0, command, &context)
+        .execute_seen::<Wallet>(owner.0, command, &context, WALLETS)
         .await?;
-    if let Some(outcome) = &done.outcome {
-        state
-            .read_models
-            .wait_for(WALLETS, outcome.last_position)
-            .await;
-    }
     match done.state {
         Wallet::Open(wallet) => Ok(wallet),
         Wallet::Unopened => Err(CommandError::Failed(anyhow::anyhow!(
@@ -104,12 +96,6 @@ async fn execute(
     run(state, customer.user.user_id, &command)
         .await
         .map_err(wallet_error)
-}
-
-fn date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
-    let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| "must be a date YYYY-MM-DD".to_owned())?;
-    spent_on(parsed, today).map_err(|e| e.to_string())
 }
 
 /// The balance after a change.
@@ -231,7 +217,11 @@ pub async fn record_expense(
     let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
     let category = fields.check("category", Category::parse(&body.category));
     let description = fields.check("description", Description::parse(&body.description));
-    let day = fields.check("spent_on", date(&body.spent_on, state.now().date_naive()));
+    let today = state.now().date_naive();
+    let day = fields.check(
+        "spent_on",
+        day_within(&body.spent_on, |d| spent_on(d, today)),
+    );
     let (((amount, category), description), spent_on) =
         fields.finish(amount.zip(category).zip(description).zip(day))?;
     let expense_id = Uuid::now_v7();
@@ -269,10 +259,6 @@ pub struct ExpenseQuery {
     cursor: Option<String>,
 }
 
-fn list_day(raw: &str) -> Result<NaiveDate, &'static str> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
-}
-
 /// Lists the customer's expenses, newest first, a page at a time.
 ///
 /// # Errors
@@ -290,8 +276,8 @@ pub async fn list_expenses(
     ApiQuery(query): ApiQuery<ExpenseQuery>,
 ) -> Result<Json<ExpensePage>, ApiError> {
     let mut fields = Fields::default();
-    let from = optional(&mut fields, "from", query.from.as_deref(), list_day);
-    let to = optional(&mut fields, "to", query.to.as_deref(), list_day);
+    let from = optional(&mut fields, "from", query.from.as_deref(), day);
+    let to = optional(&mut fields, "to", query.to.as_deref(), day);
     let category = optional(
         &mut fields,
         "category",
@@ -584,7 +570,10 @@ pub async fn create_goal(
     let target = fields.check("target", Money::parse(&body.target, wallet.currency));
     let due = match body.due.as_deref() {
         Some(due) => fields
-            .check("due", date(due, state.now().date_naive()))
+            .check(
+                "due",
+                day_within(due, |d| spent_on(d, state.now().date_naive())),
+            )
             .map(Some),
         None => Some(None),
     };

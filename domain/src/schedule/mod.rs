@@ -18,7 +18,7 @@ mod values;
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -257,6 +257,12 @@ impl Reminder {
         }
     }
 
+    /// The date of the occurrence after `n`: `None` when it does not repeat.
+    #[must_use]
+    pub fn date_after(&self, n: u32) -> Option<NaiveDate> {
+        self.date_of(n.checked_add(1)?)
+    }
+
     /// The next date it will be mailed on, while it runs.
     #[must_use]
     pub fn next_due(&self) -> Option<NaiveDate> {
@@ -305,6 +311,12 @@ pub struct RecurringPayment {
 }
 
 impl RecurringPayment {
+    /// The date of the occurrence after `n`.
+    #[must_use]
+    pub fn date_after(&self, n: u32) -> Option<NaiveDate> {
+        self.cadence.nth(self.first_due, n.checked_add(1)?)
+    }
+
     /// The next date it will be recorded on, while it runs.
     #[must_use]
     pub fn next_due(&self) -> Option<NaiveDate> {
@@ -320,11 +332,7 @@ impl RecurringPayment {
         if self.reminded == Some(self.next) {
             return None;
         }
-        let due = self.next_due()?;
-        Some(
-            due.checked_sub_days(Days::new(u64::from(self.remind_before.days())))
-                .unwrap_or(due),
-        )
+        Some(self.remind_before.reminder_day(self.next_due()?))
     }
 
     /// The expense each occurrence records, in the wallet's currency.
@@ -549,9 +557,7 @@ impl Aggregate for Schedule {
                     occurrence: *occurrence,
                     due,
                     skipped: occurrence - reminder.next,
-                    next_due: reminder
-                        .repeat
-                        .and_then(|_| reminder.date_of(occurrence.checked_add(1)?)),
+                    next_due: reminder.date_after(*occurrence),
                 }
             }
             ScheduleCommand::RemindOfPayment {
@@ -589,9 +595,7 @@ impl Aggregate for Schedule {
                     occurrence: *occurrence,
                     due,
                     outcome: outcome.clone(),
-                    next_due: payment
-                        .cadence
-                        .nth(payment.first_due, occurrence.saturating_add(1)),
+                    next_due: payment.date_after(*occurrence),
                 }
             }
         };

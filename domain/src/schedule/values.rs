@@ -100,6 +100,13 @@ impl RemindBefore {
     pub fn days(self) -> u16 {
         self.0
     }
+
+    /// The day the reminder of a payment due on `due` goes out.
+    #[must_use]
+    pub fn reminder_day(self, due: NaiveDate) -> NaiveDate {
+        due.checked_sub_days(Days::new(u64::from(self.0)))
+            .unwrap_or(due)
+    }
 }
 
 impl TryFrom<u16> for RemindBefore {

@@ -1,10 +1,9 @@
 //! The web pages' session store, on both databases.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use infrastructure::clock::{Clock as _, FakeClock};
 use infrastructure::database::Database;
 use infrastructure::testing::TestDatabase;
 use infrastructure::web_sessions::{USER_ID_KEY, WebSessions};
@@ -13,8 +12,14 @@ use tower_sessions_core::session_store::SessionStore;
 use uuid::Uuid;
 
 /// Minutes after the start, shared by the store and the test.
-#[derive(Clone, Default)]
-struct Clock(Arc<AtomicI64>);
+#[derive(Clone)]
+struct Clock(FakeClock);
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self(FakeClock::at(Self::at(0)))
+    }
+}
 
 impl Clock {
     fn at(minutes: i64) -> chrono::DateTime<Utc> {
@@ -24,10 +29,10 @@ impl Clock {
             + chrono::Duration::minutes(minutes)
     }
     fn now(&self) -> chrono::DateTime<Utc> {
-        Self::at(self.0.load(Ordering::SeqCst))
+        self.0.now()
     }
     fn set(&self, minutes: i64) {
-        self.0.store(minutes, Ordering::SeqCst);
+        self.0.set(Self::at(minutes));
     }
 }
 
@@ -46,11 +51,8 @@ fn record(clock: &Clock, user: Uuid, idle_minutes: i64) -> Record {
 
 async fn sessions_live_and_die_as_promised(database: Database) {
     let clock = Clock::default();
-    let sessions =
-        WebSessions::new(database.clone(), Duration::from_secs(8 * 60 * 60)).with_clock({
-            let clock = clock.clone();
-            move || clock.now()
-        });
+    let sessions = WebSessions::new(database.clone(), Duration::from_secs(8 * 60 * 60))
+        .with_clock(clock.0.clone().into());
     let asha = Uuid::new_v4();
     let ravi = Uuid::new_v4();
 
