@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod password_resets;
 pub mod passwords;
 pub mod personal_data;
+pub mod receipts;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod web_sessions;
