@@ -18,7 +18,7 @@ pub struct Config {
     )]
     pub listen_addr: SocketAddr,
 
-    /// Directory for the embedded database and, later, mail and receipts.
+    /// Directory for the embedded database, mail files and receipts (by default).
     #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
@@ -67,6 +67,12 @@ pub struct Config {
     #[arg(long, env = "ADMIN_PASSWORD", global = true, hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Where receipts are kept: `file://DIR` or `s3://BUCKET` (S3-compatible: AWS, IBM
+    /// Cloud Object Storage, MinIO; credentials and endpoint from `AWS_*`); default
+    /// `file://$DATA_DIR/objects`.
+    #[arg(long, env = "OBJECT_STORE_URL", global = true, hide_env_values = true)]
+    pub object_store_url: Option<String>,
+
     /// Where the time comes from: the system clock, or a test's fake one.
     #[arg(skip)]
     pub clock: infrastructure::clock::SharedClock,
@@ -98,8 +104,17 @@ impl Config {
             smtp_url: None,
             mail_from: "Expense Tracker <no-reply@localhost>".into(),
             base_url: None,
+            object_store_url: None,
             clock: infrastructure::clock::SharedClock::default(),
         }
+    }
+
+    /// Where receipts are kept.
+    #[must_use]
+    pub fn object_store_url(&self) -> String {
+        self.object_store_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("objects").display()))
     }
 
     /// Where links in mail point.
@@ -165,7 +180,10 @@ mod tests {
         }
         for name in &documented {
             assert!(
-                *name == "RUST_LOG" || environment_variables().iter().any(|v| v == name),
+                // RUST_LOG is read by the log filter, AWS_* by the S3 receipt store.
+                *name == "RUST_LOG"
+                    || name.starts_with("AWS_")
+                    || environment_variables().iter().any(|v| v == name),
                 "{name} is documented in .env.sample but never read"
             );
         }

@@ -16,6 +16,7 @@ use infrastructure::outbox::{Outbox, RetryPolicy};
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
+use infrastructure::receipts::Receipts;
 use infrastructure::web_sessions::WebSessions;
 use projections::ProjectionRunner;
 use tokio::net::TcpListener;
@@ -154,6 +155,8 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute)
             .with_clock(config.clock.clone()),
         clock: config.clock.clone(),
+        receipts: Receipts::open(&config.object_store_url(), database.clone())
+            .context("opening the receipt store (OBJECT_STORE_URL)")?,
         vault,
         database,
         events,

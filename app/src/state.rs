@@ -15,6 +15,7 @@ use infrastructure::outbox::Outbox;
 use infrastructure::password_resets::PasswordResets;
 use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
+use infrastructure::receipts::Receipts;
 use infrastructure::web_sessions::WebSessions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub rebuilds: Rebuilds,
     /// The time: the system's, or a test's fake one.
     pub clock: SharedClock,
+    /// Receipt files and whose they are.
+    pub receipts: Receipts,
 }
 
 impl AppState {

@@ -372,6 +372,24 @@ pub async fn detail(
     }))
 }
 
+/// Whether `staff` works (or worked) one of `customer`'s tickets: such an agent may see the
+/// customer's receipts.
+///
+/// # Errors
+/// When the database fails.
+pub async fn works_for(database: &Database, staff: Uuid, customer: Uuid) -> anyhow::Result<bool> {
+    let rows: Vec<(String,)> = fetch_all(
+        database,
+        "SELECT ticket_id FROM rm_tickets WHERE customer = $1 AND assignee = $2 LIMIT 1",
+        &[
+            Value::from(customer.to_string()),
+            Value::from(staff.to_string()),
+        ],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;

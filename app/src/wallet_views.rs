@@ -125,7 +125,7 @@ pub struct ExpenseItem {
 }
 
 /// A page of expenses.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ExpensePage {
     /// The expenses, newest first.
     pub items: Vec<ExpenseItem>,

@@ -4,13 +4,16 @@
 mod access_matrix;
 mod admin;
 mod auth;
+mod browser;
 mod erasure;
 mod health;
 mod helpers;
 mod openapi;
 mod pages;
 mod password_reset;
+mod receipts;
 mod schedule;
 mod smtp;
 mod tickets;
 mod wallet;
+mod web;

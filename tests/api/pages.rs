@@ -1,93 +1,17 @@
 //! The web pages' sign-in, sign-up and sign-out, and the session cookie they rely on.
 
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
+use reqwest::header::SET_COOKIE;
 use serde_json::json;
 
+use crate::browser::{Browser, location};
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_configured, spawn_app_on_postgres,
+    ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_configured, spawn_app_on_postgres,
     spawn_app_with_admin, spawn_app_with_smtp,
 };
 use crate::password_reset::token_in;
 
 const PASSWORD: &str = "correct horse battery staple";
-const COOKIE_NAME: &str = "expense_tracker_session";
-
-/// A browser without JavaScript: it posts forms, sees redirects instead of following them,
-/// and keeps the one cookie that matters by hand.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn on(app: &TestApp) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a client"),
-            base: app.address.clone(),
-            cookie: None,
-        }
-    }
-
-    fn remember(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all(SET_COOKIE) {
-            let header = header.to_str().expect("ascii");
-            if let Some(value) = header
-                .split(';')
-                .next()
-                .and_then(|pair| pair.strip_prefix(&format!("{COOKIE_NAME}=")))
-            {
-                self.cookie =
-                    (!value.is_empty() && !header.contains("Max-Age=0")).then(|| value.to_owned());
-            }
-        }
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base));
-        if method == Method::POST {
-            request = request.form(form);
-        }
-        if let Some(cookie) = &self.cookie {
-            request = request.header(COOKIE, format!("{COOKIE_NAME}={cookie}"));
-        }
-        let response = request.send().await.expect("answered");
-        self.remember(&response);
-        response
-    }
-
-    async fn get(&mut self, path: &str) -> reqwest::Response {
-        self.send(Method::GET, path, &[]).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.send(Method::POST, path, form).await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
-        self.post("/login", &[("email", email), ("password", password)])
-            .await
-    }
-}
-
-fn location(response: &reqwest::Response) -> &str {
-    response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn signing_in_sets_a_protected_session_cookie_and_signing_out_ends_it() {
@@ -97,7 +21,9 @@ async fn signing_in_sets_a_protected_session_cookie_and_signing_out_ends_it() {
 
     let home = browser.get("/").await;
     assert_eq!(home.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&home), "/login?next=/");
+    assert_eq!(location(&home), "/login");
+    let dashboard = browser.get("/dashboard").await;
+    assert_eq!(location(&dashboard), "/login?next=%2Fdashboard");
 
     let form = browser.get("/login").await;
     assert_eq!(form.status(), StatusCode::OK);
@@ -122,9 +48,14 @@ async fn signing_in_sets_a_protected_session_cookie_and_signing_out_ends_it() {
     assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
 
     let home = browser.get("/").await;
-    assert_eq!(home.status(), StatusCode::OK);
-    let html = home.text().await.expect("html");
-    assert!(html.contains("customer"), "{html}");
+    assert_eq!(
+        location(&home),
+        "/dashboard",
+        "a customer starts on the dashboard"
+    );
+    let dashboard = browser.get("/dashboard").await;
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    let html = dashboard.text().await.expect("html");
     assert!(html.contains("Balance"), "customers see their balance");
 
     let kept = browser.cookie.clone();
@@ -133,7 +64,7 @@ async fn signing_in_sets_a_protected_session_cookie_and_signing_out_ends_it() {
     assert_eq!(location(&signed_out), "/login");
     // Even a browser that kept the old cookie is signed out: the session is gone.
     browser.cookie = kept;
-    assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
+    assert!(!browser.is_signed_in().await);
 }
 
 #[tokio::test]
@@ -162,8 +93,8 @@ async fn a_wrong_password_shows_the_form_again_and_starts_no_session() {
         .sign_in("asha@example.com", "not the password")
         .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    assert!(refused.headers().get(SET_COOKIE).is_none());
     let html = refused.text().await.expect("html");
+    assert!(!browser.is_signed_in().await, "no signed-in session");
     assert!(html.contains("Wrong email or password."));
     assert!(
         html.contains("value=\"asha@example.com\""),
@@ -208,7 +139,7 @@ async fn signing_up_on_the_page_signs_in_and_refusals_name_the_field() {
         "the problem is shown beside its field"
     );
     assert_eq!(app.event_count().await, before, "nothing stored");
-    assert!(browser.cookie.is_none());
+    assert!(!browser.is_signed_in().await);
 
     let created = browser
         .post(
@@ -222,7 +153,7 @@ async fn signing_up_on_the_page_signs_in_and_refusals_name_the_field() {
         )
         .await;
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    let home = browser.get("/").await;
+    let home = browser.get("/dashboard").await;
     assert_eq!(home.status(), StatusCode::OK);
     assert!(home.text().await.expect("html").contains("Asha Rao"));
 
@@ -256,14 +187,14 @@ async fn a_form_posted_from_another_site_is_refused() {
         .await
         .expect("answered");
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let mut browser = browser;
     let own = browser
-        .client
-        .post(format!("{}/login", app.address))
-        .header("Origin", app.address.as_str())
-        .form(&[("email", "asha@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("answered");
+        .post_with_origin(
+            "/login",
+            &[("email", "asha@example.com"), ("password", PASSWORD)],
+            &app.address,
+        )
+        .await;
     assert_eq!(own.status(), StatusCode::SEE_OTHER);
 }
 
@@ -305,7 +236,7 @@ async fn a_deactivation_ends_web_sessions_at_once() {
         browser.sign_in("ravi", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    assert!(browser.is_signed_in().await);
     let deactivated = app
         .post_as(
             Some(&admin),
@@ -314,7 +245,7 @@ async fn a_deactivation_ends_web_sessions_at_once() {
         )
         .await;
     assert_eq!(deactivated.status(), StatusCode::NO_CONTENT);
-    assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
+    assert!(!browser.is_signed_in().await);
 }
 
 #[tokio::test]
@@ -325,14 +256,10 @@ async fn a_session_works_on_every_instance_sharing_the_database() {
     let mut browser = Browser::on(&app);
     browser.sign_in("asha@example.com", PASSWORD).await;
     browser.base = second.address.clone();
-    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    assert!(browser.is_signed_in().await);
     browser.post("/logout", &[]).await;
     browser.base = app.address.clone();
-    assert_eq!(
-        browser.get("/").await.status(),
-        StatusCode::SEE_OTHER,
-        "signed out everywhere"
-    );
+    assert!(!browser.is_signed_in().await, "signed out everywhere");
 }
 
 #[tokio::test]
@@ -348,7 +275,7 @@ async fn a_session_works_on_every_instance_sharing_a_postgresql_database() {
     let mut browser = Browser::on(&app);
     browser.sign_in("asha@example.com", PASSWORD).await;
     browser.base = second.address.clone();
-    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    assert!(browser.is_signed_in().await);
 }
 
 #[tokio::test]
@@ -359,7 +286,7 @@ async fn a_password_reset_ends_every_web_session() {
     let mut phone = Browser::on(&app);
     laptop.sign_in("asha@example.com", PASSWORD).await;
     phone.sign_in("asha@example.com", PASSWORD).await;
-    assert_eq!(laptop.get("/").await.status(), StatusCode::OK);
+    assert!(laptop.is_signed_in().await);
 
     let requested = app
         .post_json(
@@ -377,8 +304,8 @@ async fn a_password_reset_ends_every_web_session() {
         .await;
     assert_eq!(confirmed.status(), StatusCode::NO_CONTENT);
 
-    assert_eq!(laptop.get("/").await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(phone.get("/").await.status(), StatusCode::SEE_OTHER);
+    assert!(!laptop.is_signed_in().await);
+    assert!(!phone.is_signed_in().await);
 }
 
 #[tokio::test]

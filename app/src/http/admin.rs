@@ -23,22 +23,22 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
-    name: String,
-    email: String,
-    mobile: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) mobile: String,
     #[schema(value_type = String, example = "female")]
-    gender: Gender,
-    username: String,
-    password: String,
+    pub(crate) gender: Gender,
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 /// `POST /api/v1/admin/auditors`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAuditor {
-    name: String,
-    email: String,
-    password: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 /// The new account's id.
@@ -231,15 +231,15 @@ pub struct ParkedMailList {
 #[serde(deny_unknown_fields)]
 pub struct DirectoryQuery {
     /// One role.
-    role: Option<String>,
+    pub(crate) role: Option<String>,
     /// `active`, `deactivated` or `erased`.
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Part of the name, email or username.
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// 1 to 200; 50 when absent.
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// `GET /api/v1/admin/users`: the directory of accounts, newest first, from the `users`
@@ -391,7 +391,7 @@ pub struct ProjectionView {
     /// Why it stopped, when failed.
     error: Option<String>,
     /// A rebuild is under way in this instance.
-    rebuilding: bool,
+    pub(crate) rebuilding: bool,
     /// A rebuild under way: the position its twin tables have reached.
     rebuild_position: Option<u64>,
     /// How the last rebuild started on this instance ended.
@@ -412,7 +412,7 @@ pub struct LastRebuild {
 /// Every read model.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionList {
-    items: Vec<ProjectionView>,
+    pub(crate) items: Vec<ProjectionView>,
 }
 
 /// `GET /api/v1/admin/projections`: each read model's position against the log's head, and

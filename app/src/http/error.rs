@@ -86,7 +86,8 @@ pub struct Problem {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    /// The HTTP status this error is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -119,18 +120,11 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let kind = self.kind();
-        let unauthorized = matches!(self, Self::Unauthorized(_));
-        let retry_after = match &self {
-            Self::TooManyRequests(wait) => {
-                Some(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0))
-            }
-            _ => None,
-        };
-        let (detail, errors) = match self {
+impl ApiError {
+    /// What to tell the user: the detail and the offending fields. A server-side failure is
+    /// logged here with its cause chain and told opaquely.
+    pub(crate) fn explain(self) -> (String, Vec<FieldError>) {
+        match self {
             Self::BadRequest(reason)
             | Self::NoRoute(reason)
             | Self::MethodNotAllowed(reason)
@@ -155,7 +149,22 @@ impl IntoResponse for ApiError {
                     Vec::new(),
                 )
             }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let kind = self.kind();
+        let unauthorized = matches!(self, Self::Unauthorized(_));
+        let retry_after = match &self {
+            Self::TooManyRequests(wait) => {
+                Some(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0))
+            }
+            _ => None,
         };
+        let (detail, errors) = self.explain();
         let problem = Problem {
             kind: format!("/problems/{kind}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),

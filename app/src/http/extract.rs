@@ -80,7 +80,7 @@ pub struct CurrentUser {
     pub role: Role,
     /// Their account as its stream tells it.
     pub account: Account,
-    /// The token they used, for logout.
+    /// The token they used, for logout; empty for a browser signed in with a session.
     pub token: String,
 }
 
@@ -145,6 +145,22 @@ impl AllowedRoles for Admins {
     const ROLES: &'static [Role] = &[Role::Admin];
 }
 
+/// Routes for anyone signed in, whatever their role.
+#[derive(Debug)]
+pub struct Everyone;
+
+impl AllowedRoles for Everyone {
+    const ROLES: &'static [Role] = &[Role::Customer, Role::Agent, Role::Admin, Role::Auditor];
+}
+
+/// Routes for auditors.
+#[derive(Debug)]
+pub struct Auditors;
+
+impl AllowedRoles for Auditors {
+    const ROLES: &'static [Role] = &[Role::Auditor];
+}
+
 /// Routes for staff who work tickets: agents and admins.
 #[derive(Debug)]
 pub struct Staff;
@@ -177,7 +193,25 @@ impl<R: AllowedRoles + Send + Sync> FromRequestParts<AppState> for Authorized<R>
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
+        Self::admit(CurrentUser::from_request_parts(parts, state).await?)
+    }
+}
+
+impl<R> Clone for Authorized<R> {
+    fn clone(&self) -> Self {
+        Self {
+            user: self.user.clone(),
+            roles: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: AllowedRoles> Authorized<R> {
+    /// `user`, if the route admits their role (a signed-in browser's user comes here too).
+    ///
+    /// # Errors
+    /// `Forbidden` for any other role.
+    pub(crate) fn admit(user: CurrentUser) -> Result<Self, ApiError> {
         if R::ROLES.contains(&user.role) {
             Ok(Self {
                 user,

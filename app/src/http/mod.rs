@@ -1,17 +1,18 @@
 //! The HTTP surface: the router and its handlers. Handlers are thin: they parse, call the
 //! application, and translate the answer; they never touch SQL.
 
-mod admin;
-mod auth;
+pub(crate) mod admin;
+pub(crate) mod auth;
 pub mod error;
-mod extract;
-mod fields;
+pub(crate) mod extract;
+pub(crate) mod fields;
 mod health;
 pub mod idempotency;
 pub mod openapi;
-mod schedule;
-mod tickets;
-mod wallet;
+pub(crate) mod receipts;
+pub(crate) mod schedule;
+pub(crate) mod tickets;
+pub(crate) mod wallet;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::list_expenses, wallet::record_expense))
         .routes(routes!(wallet::dashboard))
         .routes(routes!(wallet::void_expense))
+        .routes(routes!(receipts::upload))
+        .routes(routes!(receipts::download))
         .routes(routes!(wallet::set_limit, wallet::remove_limit))
         .routes(routes!(wallet::create_goal))
         .routes(routes!(wallet::contribute))
@@ -71,10 +74,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// Every route of the product, and the OpenAPI document describing them.
 fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let api = api_routes().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        idempotency::remember_answers,
-    ));
+    let api = api_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::remember_answers,
+        ))
+        // A receipt of 5 MB and its multipart framing is the largest body taken.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            infrastructure::receipts::MAX_RECEIPT_BYTES + 64 * 1024,
+        ));
     let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
         .routes(routes!(health::healthz))
@@ -88,7 +96,7 @@ fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
 /// Every route of the product: the JSON API, its document, and the pages.
 pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
     let (router, document) = documented_routes(&state);
-    router
+    let router = router
         .layer(Extension(Arc::new(document)))
         .merge(web::pages(&state, templates))
         .fallback(|method: Method, uri: Uri| async move {
@@ -98,5 +106,6 @@ pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
             ApiError::MethodNotAllowed(format!("{} does not take {method}.", uri.path()))
         })
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    web::security_headers(router)
 }

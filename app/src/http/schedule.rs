@@ -70,11 +70,11 @@ pub async fn list_reminders(
 #[serde(deny_unknown_fields)]
 pub struct ReminderBody {
     /// 1 to 200 characters.
-    title: String,
+    pub(crate) title: String,
     /// `YYYY-MM-DD`, today or later.
-    due: String,
+    pub(crate) due: String,
     /// `weekly`, `monthly` or `yearly`; absent for once.
-    repeat: Option<String>,
+    pub(crate) repeat: Option<String>,
 }
 
 /// The new reminder's id.
@@ -170,18 +170,18 @@ pub async fn list_payments(
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// Each occurrence's amount, in the wallet's currency.
-    amount: String,
+    pub(crate) amount: String,
     /// The expenses' category.
-    category: String,
+    pub(crate) category: String,
     /// The expenses' description (may be empty).
     #[serde(default)]
-    description: String,
+    pub(crate) description: String,
     /// `weekly`, `monthly` or `yearly`.
-    cadence: String,
+    pub(crate) cadence: String,
     /// The first date, `YYYY-MM-DD`, today or later.
-    first_due: String,
+    pub(crate) first_due: String,
     /// Days before each date to mail a reminder, 0 to 30 (default 3).
-    remind_days_before: Option<u16>,
+    pub(crate) remind_days_before: Option<u16>,
 }
 
 /// The new payment's id.

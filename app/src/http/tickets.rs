@@ -142,7 +142,7 @@ fn text(field: &str, raw: &str) -> Result<TicketText, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     /// 1 to 2,000 characters; line breaks allowed.
-    text: String,
+    pub(crate) text: String,
 }
 
 /// `POST /api/v1/tickets/{id}/comments`: the ticket's customer or staff add a comment.
@@ -177,7 +177,7 @@ pub async fn comment(
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// 1 to 2,000 characters.
-    resolution: String,
+    pub(crate) resolution: String,
 }
 
 /// `POST /api/v1/tickets/{id}/resolve`: staff close a ticket, saying how. 204; 409 when
@@ -212,7 +212,7 @@ pub async fn resolve(
 #[serde(deny_unknown_fields)]
 pub struct ReopenBody {
     /// 1 to 2,000 characters.
-    reason: String,
+    pub(crate) reason: String,
 }
 
 /// `POST /api/v1/tickets/{id}/reopen`: the ticket's customer or staff open a resolved
@@ -248,7 +248,7 @@ pub async fn reopen(
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// An active agent or admin; an agent may only name themselves.
-    assignee: Uuid,
+    pub(crate) assignee: Uuid,
 }
 
 /// `POST /api/v1/tickets/{id}/assign`: an admin gives a ticket to an active agent or

@@ -146,9 +146,9 @@ async fn read_wallet(state: &AppState, owner: UserId) -> Result<WalletRow, ApiEr
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
-    amount: String,
+    pub(crate) amount: String,
     #[serde(default)]
-    note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// Adds money. 201 with the new balance.
@@ -182,13 +182,13 @@ pub async fn top_up(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpenseBody {
-    amount: String,
-    category: String,
+    pub(crate) amount: String,
+    pub(crate) category: String,
     #[serde(default)]
-    description: String,
-    spent_on: String,
+    pub(crate) description: String,
+    pub(crate) spent_on: String,
     #[serde(default)]
-    receipt_id: Option<Uuid>,
+    pub(crate) receipt_id: Option<Uuid>,
 }
 
 /// The new expense's id.
@@ -222,6 +222,16 @@ pub async fn record_expense(
         "spent_on",
         day_within(&body.spent_on, |d| spent_on(d, today)),
     );
+    if let Some(receipt_id) = body.receipt_id {
+        let receipt = state
+            .receipts
+            .find(receipt_id)
+            .await
+            .map_err(anyhow::Error::from)?;
+        if receipt.is_none_or(|r| r.owner != customer.user.user_id.0) {
+            fields.check::<(), _>("receipt_id", Err("is not a receipt of yours"));
+        }
+    }
     let (((amount, category), description), spent_on) =
         fields.finish(amount.zip(category).zip(description).zip(day))?;
     let expense_id = Uuid::now_v7();
@@ -246,17 +256,17 @@ pub async fn record_expense(
 #[serde(deny_unknown_fields)]
 pub struct ExpenseQuery {
     /// Spent on or after this day, `YYYY-MM-DD`.
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Spent on or before this day, `YYYY-MM-DD`.
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// One category; case does not matter.
-    category: Option<String>,
+    pub(crate) category: Option<String>,
     /// `all` (default), `live` or `voided`.
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// 1 to 200; 50 when absent.
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// Lists the customer's expenses, newest first, a page at a time.
@@ -369,7 +379,7 @@ pub(crate) async fn dashboard_of(state: &AppState, owner: UserId) -> Result<Dash
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidBody {
-    reason: String,
+    pub(crate) reason: String,
 }
 
 /// Takes back an expense. 204; 404 for an expense that is not the customer's.
@@ -408,12 +418,12 @@ pub async fn void_expense(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitBody {
-    period: String,
-    amount: String,
+    pub(crate) period: String,
+    pub(crate) amount: String,
     #[serde(default)]
-    category: Option<String>,
+    pub(crate) category: Option<String>,
     #[serde(default)]
-    first_day: Option<u8>,
+    pub(crate) first_day: Option<u8>,
 }
 
 /// The limit as set.
@@ -470,11 +480,11 @@ pub async fn set_limit(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitKeyBody {
-    period: String,
+    pub(crate) period: String,
     #[serde(default)]
-    category: Option<String>,
+    pub(crate) category: Option<String>,
     #[serde(default)]
-    first_day: Option<u8>,
+    pub(crate) first_day: Option<u8>,
 }
 
 fn limit_key(
@@ -537,10 +547,10 @@ pub async fn remove_limit(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalBody {
-    name: String,
-    target: String,
+    pub(crate) name: String,
+    pub(crate) target: String,
     #[serde(default)]
-    due: Option<String>,
+    pub(crate) due: Option<String>,
 }
 
 /// The new goal's id.
@@ -597,7 +607,7 @@ pub async fn create_goal(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SavingsBody {
-    amount: String,
+    pub(crate) amount: String,
 }
 
 /// A goal's savings after a move, and the spendable balance.

@@ -2,33 +2,25 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use domain::user::{Email, NewPassword, Registrar, Role, UserId};
 use infrastructure::web_sessions::USER_ID_KEY;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::session::{SignedIn, signed_in_account};
-use super::templates::PageTemplates;
+use super::page::View;
+use super::session::signed_in_account;
 use crate::accounts::{CreateAccountError, NewAccount, SignInError, create_account, sign_in};
 use crate::commands::CommandError;
 use crate::password_reset::{self, ResetError};
 use crate::state::AppState;
 
-type Templates = Extension<Arc<PageTemplates>>;
-
-fn internal(templates: &PageTemplates, error: &anyhow::Error) -> Response {
-    tracing::error!(error = format!("{error:#}"), "a page request failed");
-    templates.problem(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong on our side; it has been logged.",
-        false,
-    )
+fn internal(templates: &View, error: &anyhow::Error) -> Response {
+    templates.internal(error)
 }
 
 /// Where to go after signing in: only a path on this site, never another site.
@@ -46,31 +38,27 @@ fn safe_next(next: Option<&str>) -> &str {
 async fn start_session(session: &Session, user: UserId) -> anyhow::Result<()> {
     session.cycle_id().await?;
     session.insert(USER_ID_KEY, user.0).await?;
+    super::csrf::renew(session).await?;
     Ok(())
 }
 
-/// `GET /`: who is signed in, and for customers their balance.
-pub async fn home(
-    State(state): State<AppState>,
-    Extension(templates): Templates,
-    user: SignedIn,
-) -> Response {
-    let mut context = tera::Context::new();
-    context.insert("signed_in", &true);
-    let name = user
-        .account
-        .profile
-        .as_ref()
-        .map_or_else(String::new, |p| p.name.as_str().to_owned());
-    context.insert("name", &name);
-    context.insert("role", &user.account.role);
-    if user.account.role == Role::Customer {
-        match crate::http::dashboard_of(&state, user.account.id).await {
-            Ok(board) => context.insert("wallet", &board),
-            Err(error) => return internal(&templates, &anyhow::anyhow!("{error}")),
-        }
+/// `GET /`: a visitor goes to the sign-in page, a signed-in user to their role's home.
+pub async fn home(State(state): State<AppState>, templates: View, session: Session) -> Response {
+    match signed_in_account(&state, &session).await {
+        Ok(None) => Redirect::to("/login").into_response(),
+        Ok(Some(account)) => Redirect::to(role_home(account.role)).into_response(),
+        Err(error) => internal(&templates, &error),
     }
-    templates.page(StatusCode::OK, "home.html", &context)
+}
+
+/// Where each role starts.
+pub fn role_home(role: Role) -> &'static str {
+    match role {
+        Role::Customer => "/dashboard",
+        Role::Agent => "/agent/queue",
+        Role::Admin => "/admin",
+        Role::Auditor => "/audit",
+    }
 }
 
 /// `GET /login?next=...`.
@@ -80,7 +68,7 @@ pub struct NextQuery {
 }
 
 fn login_page(
-    templates: &PageTemplates,
+    templates: &View,
     status: StatusCode,
     email: &str,
     next: &str,
@@ -97,7 +85,7 @@ fn login_page(
 /// The sign-in form; a browser already signed in goes on at once.
 pub async fn login_form(
     State(state): State<AppState>,
-    Extension(templates): Templates,
+    templates: View,
     session: Session,
     Query(query): Query<NextQuery>,
 ) -> Response {
@@ -124,7 +112,7 @@ pub struct LoginForm {
 /// starts a session.
 pub async fn login(
     State(state): State<AppState>,
-    Extension(templates): Templates,
+    templates: View,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     Form(form): Form<LoginForm>,
@@ -175,7 +163,7 @@ pub struct SignupForm {
 }
 
 fn signup_page(
-    templates: &PageTemplates,
+    templates: &View,
     status: StatusCode,
     form: &SignupForm,
     errors: &HashMap<&str, String>,
@@ -191,7 +179,7 @@ fn signup_page(
 }
 
 /// The sign-up form.
-pub async fn signup_form(Extension(templates): Templates) -> Response {
+pub async fn signup_form(templates: View) -> Response {
     signup_page(
         &templates,
         StatusCode::OK,
@@ -205,7 +193,7 @@ pub async fn signup_form(Extension(templates): Templates) -> Response {
 /// the new customer in. A refused form comes back with each problem beside its field.
 pub async fn signup(
     State(state): State<AppState>,
-    Extension(templates): Templates,
+    templates: View,
     session: Session,
     Form(form): Form<SignupForm>,
 ) -> Response {
@@ -267,7 +255,7 @@ pub async fn signup(
 
 /// Ends the browser's session (its row is deleted, so the cookie is worth nothing even if
 /// kept) and goes to the sign-in page.
-pub async fn logout(Extension(templates): Templates, session: Session) -> Response {
+pub async fn logout(templates: View, session: Session) -> Response {
     match session.flush().await {
         Ok(()) => Redirect::to("/login").into_response(),
         Err(error) => internal(&templates, &anyhow::Error::from(error)),
@@ -275,7 +263,7 @@ pub async fn logout(Extension(templates): Templates, session: Session) -> Respon
 }
 
 fn forgot_page(
-    templates: &PageTemplates,
+    templates: &View,
     status: StatusCode,
     email: &str,
     sent: bool,
@@ -290,7 +278,7 @@ fn forgot_page(
 }
 
 /// `GET /forgot-password`.
-pub async fn forgot_password_form(Extension(templates): Templates) -> Response {
+pub async fn forgot_password_form(templates: View) -> Response {
     forgot_page(&templates, StatusCode::OK, "", false, "")
 }
 
@@ -304,7 +292,7 @@ pub struct ForgotForm {
 /// Mails a reset link if the address has an account; the page says the same either way.
 pub async fn forgot_password(
     State(state): State<AppState>,
-    Extension(templates): Templates,
+    templates: View,
     Form(form): Form<ForgotForm>,
 ) -> Response {
     let email = match Email::parse(&form.email) {
@@ -326,7 +314,7 @@ pub async fn forgot_password(
 }
 
 fn reset_page(
-    templates: &PageTemplates,
+    templates: &View,
     status: StatusCode,
     token: &str,
     message: &str,
@@ -349,10 +337,7 @@ pub struct TokenQuery {
 
 /// The new-password form of a reset link. The token is checked when the form is sent, so
 /// merely opening the link (or a mail scanner fetching it) uses nothing up.
-pub async fn reset_password_form(
-    Extension(templates): Templates,
-    Query(query): Query<TokenQuery>,
-) -> Response {
+pub async fn reset_password_form(templates: View, Query(query): Query<TokenQuery>) -> Response {
     if query.token.trim().is_empty() {
         return reset_page(
             &templates,
@@ -378,7 +363,7 @@ pub struct ResetForm {
 /// page follows.
 pub async fn reset_password(
     State(state): State<AppState>,
-    Extension(templates): Templates,
+    templates: View,
     Form(form): Form<ResetForm>,
 ) -> Response {
     let password = match NewPassword::parse(&form.new_password) {

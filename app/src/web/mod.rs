@@ -5,17 +5,27 @@
 //! `BASE_URL` is https, Secure. Form posts from another origin are refused.
 
 mod account_pages;
+mod admin_pages;
+mod assets;
+mod auditor_pages;
+mod charts;
+mod csrf;
+mod customer_pages;
+mod forms;
+mod page;
 mod session;
 mod templates;
+mod ticket_pages;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -29,7 +39,31 @@ pub const SESSION_COOKIE: &str = "expense_tracker_session";
 /// A signed-in browser unused for this long is signed out.
 const IDLE: Duration = Duration::hours(2);
 
-/// The pages, with their session layer.
+/// What every answer of the product carries: scripts, styles and images from this site
+/// only (nothing inline), no framing, no sniffing, and no full URLs leaked to other sites.
+pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+/// The pages, with their session and CSRF layers, and their assets.
 pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState> {
     let sessions = SessionManagerLayer::new(state.web_sessions.clone())
         .with_name(SESSION_COOKIE)
@@ -58,12 +92,56 @@ pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState
             "/reset-password",
             get(account_pages::reset_password_form).post(account_pages::reset_password),
         )
+        .merge(customer_routes())
+        .merge(staff_routes())
+        .route("/audit", get(auditor_pages::home))
+        .layer(axum::middleware::from_fn(csrf::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             refuse_foreign_posts,
         ))
         .layer(sessions)
         .layer(Extension(templates))
+        // The receipt upload is the largest form; the CSRF guard holds it to this too.
+        .layer(axum::extract::DefaultBodyLimit::max(csrf::MAX_FORM_BYTES))
+        .merge(assets::routes())
+}
+
+fn customer_routes() -> Router<AppState> {
+    use customer_pages as c;
+    Router::new()
+        .route("/dashboard", get(c::dashboard))
+        .route("/expenses", get(c::expenses).post(c::record_expense))
+        .route("/expenses.csv", get(c::expenses_csv))
+        .route("/expenses/{id}/void", post(c::void_expense))
+        .route("/top-up", get(c::top_up_form).post(c::top_up))
+        .route("/limits", get(c::limits).post(c::set_limit))
+        .route("/limits/remove", post(c::remove_limit))
+        .route("/savings", get(c::savings).post(c::create_goal))
+        .route("/savings/{id}/{direction}", post(c::move_savings))
+        .route("/reminders", get(c::reminders).post(c::set_reminder))
+        .route("/reminders/{id}/cancel", post(c::cancel_reminder))
+        .route("/recurring-payments", post(c::schedule_payment))
+        .route("/recurring-payments/{id}/cancel", post(c::cancel_payment))
+        .route("/tickets", get(ticket_pages::mine))
+        .route("/receipts/{id}", get(c::receipt))
+}
+
+fn staff_routes() -> Router<AppState> {
+    Router::new()
+        .route("/tickets/{id}", get(ticket_pages::detail))
+        .route("/tickets/{id}/{action}", post(ticket_pages::act))
+        .route("/agent/queue", get(ticket_pages::queue))
+        .route("/admin", get(admin_pages::people))
+        .route("/admin/{kind}", post(admin_pages::create))
+        .route("/admin/people/{id}/{change}", post(admin_pages::activation))
+        .route("/admin/read-models", get(admin_pages::read_models))
+        .route(
+            "/admin/read-models/{name}/rebuild",
+            post(admin_pages::rebuild),
+        )
+        .route("/admin/mail", get(admin_pages::mail))
+        .route("/admin/mail/{id}/retry", post(admin_pages::retry_mail))
 }
 
 /// The scheme, host and port of a URL, as an `Origin` header writes them.
