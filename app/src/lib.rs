@@ -6,6 +6,7 @@
 //! calls into this library, so that tests start exactly what users run.
 
 pub mod accounts;
+pub mod assistant;
 pub mod commands;
 pub mod config;
 pub mod crash;

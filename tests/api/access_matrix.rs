@@ -119,6 +119,7 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         // A JSON body where a multipart form is expected: the customer's is a bad request.
         (Method::POST, "/api/v1/receipts".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::GET, format!("/api/v1/receipts/{NOBODY}"), Value::Null, [401, 404, 404, 404, 404]),
+        (Method::POST, "/api/v1/assistant".into(), json!({ "message": "help" }), [401, 200, 200, 200, 200]),
         (Method::PUT, "/api/v1/limits".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::DELETE, "/api/v1/limits".into(), json!({}), [401, 400, 403, 403, 403]),
         (Method::POST, "/api/v1/savings-goals".into(), json!({}), [401, 400, 403, 403, 403]),

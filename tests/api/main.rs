@@ -3,6 +3,7 @@
 
 mod access_matrix;
 mod admin;
+mod assistant;
 mod auth;
 mod browser;
 mod erasure;

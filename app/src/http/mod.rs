@@ -2,6 +2,7 @@
 //! application, and translate the answer; they never touch SQL.
 
 pub(crate) mod admin;
+pub(crate) mod assistant;
 pub(crate) mod auth;
 pub mod error;
 pub(crate) mod extract;
@@ -70,6 +71,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::retry_mail))
         .routes(routes!(admin::projections))
         .routes(routes!(admin::rebuild_projection))
+        .routes(routes!(assistant::ask))
 }
 
 /// Every route of the product, and the OpenAPI document describing them.

@@ -33,6 +33,8 @@ use super::error::{FieldError, Problem};
         (name = "admin", description = "Agents, auditors, erasure and mail."),
         (name = "agent", description = "The queue of tickets agents work."),
         (name = "tickets", description = "Tickets opened when a limit is crossed."),
+        (name = "receipts", description = "Receipt files, for their owner, their tickets' agents and auditors."),
+        (name = "assistant", description = "Answers from the user's own figures, and quick entries to confirm."),
         (name = "operations", description = "Probes and this document."),
     )
 )]

@@ -163,7 +163,7 @@ pub async fn show(
 /// # Errors
 /// 404 for a receipt that does not exist or is not the caller's to see; 401 when not
 /// signed in.
-#[utoipa::path(get, path = "/receipts/{receipt_id}", tag = "expenses", security(("bearer" = [])),
+#[utoipa::path(get, path = "/receipts/{receipt_id}", tag = "receipts", security(("bearer" = [])),
     params(("receipt_id" = Uuid, Path, description = "The receipt.")),
     responses(
         (status = 200, description = "The file: image/jpeg, image/png or application/pdf.", body = Vec<u8>, content_type = "application/octet-stream"),

@@ -24,7 +24,7 @@ fn internal(templates: &View, error: &anyhow::Error) -> Response {
 }
 
 /// Where to go after signing in: only a path on this site, never another site.
-fn safe_next(next: Option<&str>) -> &str {
+pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
             next

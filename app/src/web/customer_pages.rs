@@ -123,7 +123,7 @@ fn filter_query(values: &Values) -> String {
     serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
-async fn expenses_page(
+pub(super) async fn expenses_page(
     state: &AppState,
     page: &Customer,
     filters: Values,

@@ -7,6 +7,7 @@
 mod account_pages;
 mod admin_pages;
 mod assets;
+mod assistant_pages;
 mod auditor_pages;
 mod charts;
 mod csrf;
@@ -95,6 +96,8 @@ pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState
         .merge(customer_routes())
         .merge(staff_routes())
         .route("/audit", get(auditor_pages::home))
+        .route("/assistant", post(assistant_pages::ask))
+        .route("/assistant/confirm", post(assistant_pages::confirm))
         .layer(axum::middleware::from_fn(csrf::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

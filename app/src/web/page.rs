@@ -27,6 +27,18 @@ use crate::state::AppState;
 /// Where the one-time notice of the next page waits.
 const NOTICE_KEY: &str = "notice";
 
+/// Where the assistant's last answer waits for the page it sends the user back to.
+pub const ASSISTANT_KEY: &str = "assistant";
+
+/// A question to the assistant and its answer, shown once in the panel.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Exchange {
+    /// What was asked.
+    pub question: String,
+    /// What it answered.
+    pub reply: crate::assistant::Reply,
+}
+
 /// The templates and the CSRF token every form of the page carries.
 #[derive(Debug, Clone)]
 pub struct View {
@@ -112,6 +124,8 @@ pub struct Page<R> {
     pub user: Authorized<R>,
     session: Session,
     notice: Option<String>,
+    exchange: Option<Exchange>,
+    path: String,
 }
 
 impl<R> Page<R> {
@@ -141,7 +155,18 @@ impl<R> Page<R> {
         context.insert("name", &name);
         context.insert("role", &self.user.user.role);
         context.insert("notice", &self.notice);
+        context.insert("path", &self.path);
+        if let Some(exchange) = &self.exchange {
+            context.insert("assistant_open", &true);
+            context.insert("assistant_question", &exchange.question);
+            context.insert("assistant_reply", &exchange.reply);
+        }
         context
+    }
+
+    /// The session, for what a page keeps in it.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// `name` rendered with `context`, answered 200.
@@ -289,20 +314,32 @@ impl<R: AllowedRoles + Send + Sync> FromRequestParts<AppState> for Page<R> {
                 true,
             )
         })?;
-        // A notice is shown once, by the next page that is looked at.
-        let notice = if parts.method == Method::GET {
-            session
+        // A notice and an answer are shown once, by the next page that is looked at.
+        let (notice, exchange) = if parts.method == Method::GET {
+            let notice = session
                 .remove::<String>(NOTICE_KEY)
                 .await
-                .map_err(|error| view.internal(&error.into()))?
+                .map_err(|error| view.internal(&error.into()))?;
+            let exchange = session
+                .remove::<Exchange>(ASSISTANT_KEY)
+                .await
+                .map_err(|error| view.internal(&error.into()))?;
+            (notice, exchange)
         } else {
-            None
+            (None, None)
         };
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", axum::http::uri::PathAndQuery::as_str)
+            .to_owned();
         Ok(Self {
             view,
             user,
             session,
             notice,
+            exchange,
+            path,
         })
     }
 }
