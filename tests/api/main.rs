@@ -6,6 +6,7 @@ mod admin;
 mod assistant;
 mod auth;
 mod browser;
+mod browser_e2e;
 mod erasure;
 mod health;
 mod helpers;
