@@ -75,7 +75,7 @@ pub struct DirectoryEntry {
 }
 
 /// A page of the directory, newest accounts first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct DirectoryPage {
     /// The accounts.
     pub items: Vec<DirectoryEntry>,

@@ -266,6 +266,8 @@ pub struct LimitStatus {
     pub spent: String,
     /// `spent` as a whole percentage of `amount`, rounded down.
     pub percent: u32,
+    /// Whether `spent` is past `amount` (`percent` is rounded down, so 100 may be past it).
+    pub over: bool,
     /// The first day of that period.
     pub period_start: NaiveDate,
 }
@@ -467,6 +469,7 @@ pub async fn limit_statuses(
             amount: amount_text(amount, units),
             spent: amount_text(spent, units),
             percent: percent(spent, amount),
+            over: spent > amount,
             period_start,
         });
     }
@@ -554,6 +557,38 @@ pub async fn recent_expenses(
     .items)
 }
 
+/// The customer's savings goals with their progress, by name.
+///
+/// # Errors
+/// When the database fails.
+pub async fn savings_goals(
+    database: &Database,
+    owner: Uuid,
+    units: u32,
+) -> anyhow::Result<Vec<GoalProgress>> {
+    let goal_rows: Vec<(String, String, i64, i64, Option<String>, i64)> = fetch_all(
+        database,
+        "SELECT goal_id, name, target_milli, saved_milli, due, reached FROM rm_goals \
+         WHERE owner = $1 ORDER BY name, goal_id",
+        &[Value::Text(owner.to_string())],
+    )
+    .await?;
+    goal_rows
+        .into_iter()
+        .map(|(goal_id, name, target, saved, due, reached)| {
+            Ok(GoalProgress {
+                goal_id: Uuid::parse_str(&goal_id)?,
+                name,
+                target: amount_text(target, units),
+                saved: amount_text(saved, units),
+                percent: percent(saved, target).min(100),
+                due: due.as_deref().map(stored_day).transpose()?,
+                reached: reached != 0,
+            })
+        })
+        .collect()
+}
+
 /// The customer's dashboard on `today`, or `None` when the read model has no wallet.
 ///
 /// # Errors
@@ -611,27 +646,7 @@ pub async fn dashboard(
     let limits = limit_statuses(database, owner, units, today).await?;
     let recent = recent_expenses(database, owner, units).await?;
 
-    let goal_rows: Vec<(String, String, i64, i64, Option<String>, i64)> = fetch_all(
-        database,
-        "SELECT goal_id, name, target_milli, saved_milli, due, reached FROM rm_goals \
-         WHERE owner = $1 ORDER BY name, goal_id",
-        &[id()],
-    )
-    .await?;
-    let savings_goals = goal_rows
-        .into_iter()
-        .map(|(goal_id, name, target, saved, due, reached)| {
-            Ok(GoalProgress {
-                goal_id: Uuid::parse_str(&goal_id)?,
-                name,
-                target: amount_text(target, units),
-                saved: amount_text(saved, units),
-                percent: percent(saved, target).min(100),
-                due: due.as_deref().map(stored_day).transpose()?,
-                reached: reached != 0,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let savings_goals = savings_goals(database, owner, units).await?;
 
     Ok(Some(Dashboard {
         balance: amount_text(wallet.balance_milli, units),

@@ -97,6 +97,8 @@ pub struct StoredReceipt {
     pub kind: ReceiptKind,
     /// Its size.
     pub size: u64,
+    /// Where its bytes are in the object store.
+    key: String,
 }
 
 /// The receipt store.
@@ -180,25 +182,28 @@ impl Receipts {
             owner,
             kind,
             size,
+            key,
         })
     }
 
-    async fn row(&self, receipt_id: Uuid) -> Result<Option<(StoredReceipt, String)>, ReceiptError> {
+    /// A receipt's facts, if it exists.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn find(&self, receipt_id: Uuid) -> Result<Option<StoredReceipt>, ReceiptError> {
         let sql = "SELECT owner_id, content_type, size_bytes, object_key FROM receipts WHERE receipt_id = $1";
         let row: Option<(String, String, i64, String)> = on_pool!(&self.database, pool => sqlx::query_as(sql)
             .bind(receipt_id.to_string())
             .fetch_optional(pool)
             .await)?;
         Ok(row.and_then(|(owner, content_type, size, key)| {
-            Some((
-                StoredReceipt {
-                    receipt_id,
-                    owner: owner.parse().ok()?,
-                    kind: ReceiptKind::from_content_type(&content_type)?,
-                    size: u64::try_from(size).ok()?,
-                },
+            Some(StoredReceipt {
+                receipt_id,
+                owner: owner.parse().ok()?,
+                kind: ReceiptKind::from_content_type(&content_type)?,
+                size: u64::try_from(size).ok()?,
                 key,
-            ))
+            })
         }))
     }
 
@@ -208,7 +213,7 @@ impl Receipts {
     /// # Errors
     /// A store or database failure.
     pub async fn discard(&self, receipt_id: Uuid) -> Result<(), ReceiptError> {
-        let Some((_, key)) = self.row(receipt_id).await? else {
+        let Some(receipt) = self.find(receipt_id).await? else {
             return Ok(());
         };
         on_pool!(&self.database, pool => sqlx::query("DELETE FROM receipts WHERE receipt_id = $1")
@@ -216,38 +221,19 @@ impl Receipts {
             .execute(pool)
             .await
             .map(drop))?;
-        match self.objects.delete(&Path::from(key.as_str())).await {
+        match self.objects.delete(&Path::from(receipt.key.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(error.into()),
         }
     }
 
-    /// A receipt's facts, if it exists.
+    /// The bytes of a receipt found with [`Receipts::find`].
     ///
     /// # Errors
-    /// A database failure.
-    pub async fn find(&self, receipt_id: Uuid) -> Result<Option<StoredReceipt>, ReceiptError> {
-        Ok(self.row(receipt_id).await?.map(|(receipt, _)| receipt))
-    }
-
-    /// A receipt and its bytes, if it exists.
-    ///
-    /// # Errors
-    /// A store or database failure.
-    pub async fn read(
-        &self,
-        receipt_id: Uuid,
-    ) -> Result<Option<(StoredReceipt, Bytes)>, ReceiptError> {
-        let Some((receipt, key)) = self.row(receipt_id).await? else {
-            return Ok(None);
-        };
-        let bytes = self
-            .objects
-            .get(&Path::from(key.as_str()))
-            .await?
-            .bytes()
-            .await?;
-        Ok(Some((receipt, bytes)))
+    /// A store failure.
+    pub async fn read(&self, receipt: &StoredReceipt) -> Result<Bytes, ReceiptError> {
+        let key = Path::from(receipt.key.as_str());
+        Ok(self.objects.get(&key).await?.bytes().await?)
     }
 }
 

@@ -161,7 +161,7 @@ async fn the_panel_answers_on_the_page_it_was_asked_from_and_a_confirmed_entry_i
     let today = chrono::Utc::now().date_naive().to_string();
     let confirmed = asha
         .post(
-            "/assistant/confirm",
+            "/expenses",
             &[
                 ("amount", "42"),
                 ("category", "Taxi"),

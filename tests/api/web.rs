@@ -52,7 +52,8 @@ async fn eventually_shows(browser: &mut Browser, path: &str, text: &str) -> Stri
     panic!("{path} never showed {text}");
 }
 
-async fn create_agent(app: &TestApp) -> String {
+/// Ravi Kumar (`ravi`), an agent the admin created over the API.
+pub(crate) async fn create_agent(app: &TestApp) -> String {
     let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let body = json!({
         "name": "Ravi Kumar", "email": "ravi@example.com", "mobile": "+919123456789",
@@ -138,7 +139,7 @@ async fn a_customer_tops_up_sets_a_limit_records_expenses_and_follows_the_ticket
                 ("description", "weekly shop"),
                 ("spent_on", &today()),
             ],
-            Some(("receipt", png())),
+            Some(("file", png())),
         )
         .await;
     let expenses = asha.follow(recorded).await;
@@ -171,7 +172,7 @@ async fn a_customer_tops_up_sets_a_limit_records_expenses_and_follows_the_ticket
                 ("category", "Food"),
                 ("spent_on", &today()),
             ],
-            Some(("receipt", b"<script>alert(1)</script>".to_vec())),
+            Some(("file", b"<script>alert(1)</script>".to_vec())),
         )
         .await;
     assert_eq!(fake.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -334,7 +335,7 @@ async fn an_agent_takes_comments_and_resolves_a_ticket_and_sees_the_receipt() {
     asha.post("/top-up", &[("amount", "500")]).await;
     asha.post(
         "/limits",
-        &[("period", "weekly"), ("first_day", "1"), ("amount", "100")],
+        &[("period", "weekly"), ("first_day", ""), ("amount", "100")],
     )
     .await;
     let over = asha
@@ -345,7 +346,7 @@ async fn an_agent_takes_comments_and_resolves_a_ticket_and_sees_the_receipt() {
                 ("category", "Travel"),
                 ("spent_on", &today()),
             ],
-            Some(("receipt", png())),
+            Some(("file", png())),
         )
         .await;
     assert_eq!(over.status(), StatusCode::SEE_OTHER);

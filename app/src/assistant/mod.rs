@@ -348,29 +348,23 @@ async fn spent(
 }
 
 async fn limits(state: &AppState, owner: Uuid, today: NaiveDate) -> anyhow::Result<Reply> {
-    let Some(board) = wallet_views::dashboard(&state.database, owner, today).await? else {
-        return Ok(said(
-            "You have no limits yet.",
-            vec![link("Set one", "/limits")],
-        ));
+    let limits = match wallet_views::wallet(&state.database, owner).await? {
+        Some(wallet) => {
+            wallet_views::limit_statuses(&state.database, owner, wallet.minor_units, today).await?
+        }
+        None => Vec::new(),
     };
-    if board.limits.is_empty() {
+    if limits.is_empty() {
         return Ok(said(
             "You have no limits yet.",
             vec![link("Set one", "/limits")],
         ));
     }
-    let past =
-        |spent: &str, amount: &str| match (Decimal::from_str(spent), Decimal::from_str(amount)) {
-            (Ok(spent), Ok(amount)) => spent > amount,
-            _ => false,
-        };
-    let lines: Vec<String> = board
-        .limits
+    let lines: Vec<String> = limits
         .iter()
         .map(|l| {
             let what = l.category.clone().unwrap_or_else(|| "all spending".into());
-            let standing = if past(&l.spent, &l.amount) {
+            let standing = if l.over {
                 "over"
             } else if l.percent >= 80 {
                 "close to"
@@ -383,7 +377,7 @@ async fn limits(state: &AppState, owner: Uuid, today: NaiveDate) -> anyhow::Resu
             )
         })
         .collect();
-    let over = board.limits.iter().any(|l| past(&l.spent, &l.amount));
+    let over = limits.iter().any(|l| l.over);
     let text = format!(
         "{} You are {}.",
         if over { "Yes." } else { "No." },

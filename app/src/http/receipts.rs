@@ -128,12 +128,11 @@ pub async fn show(
     if !may_see(state, viewer, &receipt).await? {
         return Err(ApiError::NotFound);
     }
-    let (receipt, bytes) = state
+    let bytes = state
         .receipts
-        .read(receipt_id)
+        .read(&receipt)
         .await
-        .map_err(anyhow::Error::from)?
-        .ok_or(ApiError::NotFound)?;
+        .map_err(anyhow::Error::from)?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(

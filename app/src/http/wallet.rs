@@ -132,7 +132,7 @@ pub async fn show(
 }
 
 /// The customer's wallet from the read model, opening it first if it never was.
-async fn read_wallet(state: &AppState, owner: UserId) -> Result<WalletRow, ApiError> {
+pub(crate) async fn read_wallet(state: &AppState, owner: UserId) -> Result<WalletRow, ApiError> {
     if let Some(wallet) = wallet_views::wallet(&state.database, owner.0).await? {
         return Ok(wallet);
     }

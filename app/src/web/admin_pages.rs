@@ -7,11 +7,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::forms::{self, Values, given};
+use super::forms::{Values, given, path_id, submit};
 use super::page::{Page, Refused};
 use crate::http::admin;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admins, ApiJson, ApiPath, ApiQuery};
+use crate::http::extract::{Admins, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 type Admin = Page<Admins>;
@@ -31,17 +31,15 @@ async fn people_page(
         cursor: given(filters.get("cursor")),
     };
     let mut refused = refused;
+    let listed = admin::directory(State(state.clone()), page.user.clone(), ApiQuery(query))
+        .await
+        .map(|Json(people)| people);
+    let people = match page.listed(listed, filters, &mut refused) {
+        Ok(people) => people,
+        Err(response) => return response,
+    };
     let mut context = page.context("People");
-    match admin::directory(State(state.clone()), page.user.clone(), ApiQuery(query)).await {
-        Ok(Json(people)) => context.insert("people", &people),
-        Err(error) => match page.refused("filters", filters.clone(), error) {
-            Ok(bad) => {
-                context.insert("people", &serde_json::json!({ "items": [] }));
-                refused = refused.or(Some(bad));
-            }
-            Err(response) => return response,
-        },
-    }
+    context.insert("people", &people);
     context.insert("filters", filters);
     context.insert("me", &page.user_id().0);
     page.render_with("admin_people.html", context, refused)
@@ -63,21 +61,14 @@ pub async fn create(
     Path(kind): Path<String>,
     Form(values): Form<Values>,
 ) -> Response {
+    let (api, user) = (State(state.clone()), page.user.clone());
     let result = match kind.as_str() {
-        "agents" => match forms::body(&values, &[]) {
-            Ok(body) => admin::create_agent(State(state.clone()), page.user.clone(), ApiJson(body))
-                .await
-                .map(drop),
-            Err(error) => Err(error),
-        },
-        "auditors" => match forms::body(&values, &[]) {
-            Ok(body) => {
-                admin::create_auditor(State(state.clone()), page.user.clone(), ApiJson(body))
-                    .await
-                    .map(drop)
-            }
-            Err(error) => Err(error),
-        },
+        "agents" => submit(&values, &[], |body| admin::create_agent(api, user, body))
+            .await
+            .map(drop),
+        "auditors" => submit(&values, &[], |body| admin::create_auditor(api, user, body))
+            .await
+            .map(drop),
         _ => Err(ApiError::NotFound),
     };
     let (form, notice) = if kind == "agents" {
@@ -97,18 +88,16 @@ pub async fn activation(
     page: Admin,
     Path((person, change)): Path<(String, String)>,
 ) -> Response {
-    let result = match person.parse() {
-        Err(_) => Err(ApiError::NotFound),
-        Ok(person) => match change.as_str() {
-            "deactivate" => {
-                admin::deactivate(State(state.clone()), page.user.clone(), ApiPath(person)).await
-            }
-            "reactivate" => {
-                admin::reactivate(State(state.clone()), page.user.clone(), ApiPath(person)).await
-            }
+    let result = async {
+        let person = ApiPath(path_id(&person)?);
+        let (state, user) = (State(state.clone()), page.user.clone());
+        match change.as_str() {
+            "deactivate" => admin::deactivate(state, user, person).await,
+            "reactivate" => admin::reactivate(state, user, person).await,
             _ => Err(ApiError::NotFound),
-        },
-    };
+        }
+    }
+    .await;
     let notice = if change == "deactivate" {
         "Account deactivated; its sessions have ended."
     } else {
@@ -188,12 +177,11 @@ pub async fn retry_mail(
     page: Admin,
     Path(message): Path<String>,
 ) -> Response {
-    let result = match message.parse() {
-        Ok(message) => {
-            admin::retry_mail(State(state.clone()), page.user.clone(), ApiPath(message)).await
-        }
-        Err(_) => Err(ApiError::NotFound),
-    };
+    let result = async {
+        let message = ApiPath(path_id(&message)?);
+        admin::retry_mail(State(state.clone()), page.user.clone(), message).await
+    }
+    .await;
     page.settle(
         result,
         "retry",

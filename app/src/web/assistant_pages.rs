@@ -1,19 +1,17 @@
 //! The assistant's panel on every signed-in page: a question is posted, answered from the
 //! user's read models, and shown on the page it was asked from; a proposed expense is
-//! recorded only when its button is pressed.
+//! recorded only when its button is pressed, which posts it to the expense form's route.
 
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::account_pages::{role_home, safe_next};
-use super::customer_pages::expenses_page;
-use super::forms::{self, Values};
+use super::forms::Values;
 use super::page::{ASSISTANT_KEY, Exchange, Page};
 use crate::assistant;
 use crate::http::assistant::checked;
-use crate::http::extract::{ApiJson, Customers, Everyone};
-use crate::http::wallet;
+use crate::http::extract::Everyone;
 use crate::state::AppState;
 
 /// `POST /assistant`: `message`, and `back`, the page to show the answer on.
@@ -48,27 +46,4 @@ pub async fn ask(
         return page.internal(error);
     }
     Redirect::to(&back).into_response()
-}
-
-/// `POST /assistant/confirm`: records the expense the assistant proposed, through the same
-/// route as the expense form.
-pub async fn confirm(
-    State(state): State<AppState>,
-    page: Page<Customers>,
-    Form(values): Form<Values>,
-) -> Response {
-    let result = match forms::body(&values, &[]) {
-        Ok(body) => {
-            wallet::record_expense(State(state.clone()), page.user.clone(), ApiJson(body)).await
-        }
-        Err(error) => Err(error),
-    };
-    page.settle(
-        result,
-        "expense",
-        values,
-        ("/expenses", "Expense recorded."),
-        |refused| expenses_page(&state, &page, Values::new(), Some(refused)),
-    )
-    .await
 }

@@ -77,15 +77,10 @@ pub fn bars(items: Vec<(String, String)>) -> Vec<Bar> {
         .collect()
 }
 
-/// The colour of a limit's bar: amber from 80%, red once spending is past the limit
-/// (`percent` is rounded down, so 100% may already be past it).
-pub fn limit_state(spent: &str, limit: &str, percent: u32) -> &'static str {
-    let past = match (Decimal::from_str(spent), Decimal::from_str(limit)) {
-        (Ok(spent), Ok(limit)) => spent > limit,
-        _ => percent > 100,
-    };
+/// The colour of a limit's bar: amber from 80%, red once spending is past the limit.
+pub fn limit_state(percent: u32, over: bool) -> &'static str {
     match percent {
-        _ if past => "over",
+        _ if over => "over",
         0..80 => "ok",
         _ => "warn",
     }
@@ -120,10 +115,10 @@ mod tests {
 
     #[test]
     fn a_limit_turns_amber_at_80_and_red_past_100() {
-        assert_eq!(limit_state("79.99", "100.00", 79), "ok");
-        assert_eq!(limit_state("80.00", "100.00", 80), "warn");
-        assert_eq!(limit_state("100.00", "100.00", 100), "warn");
-        assert_eq!(limit_state("100.50", "100.00", 100), "over");
-        assert_eq!(limit_state("300.00", "100.00", 300), "over");
+        assert_eq!(limit_state(79, false), "ok");
+        assert_eq!(limit_state(80, false), "warn");
+        assert_eq!(limit_state(100, false), "warn");
+        assert_eq!(limit_state(100, true), "over");
+        assert_eq!(limit_state(300, true), "over");
     }
 }

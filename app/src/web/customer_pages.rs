@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::charts::{self, Bar};
-use super::forms::{self, Posted, Values, given};
+use super::forms::{self, Posted, Values, given, path_id, submit};
 use super::page::{Page, Refused};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Customers, Everyone};
 use crate::http::{dashboard_of, receipts, schedule, wallet};
 use crate::state::AppState;
-use crate::wallet_views::{self, LimitStatus, MAX_PAGE};
+use crate::wallet_views::{self, ExpenseItem, LimitStatus, MAX_PAGE};
 
 type Customer = Page<Customers>;
 
@@ -37,11 +37,6 @@ const CATEGORIES: [&str; 12] = [
     "Other",
 ];
 
-/// An id in a page's path; one that is not an id is simply not found.
-fn id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound)
-}
-
 /// A limit as its bar draws it.
 #[derive(Debug, Serialize)]
 struct LimitBar<'a> {
@@ -59,7 +54,7 @@ fn limit_bars(limits: &[LimitStatus]) -> Vec<LimitBar<'_>> {
         .map(|limit| LimitBar {
             limit,
             width: limit.percent.min(100),
-            state: charts::limit_state(&limit.spent, &limit.amount, limit.percent),
+            state: charts::limit_state(limit.percent, limit.over),
         })
         .collect()
 }
@@ -123,7 +118,7 @@ fn filter_query(values: &Values) -> String {
     serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
-pub(super) async fn expenses_page(
+async fn expenses_page(
     state: &AppState,
     page: &Customer,
     filters: Values,
@@ -131,20 +126,16 @@ pub(super) async fn expenses_page(
 ) -> Response {
     let filters = &filters;
     let query = expense_query(filters, None, given(filters.get("cursor")));
-    let listed =
-        wallet::list_expenses(State(state.clone()), page.user.clone(), ApiQuery(query)).await;
-    let mut context = page.context("Expenses");
     let mut refused = refused;
-    match listed {
-        Ok(Json(list)) => context.insert("list", &list),
-        Err(error) => match page.refused("filters", filters.clone(), error) {
-            Ok(bad_filters) => {
-                context.insert("list", &wallet_views::ExpensePage::default());
-                refused = refused.or(Some(bad_filters));
-            }
-            Err(response) => return response,
-        },
-    }
+    let listed = wallet::list_expenses(State(state.clone()), page.user.clone(), ApiQuery(query))
+        .await
+        .map(|Json(list)| list);
+    let list = match page.listed(listed, filters, &mut refused) {
+        Ok(list) => list,
+        Err(response) => return response,
+    };
+    let mut context = page.context("Expenses");
+    context.insert("list", &list);
     context.insert("filters", filters);
     context.insert("filter_query", &filter_query(filters));
     context.insert("categories", &CATEGORIES);
@@ -188,16 +179,11 @@ async fn record_with_receipt(
 ) -> Result<(), ApiError> {
     let mut body: wallet::ExpenseBody = forms::body(values, &[])?;
     if let Some(file) = file {
-        let stored = receipts::keep(state, page.user_id().0, file)
-            .await
-            .map_err(|error| match error {
-                ApiError::Validation(mut errors) => {
-                    errors.iter_mut().for_each(|e| e.field = "receipt".into());
-                    ApiError::Validation(errors)
-                }
-                other => other,
-            })?;
-        body.receipt_id = Some(stored.receipt_id);
+        body.receipt_id = Some(
+            receipts::keep(state, page.user_id().0, file)
+                .await?
+                .receipt_id,
+        );
     }
     let receipt = body.receipt_id;
     let recorded =
@@ -216,11 +202,8 @@ pub async fn receipt(
     page: Page<Everyone>,
     Path(receipt): Path<String>,
 ) -> Response {
-    let shown = match id(&receipt) {
-        Ok(receipt) => receipts::show(&state, &page.user.user, receipt).await,
-        Err(error) => Err(error),
-    };
-    shown.unwrap_or_else(|error| page.failed(error))
+    let shown = async { receipts::show(&state, &page.user.user, path_id(&receipt)?).await };
+    shown.await.unwrap_or_else(|error| page.failed(error))
 }
 
 /// `POST /expenses/{id}/void`.
@@ -230,18 +213,14 @@ pub async fn void_expense(
     Path(expense): Path<String>,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match (id(&expense), forms::body(&values, &[])) {
-        (Ok(expense), Ok(body)) => {
-            wallet::void_expense(
-                State(state.clone()),
-                page.user.clone(),
-                ApiPath(expense),
-                ApiJson(body),
-            )
-            .await
-        }
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    };
+    let result = async {
+        let expense = ApiPath(path_id(&expense)?);
+        submit(&values, &[], |body| {
+            wallet::void_expense(State(state.clone()), page.user.clone(), expense, body)
+        })
+        .await
+    }
+    .await;
     page.settle(
         result,
         "void",
@@ -261,18 +240,29 @@ fn cell(text: &str) -> String {
     }
 }
 
-/// `GET /expenses.csv`: every expense the filters select, newest first.
-pub async fn expenses_csv(
-    State(state): State<AppState>,
-    page: Customer,
-    Query(filters): Query<Values>,
-) -> Response {
-    let currency = match wallet_views::wallet(&state.database, page.user_id().0).await {
-        Ok(wallet) => wallet.map(|w| w.currency).unwrap_or_default(),
-        Err(error) => return page.internal(error),
-    };
+/// Every expense the filters select, newest first, a page at a time.
+async fn all_expenses(
+    state: &AppState,
+    page: &Customer,
+    filters: &Values,
+) -> Result<Vec<ExpenseItem>, ApiError> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = expense_query(filters, Some(MAX_PAGE.to_string()), cursor);
+        let Json(list) =
+            wallet::list_expenses(State(state.clone()), page.user.clone(), ApiQuery(query)).await?;
+        items.extend(list.items);
+        match list.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
+fn csv_of(items: &[ExpenseItem], currency: &str) -> anyhow::Result<Vec<u8>> {
     let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut written = csv.write_record([
+    csv.write_record([
         "expense_id",
         "spent_on",
         "amount",
@@ -282,43 +272,43 @@ pub async fn expenses_csv(
         "status",
         "void_reason",
         "receipt",
-    ]);
-    let mut cursor = None;
-    loop {
-        let query = expense_query(&filters, Some(MAX_PAGE.to_string()), cursor.take());
-        let list =
-            match wallet::list_expenses(State(state.clone()), page.user.clone(), ApiQuery(query))
-                .await
-            {
-                Ok(Json(list)) => list,
-                Err(error) => return page.failed(error),
-            };
-        for item in &list.items {
-            written = written.and_then(|()| {
-                csv.write_record([
-                    item.expense_id.to_string(),
-                    item.spent_on.to_string(),
-                    item.amount.clone(),
-                    currency.clone(),
-                    cell(&item.category),
-                    cell(&item.description),
-                    if item.voided { "voided" } else { "live" }.to_owned(),
-                    cell(item.void_reason.as_deref().unwrap_or_default()),
-                    item.receipt_id
-                        .map(|r| format!("/receipts/{r}"))
-                        .unwrap_or_default(),
-                ])
-            });
-        }
-        match list.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    ])?;
+    for item in items {
+        csv.write_record([
+            item.expense_id.to_string(),
+            item.spent_on.to_string(),
+            item.amount.clone(),
+            currency.to_owned(),
+            cell(&item.category),
+            cell(&item.description),
+            if item.voided { "voided" } else { "live" }.to_owned(),
+            cell(item.void_reason.as_deref().unwrap_or_default()),
+            item.receipt_id
+                .map(|r| format!("/receipts/{r}"))
+                .unwrap_or_default(),
+        ])?;
     }
-    let bytes = match written
-        .map_err(anyhow::Error::from)
-        .and_then(|()| csv.into_inner().map_err(|e| anyhow::anyhow!("{e}")))
-    {
+    csv.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `GET /expenses.csv`: every expense the filters select, newest first.
+pub async fn expenses_csv(
+    State(state): State<AppState>,
+    page: Customer,
+    Query(filters): Query<Values>,
+) -> Response {
+    let listed = async {
+        let wallet = wallet::read_wallet(&state, page.user_id()).await?;
+        Ok::<_, ApiError>((
+            all_expenses(&state, &page, &filters).await?,
+            wallet.currency,
+        ))
+    };
+    let (items, currency) = match listed.await {
+        Ok(listed) => listed,
+        Err(error) => return page.failed(error),
+    };
+    let bytes = match csv_of(&items, &currency) {
         Ok(bytes) => bytes,
         Err(error) => return page.internal(error),
     };
@@ -337,13 +327,33 @@ pub async fn expenses_csv(
         .into_response()
 }
 
+/// The customer's wallet as a page shows it: balance and currency, in the wallet's units.
+#[derive(Debug, Serialize)]
+struct WalletView {
+    balance: String,
+    currency: String,
+}
+
+/// The customer's wallet row (opening the wallet if it never was) and its view.
+async fn wallet_view(
+    state: &AppState,
+    page: &Customer,
+) -> Result<(wallet_views::WalletRow, WalletView), ApiError> {
+    let row = wallet::read_wallet(state, page.user_id()).await?;
+    let view = WalletView {
+        balance: wallet_views::amount_text(row.balance_milli, row.minor_units),
+        currency: row.currency.clone(),
+    };
+    Ok((row, view))
+}
+
 async fn top_up_page(state: &AppState, page: &Customer, refused: Option<Refused>) -> Response {
-    let board = match dashboard_of(state, page.user_id()).await {
-        Ok(board) => board,
+    let (_, wallet) = match wallet_view(state, page).await {
+        Ok(wallet) => wallet,
         Err(error) => return page.failed(error),
     };
     let mut context = page.context("Top up");
-    context.insert("board", &board);
+    context.insert("wallet", &wallet);
     page.render_with("top_up.html", context, refused)
 }
 
@@ -358,10 +368,10 @@ pub async fn top_up(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match forms::body(&values, &[]) {
-        Ok(body) => wallet::top_up(State(state.clone()), page.user.clone(), ApiJson(body)).await,
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[], |body| {
+        wallet::top_up(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "top_up",
@@ -373,13 +383,21 @@ pub async fn top_up(
 }
 
 async fn limits_page(state: &AppState, page: &Customer, refused: Option<Refused>) -> Response {
-    let board = match dashboard_of(state, page.user_id()).await {
-        Ok(board) => board,
+    let read = async {
+        let (row, _) = wallet_view(state, page).await?;
+        let today = state.now().date_naive();
+        let limits =
+            wallet_views::limit_statuses(&state.database, page.user_id().0, row.minor_units, today)
+                .await?;
+        Ok::<_, ApiError>((row.currency, limits))
+    };
+    let (currency, limits) = match read.await {
+        Ok(read) => read,
         Err(error) => return page.failed(error),
     };
     let mut context = page.context("Limits");
-    context.insert("currency", &board.currency);
-    context.insert("limits", &limit_bars(&board.limits));
+    context.insert("currency", &currency);
+    context.insert("limits", &limit_bars(&limits));
     context.insert("categories", &CATEGORIES);
     page.render_with("limits.html", context, refused)
 }
@@ -395,15 +413,10 @@ pub async fn set_limit(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    // The form offers a first day for monthly limits only; a weekly one ignores it.
-    let mut sent = values.clone();
-    if sent.get("period").is_some_and(|p| p.trim() == "weekly") {
-        sent.remove("first_day");
-    }
-    let result = match forms::body(&sent, &[("first_day", 255)]) {
-        Ok(body) => wallet::set_limit(State(state.clone()), page.user.clone(), ApiJson(body)).await,
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[("first_day", 255)], |body| {
+        wallet::set_limit(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "limit",
@@ -420,12 +433,10 @@ pub async fn remove_limit(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match forms::body(&values, &[("first_day", 255)]) {
-        Ok(body) => {
-            wallet::remove_limit(State(state.clone()), page.user.clone(), ApiJson(body)).await
-        }
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[("first_day", 255)], |body| {
+        wallet::remove_limit(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "remove_limit",
@@ -437,13 +448,19 @@ pub async fn remove_limit(
 }
 
 async fn savings_page(state: &AppState, page: &Customer, refused: Option<Refused>) -> Response {
-    let board = match dashboard_of(state, page.user_id()).await {
-        Ok(board) => board,
+    let read = async {
+        let (row, wallet) = wallet_view(state, page).await?;
+        let goals =
+            wallet_views::savings_goals(&state.database, page.user_id().0, row.minor_units).await?;
+        Ok::<_, ApiError>((wallet, goals))
+    };
+    let (wallet, goals) = match read.await {
+        Ok(read) => read,
         Err(error) => return page.failed(error),
     };
     let mut context = page.context("Savings goals");
-    context.insert("board", &board);
-    context.insert("today", &state.now().date_naive().to_string());
+    context.insert("wallet", &wallet);
+    context.insert("goals", &goals);
     page.render_with("savings.html", context, refused)
 }
 
@@ -458,12 +475,10 @@ pub async fn create_goal(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match forms::body(&values, &[]) {
-        Ok(body) => {
-            wallet::create_goal(State(state.clone()), page.user.clone(), ApiJson(body)).await
-        }
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[], |body| {
+        wallet::create_goal(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "goal",
@@ -481,30 +496,26 @@ pub async fn move_savings(
     Path((goal, direction)): Path<(String, String)>,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match (id(&goal), forms::body(&values, &[])) {
-        (Ok(goal), Ok(body)) => match direction.as_str() {
+    let result = async {
+        let goal = ApiPath(path_id(&goal)?);
+        let (state, user) = (State(state.clone()), page.user.clone());
+        match direction.as_str() {
             "contribute" => {
-                wallet::contribute(
-                    State(state.clone()),
-                    page.user.clone(),
-                    ApiPath(goal),
-                    ApiJson(body),
-                )
+                submit(&values, &[], |body| {
+                    wallet::contribute(state, user, goal, body)
+                })
                 .await
             }
             "withdraw" => {
-                wallet::withdraw(
-                    State(state.clone()),
-                    page.user.clone(),
-                    ApiPath(goal),
-                    ApiJson(body),
-                )
+                submit(&values, &[], |body| {
+                    wallet::withdraw(state, user, goal, body)
+                })
                 .await
             }
             _ => Err(ApiError::NotFound),
-        },
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    };
+        }
+    }
+    .await;
     let notice = if direction == "contribute" {
         "Moved into the goal."
     } else {
@@ -542,12 +553,10 @@ pub async fn set_reminder(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match forms::body(&values, &[]) {
-        Ok(body) => {
-            schedule::set_reminder(State(state.clone()), page.user.clone(), ApiJson(body)).await
-        }
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[], |body| {
+        schedule::set_reminder(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "reminder",
@@ -564,12 +573,10 @@ pub async fn schedule_payment(
     page: Customer,
     Form(values): Form<Values>,
 ) -> Response {
-    let result = match forms::body(&values, &[("remind_days_before", 65_535)]) {
-        Ok(body) => {
-            schedule::schedule_payment(State(state.clone()), page.user.clone(), ApiJson(body)).await
-        }
-        Err(error) => Err(error),
-    };
+    let result = submit(&values, &[("remind_days_before", 65_535)], |body| {
+        schedule::schedule_payment(State(state.clone()), page.user.clone(), body)
+    })
+    .await;
     page.settle(
         result,
         "payment",
@@ -580,27 +587,44 @@ pub async fn schedule_payment(
     .await
 }
 
-/// `POST /reminders/{id}/cancel` and `POST /recurring-payments/{id}/cancel`.
-pub async fn cancel_reminder(
-    State(state): State<AppState>,
-    page: Customer,
-    Path(reminder): Path<String>,
-) -> Response {
-    let result = match id(&reminder) {
-        Ok(reminder) => {
-            schedule::cancel_reminder(State(state.clone()), page.user.clone(), ApiPath(reminder))
-                .await
+/// What a cancel button stops.
+#[derive(Debug, Clone, Copy)]
+enum Series {
+    Reminder,
+    Payment,
+}
+
+async fn cancel(state: &AppState, page: &Customer, series: Series, id: &str) -> Response {
+    let result = async {
+        let id = ApiPath(path_id(id)?);
+        let (state, user) = (State(state.clone()), page.user.clone());
+        match series {
+            Series::Reminder => schedule::cancel_reminder(state, user, id).await,
+            Series::Payment => schedule::cancel_payment(state, user, id).await,
         }
-        Err(error) => Err(error),
+    }
+    .await;
+    let notice = match series {
+        Series::Reminder => "Reminder cancelled.",
+        Series::Payment => "Recurring payment cancelled.",
     };
     page.settle(
         result,
         "cancel",
         Values::new(),
-        ("/reminders", "Reminder cancelled."),
-        |refused| reminders_page(&state, &page, Some(refused)),
+        ("/reminders", notice),
+        |refused| reminders_page(state, page, Some(refused)),
     )
     .await
+}
+
+/// `POST /reminders/{id}/cancel`.
+pub async fn cancel_reminder(
+    State(state): State<AppState>,
+    page: Customer,
+    Path(reminder): Path<String>,
+) -> Response {
+    cancel(&state, &page, Series::Reminder, &reminder).await
 }
 
 /// `POST /recurring-payments/{id}/cancel`.
@@ -609,21 +633,7 @@ pub async fn cancel_payment(
     page: Customer,
     Path(payment): Path<String>,
 ) -> Response {
-    let result = match id(&payment) {
-        Ok(payment) => {
-            schedule::cancel_payment(State(state.clone()), page.user.clone(), ApiPath(payment))
-                .await
-        }
-        Err(error) => Err(error),
-    };
-    page.settle(
-        result,
-        "cancel",
-        Values::new(),
-        ("/reminders", "Recurring payment cancelled."),
-        |refused| reminders_page(&state, &page, Some(refused)),
-    )
-    .await
+    cancel(&state, &page, Series::Payment, &payment).await
 }
 
 #[cfg(test)]

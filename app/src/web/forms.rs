@@ -2,6 +2,7 @@
 //! client go through one parser and one set of rules.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use axum::body::Bytes;
 use axum::extract::{Form, FromRequest, Multipart, Request};
@@ -10,9 +11,11 @@ use axum::response::{IntoResponse, Response};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::csrf;
 use crate::http::error::{ApiError, FieldError};
+use crate::http::extract::ApiJson;
 
 /// A form's fields as sent.
 pub type Values = HashMap<String, String>;
@@ -69,6 +72,30 @@ pub fn body<T: DeserializeOwned>(values: &Values, numbers: &[(&str, u64)]) -> Re
             },
         }
     })
+}
+
+/// Runs an API `handler` with the body made from `values` (see [`body`]).
+///
+/// # Errors
+/// The body's problems, or the handler's.
+pub async fn submit<B, T, Answer>(
+    values: &Values,
+    numbers: &[(&str, u64)],
+    handler: impl FnOnce(ApiJson<B>) -> Answer,
+) -> Result<T, ApiError>
+where
+    B: DeserializeOwned,
+    Answer: Future<Output = Result<T, ApiError>>,
+{
+    handler(ApiJson(body(values, numbers)?)).await
+}
+
+/// An id in a page's path; one that is not an id is simply not found.
+///
+/// # Errors
+/// `NotFound` for anything but a UUID.
+pub fn path_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
 }
 
 /// A posted form, url-encoded or multipart (a page with a file field), with its one file

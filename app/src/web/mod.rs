@@ -97,7 +97,6 @@ pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState
         .merge(staff_routes())
         .route("/audit", get(auditor_pages::home))
         .route("/assistant", post(assistant_pages::ask))
-        .route("/assistant/confirm", post(assistant_pages::confirm))
         .layer(axum::middleware::from_fn(csrf::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -195,13 +195,12 @@ impl<R> Page<R> {
         Redirect::to(to).into_response()
     }
 
-    // The page is answered at once, never carried far: boxing it would only add noise.
-    #[allow(clippy::result_large_err)]
     /// How to answer a command the API refused: a form shown again (`Ok`), or a page of its
     /// own for a missing resource, a role that may not, or a failure on our side (`Err`).
     ///
     /// # Errors
     /// The page to answer with when the form cannot be shown again.
+    #[allow(clippy::result_large_err)] // answered at once, never carried
     pub fn refused(
         &self,
         form: &'static str,
@@ -236,6 +235,29 @@ impl<R> Page<R> {
             values,
             errors: errors.into_iter().map(|e| (e.field, e.detail)).collect(),
         })
+    }
+
+    /// A list read with the user's filters: the list, or, when the API refused the
+    /// filters, an empty one with that refusal shown (unless a form's refusal is shown
+    /// already).
+    ///
+    /// # Errors
+    /// The page to answer with when the read failed for another reason.
+    #[allow(clippy::result_large_err)] // answered at once, never carried
+    pub fn listed<T: Default>(
+        &self,
+        listed: Result<T, ApiError>,
+        filters: &Values,
+        refused: &mut Option<Refused>,
+    ) -> Result<T, Response> {
+        match listed {
+            Ok(list) => Ok(list),
+            Err(error) => {
+                let bad_filters = self.refused("filters", filters.clone(), error)?;
+                refused.get_or_insert(bad_filters);
+                Ok(T::default())
+            }
+        }
     }
 
     /// Answers a form: on to `to` with `notice` when it was taken; when refused, the page

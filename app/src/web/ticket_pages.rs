@@ -8,12 +8,12 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use domain::user::Role;
 
-use super::forms::{self, Values};
+use super::forms::{Values, path_id, submit};
 use super::page::{Page, Refused};
 use crate::http::admin;
 use crate::http::error::ApiError;
 use crate::http::extract::{
-    Admins, ApiJson, ApiPath, ApiQuery, Authorized, Customers, Staff, TicketParties,
+    Admins, ApiPath, ApiQuery, Authorized, Customers, Staff, TicketParties,
 };
 use crate::http::tickets;
 use crate::state::AppState;
@@ -44,17 +44,13 @@ pub async fn queue(State(state): State<AppState>, page: Page<Staff>) -> Response
     }
 }
 
-fn ticket_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound)
-}
-
 async fn detail_page(
     state: &AppState,
     page: &Page<TicketParties>,
     ticket: &str,
     refused: Option<Refused>,
 ) -> Response {
-    let ticket = match ticket_id(ticket) {
+    let ticket = match path_id(ticket) {
         Ok(ticket) => ticket,
         Err(error) => return page.failed(error),
     };
@@ -101,62 +97,46 @@ pub async fn act(
     Path((ticket, action)): Path<(String, String)>,
     Form(values): Form<Values>,
 ) -> Response {
-    let staff = || Authorized::<Staff>::admit(page.user.user.clone());
-    let result = match ticket_id(&ticket) {
-        Err(error) => Err(error),
-        Ok(id) => match action.as_str() {
-            "comment" => match forms::body(&values, &[]) {
-                Ok(body) => {
-                    tickets::comment(
-                        State(state.clone()),
-                        page.user.clone(),
-                        ApiPath(id),
-                        ApiJson(body),
-                    )
-                    .await
-                }
-                Err(error) => Err(error),
-            },
-            "reopen" => match forms::body(&values, &[]) {
-                Ok(body) => {
-                    tickets::reopen(
-                        State(state.clone()),
-                        page.user.clone(),
-                        ApiPath(id),
-                        ApiJson(body),
-                    )
-                    .await
-                }
-                Err(error) => Err(error),
-            },
-            "resolve" => match (staff(), forms::body(&values, &[])) {
-                (Ok(staff), Ok(body)) => {
-                    tickets::resolve(State(state.clone()), staff, ApiPath(id), ApiJson(body)).await
-                }
-                (Err(error), _) | (_, Err(error)) => Err(error),
-            },
-            "assign" => match (staff(), forms::body(&values, &[])) {
-                (Ok(staff), Ok(body)) => {
-                    tickets::assign(State(state.clone()), staff, ApiPath(id), ApiJson(body)).await
-                }
-                (Err(error), _) | (_, Err(error)) => Err(error),
-            },
-            _ => Err(ApiError::NotFound),
-        },
+    // Each action is its form's name on the page, and says what it did.
+    let (form, notice) = match action.as_str() {
+        "comment" => ("comment", "Comment added."),
+        "reopen" => ("reopen", "Ticket reopened."),
+        "resolve" => ("resolve", "Ticket resolved."),
+        "assign" => ("assign", "Ticket assigned."),
+        _ => return page.failed(ApiError::NotFound),
     };
-    let notice = match action.as_str() {
-        "comment" => "Comment added.",
-        "reopen" => "Ticket reopened.",
-        "resolve" => "Ticket resolved.",
-        _ => "Ticket assigned.",
-    };
+    let result = async {
+        let id = ApiPath(path_id(&ticket)?);
+        let state = State(state.clone());
+        let staff = || Authorized::<Staff>::admit(page.user.user.clone());
+        match form {
+            "comment" => {
+                submit(&values, &[], |body| {
+                    tickets::comment(state, page.user.clone(), id, body)
+                })
+                .await
+            }
+            "reopen" => {
+                submit(&values, &[], |body| {
+                    tickets::reopen(state, page.user.clone(), id, body)
+                })
+                .await
+            }
+            "resolve" => {
+                let staff = staff()?;
+                submit(&values, &[], |body| {
+                    tickets::resolve(state, staff, id, body)
+                })
+                .await
+            }
+            _ => {
+                let staff = staff()?;
+                submit(&values, &[], |body| tickets::assign(state, staff, id, body)).await
+            }
+        }
+    }
+    .await;
     let here = format!("/tickets/{ticket}");
-    let form = match action.as_str() {
-        "comment" => "comment",
-        "reopen" => "reopen",
-        "resolve" => "resolve",
-        _ => "assign",
-    };
     page.settle(result, form, values, (&here, notice), |refused| {
         detail_page(&state, &page, &ticket, Some(refused))
     })
