@@ -20,6 +20,7 @@ pub mod password_resets;
 pub mod passwords;
 pub mod personal_data;
 pub mod receipts;
+pub mod tamper_evidence;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod web_sessions;

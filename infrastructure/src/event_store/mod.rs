@@ -12,6 +12,7 @@
 //!   one disk sync for many callers, each of whom still gets their own answer (ADR 0004);
 //! - stored events are never updated or deleted (the schema refuses it).
 
+pub mod chain;
 mod committer;
 mod model;
 mod plan;
@@ -141,6 +142,8 @@ impl SqlEventStore {
         database: Database,
         settings: GroupCommitSettings,
     ) -> Result<Self, StoreError> {
+        // Events stored before the chain existed get theirs before anything is appended.
+        crate::tamper_evidence::chain_earlier_events(&database).await?;
         let initial_head = read_head(&database).await?;
         let (head, _) = watch::channel(initial_head);
         let (appends, queue) = mpsc::channel(settings.queue_capacity.max(1));

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
+use super::chain::{self, Hash, StoredColumns};
 use super::model::{
     AppendError, AppendOutcome, AppendRequest, NewEvent, OutboxMessage, Position, StreamId,
     UniqueClaim,
@@ -20,6 +21,8 @@ use super::model::{
 pub(crate) struct StoredState {
     /// The position of the newest stored event (0 when the log is empty).
     pub head: Position,
+    /// The chain value at `head` ([`chain::GENESIS`] when the log is empty).
+    pub head_chain: Hash,
     /// Current version of each touched stream that exists.
     pub versions: HashMap<StreamId, u64>,
     /// Outcome of each (stream, command id) of the batch that is already stored, by
@@ -38,13 +41,35 @@ pub(crate) struct PreparedAppend {
     pub metadata_json: String,
     /// `request.metadata.recorded_at` in microseconds since the Unix epoch.
     pub recorded_at_us: i64,
+    /// The content digest of each event (see [`chain`]), in order.
+    pub contents: Vec<Hash>,
 }
 
 impl PreparedAppend {
     pub(crate) fn new(request: AppendRequest) -> Result<Self, serde_json::Error> {
+        let metadata_json = serde_json::to_string(&request.metadata)?;
+        let recorded_at_us = request.metadata.recorded_at.timestamp_micros();
+        let contents = request
+            .events
+            .iter()
+            .map(|event| {
+                StoredColumns {
+                    stream_id: request.stream.as_str(),
+                    event_id: event.event_id,
+                    event_type: &event.event_type,
+                    schema_version: i64::from(event.schema_version),
+                    command_id: request.metadata.command_id,
+                    recorded_at_us,
+                    payload: event.payload.get(),
+                    metadata: &metadata_json,
+                }
+                .digest()
+            })
+            .collect();
         Ok(Self {
-            metadata_json: serde_json::to_string(&request.metadata)?,
-            recorded_at_us: request.metadata.recorded_at.timestamp_micros(),
+            metadata_json,
+            recorded_at_us,
+            contents,
             request,
         })
     }
@@ -57,6 +82,8 @@ pub(crate) struct PlannedRow<'a> {
     pub version: u64,
     pub append: &'a PreparedAppend,
     pub event: &'a NewEvent,
+    /// Its chain value, linked to the row before it.
+    pub chain: Hash,
 }
 
 /// The answer a request will get once the batch is committed.
@@ -95,6 +122,7 @@ pub(crate) struct Plan<'a> {
 /// Decides every request of a batch against the stored state.
 pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredState) -> Plan<'a> {
     let mut head = stored.head.0;
+    let mut chain = stored.head_chain;
     let mut versions: HashMap<&StreamId, u64> = HashMap::new();
     let mut commands: HashMap<(&StreamId, Uuid), AppendOutcome> = HashMap::new();
     let mut event_ids: HashSet<Uuid> = HashSet::new();
@@ -201,13 +229,16 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
             last_position: Position(head + count),
             already_stored: false,
         };
-        for (offset, event) in (1..).zip(&request.events) {
+        for ((offset, event), content) in (1..).zip(&request.events).zip(&append.contents) {
             event_ids.insert(event.event_id);
+            let (position, version) = (head + offset, actual + offset);
+            chain = chain::link(&chain, position, version, content);
             rows.push(PlannedRow {
-                position: Position(head + offset),
-                version: actual + offset,
+                position: Position(position),
+                version,
                 append,
                 event,
+                chain,
             });
         }
         outbox.extend(
@@ -271,6 +302,7 @@ mod tests {
     fn stored(head: u64, versions: &[(&str, u64)]) -> StoredState {
         StoredState {
             head: Position(head),
+            head_chain: chain::GENESIS,
             versions: versions
                 .iter()
                 .map(|(s, v)| (StreamId::parse(*s).expect("valid"), *v))
@@ -479,6 +511,23 @@ mod tests {
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(plan.claim_changes.is_empty());
+    }
+
+    #[test]
+    fn each_row_links_to_the_one_before_it_from_the_stored_head() {
+        let a = request("a", ExpectedVersion::NoStream, Uuid::new_v4(), 2);
+        let refused = request("b", ExpectedVersion::Exact(9), Uuid::new_v4(), 1);
+        let c = request("c", ExpectedVersion::Any, Uuid::new_v4(), 1);
+        let mut state = stored(3, &[]);
+        state.head_chain = [7; 32];
+
+        let plan = plan_batch(&[&a, &refused, &c], &state);
+
+        let first = chain::link(&[7; 32], 4, 1, &a.contents[0]);
+        let second = chain::link(&first, 5, 2, &a.contents[1]);
+        let third = chain::link(&second, 6, 1, &c.contents[0]);
+        let chains: Vec<Hash> = plan.rows.iter().map(|r| r.chain).collect();
+        assert_eq!(chains, vec![first, second, third]);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl WriteBackend for PostgresWriter {
         let rows = sqlx::query_as::<_, StateRow>(
             "SELECT 0 AS kind, NULL::text AS stream_id, NULL::uuid AS command_id,
                     COALESCE(MAX(position), 0) AS a, NULL::bigint AS b, NULL::bigint AS c, NULL::bigint AS d,
-                    NULL::text AS scope, NULL::bytea AS value_hash
+                    NULL::text AS scope,
+                    (SELECT chain FROM events ORDER BY position DESC LIMIT 1) AS value_hash
                FROM events
              UNION ALL
              SELECT 1, s, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL, NULL, NULL

@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::chain;
 use super::model::{AppendOutcome, Position, RecordedEvent, StoreError, StreamId, UniqueClaim};
 use super::plan::StoredState;
 
@@ -121,7 +122,7 @@ impl EventRow {
 }
 
 /// One row of the committer's state query, the same shape on both databases:
-/// kind 0 carries the head in `a`; kind 1 a stream and its version in `a` (NULL when the
+/// kind 0 carries the head in `a` and its chain value in `value_hash`; kind 1 a stream and its version in `a` (NULL when the
 /// stream does not exist); kind 2 a stored (stream, command) with its first and last
 /// version and position in `a`..`d`; kind 3 a taken claim (`scope`, `value_hash`) and its
 /// owner in `stream_id`.
@@ -144,7 +145,14 @@ pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
     for row in rows {
         let stream = row.stream_id.and_then(|s| StreamId::parse(s).ok());
         match (row.kind, stream, row.command_id) {
-            (0, _, _) => state.head = Position(to_u64(row.a.unwrap_or(0))),
+            (0, _, _) => {
+                state.head = Position(to_u64(row.a.unwrap_or(0)));
+                state.head_chain = row
+                    .value_hash
+                    .as_deref()
+                    .and_then(chain::from_stored)
+                    .unwrap_or(chain::GENESIS);
+            }
             (1, Some(stream), _) => {
                 if let Some(version) = row.a {
                     state.versions.insert(stream, to_u64(version));
@@ -183,7 +191,7 @@ macro_rules! push_insert_events {
     ($builder:expr, $rows:expr, $cast:expr) => {{
         $builder.push(
             "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-             command_id, recorded_at_us, payload, metadata) ",
+             command_id, recorded_at_us, payload, metadata, chain) ",
         );
         $builder.push_values($rows, |mut values, row| {
             values
@@ -198,7 +206,8 @@ macro_rules! push_insert_events {
                 .push_bind(row.event.payload.get())
                 .push_unseparated($cast)
                 .push_bind(row.append.metadata_json.as_str())
-                .push_unseparated($cast);
+                .push_unseparated($cast)
+                .push_bind(row.chain.as_slice());
         });
     }};
 }

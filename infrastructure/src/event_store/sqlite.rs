@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::chain::Hash;
 use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{ExpectedVersion, Position, StoreError, StreamId};
 use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
@@ -51,6 +52,7 @@ pub(crate) struct SqliteWriter {
 /// The log as this writer last saw it.
 struct KnownState {
     head: Position,
+    head_chain: Hash,
     /// Every stream it has read or written, including ones known to be empty (version 0).
     versions: HashMap<StreamId, u64>,
 }
@@ -119,7 +121,8 @@ impl WriteBackend for SqliteWriter {
             "BEGIN IMMEDIATE;
              SELECT 0 AS kind, NULL AS stream_id, NULL AS command_id,
                     COALESCE(MAX(position), 0) AS a, NULL AS b, NULL AS c, NULL AS d,
-                    NULL AS scope, NULL AS value_hash
+                    NULL AS scope,
+                    (SELECT chain FROM events ORDER BY position DESC LIMIT 1) AS value_hash
                FROM events
              UNION ALL
              SELECT 1, s.value, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s.value),
@@ -145,9 +148,11 @@ impl WriteBackend for SqliteWriter {
                 let stored = stored_state_from(rows);
                 let known = self.known.get_or_insert_with(|| KnownState {
                     head: stored.head,
+                    head_chain: stored.head_chain,
                     versions: HashMap::new(),
                 });
                 known.head = stored.head;
+                known.head_chain = stored.head_chain;
                 for append in appends {
                     let stream = &append.request.stream;
                     known.remember(stream, stored.versions.get(stream).copied().unwrap_or(0));
@@ -180,6 +185,7 @@ impl WriteBackend for SqliteWriter {
         }
         Some(StoredState {
             head: known.head,
+            head_chain: known.head_chain,
             versions,
             commands: HashMap::new(),
             claims: HashMap::new(),
@@ -243,6 +249,9 @@ impl WriteBackend for SqliteWriter {
         match (&written, self.known.as_mut()) {
             (Ok(_), Some(known)) => {
                 known.head = head;
+                if let Some(last) = rows.last() {
+                    known.head_chain = last.chain;
+                }
                 for row in rows {
                     known.remember(&row.append.request.stream, row.version);
                 }

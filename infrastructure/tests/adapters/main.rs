@@ -10,6 +10,7 @@ mod login_throttle;
 mod postgres_only;
 mod sqlite_only;
 mod support;
+mod tamper_evidence;
 mod web_sessions;
 
 /// Generates one test per contract function and backend.
@@ -20,7 +21,7 @@ macro_rules! contract_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let database = infrastructure::testing::TestDatabase::sqlite();
-                    crate::event_store_contract::$name(crate::support::open(&database).await).await;
+                    crate::$name(crate::support::open(&database).await).await;
                 }
             )*
         }
@@ -31,12 +32,15 @@ macro_rules! contract_tests {
                     let Some(database) = infrastructure::testing::TestDatabase::postgres(stringify!($name)).await else {
                         return;
                     };
-                    crate::event_store_contract::$name(crate::support::open(&database).await).await;
+                    crate::$name(crate::support::open(&database).await).await;
                 }
             )*
         }
     };
 }
+
+use event_store_contract::*;
+use tamper_evidence::*;
 
 contract_tests!(
     a_new_stream_gets_versions_from_one_and_the_next_positions,
@@ -60,4 +64,12 @@ contract_tests!(
     a_released_value_can_be_claimed_again,
     a_stream_may_claim_what_it_already_owns,
     claims_keep_no_readable_value,
+    an_untouched_log_verifies_and_its_seal_matches,
+    an_altered_event_is_named_by_its_position_and_stream,
+    an_event_inserted_behind_the_application_is_named,
+    a_removed_event_is_named_by_its_position,
+    removing_the_newest_events_is_caught_against_the_last_seal,
+    a_rewritten_chain_is_caught_by_a_seal_kept_outside,
+    events_stored_before_the_chain_are_chained_once_at_start,
+    a_chain_value_cannot_be_changed_through_the_application_role,
 );
