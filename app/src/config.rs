@@ -73,6 +73,10 @@ pub struct Config {
     #[arg(long, env = "OBJECT_STORE_URL", global = true, hide_env_values = true)]
     pub object_store_url: Option<String>,
 
+    /// How often the event log's head is sealed (ADR 0018), in seconds.
+    #[arg(long, env = "SEAL_EVERY_SECONDS", default_value_t = 300, global = true)]
+    pub seal_every_seconds: u64,
+
     /// Where the time comes from: the system clock, or a test's fake one.
     #[arg(skip)]
     pub clock: infrastructure::clock::SharedClock,
@@ -105,6 +109,7 @@ impl Config {
             mail_from: "Expense Tracker <no-reply@localhost>".into(),
             base_url: None,
             object_store_url: None,
+            seal_every_seconds: 300,
             clock: infrastructure::clock::SharedClock::default(),
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod assistant;
+pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod crash;

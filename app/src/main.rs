@@ -47,6 +47,38 @@ enum Command {
         /// The person's user id.
         user_id: uuid::Uuid,
     },
+    /// Check that no stored event was altered, inserted or removed behind the application's
+    /// back: walks the whole log against its hash chain and every seal. Prints
+    /// `{ok, checked, first_bad_position, ...}` and exits with 1 when the log was tampered with.
+    Verify {
+        /// A seal kept outside the database (as `seal` printed it: POSITION:CHAIN); repeatable.
+        #[arg(long = "seal")]
+        seals: Vec<infrastructure::tamper_evidence::Seal>,
+    },
+    /// Seal the log's head now and print the seal, to keep outside the database.
+    Seal,
+    /// Print a customer's state (wallet, limits, expenses, savings, tickets) as it was at an
+    /// instant, rebuilt from their events up to then.
+    Replay {
+        /// The customer's user id.
+        #[arg(long)]
+        customer: uuid::Uuid,
+        /// The instant, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
+        #[arg(long = "as-of")]
+        as_of: chrono::DateTime<chrono::Utc>,
+    },
+    /// Export one customer's history, or the whole log, as CSV or JSON Lines.
+    Export {
+        /// Only this customer's history.
+        #[arg(long)]
+        customer: Option<uuid::Uuid>,
+        /// `csv` or `jsonl`.
+        #[arg(long, default_value = "jsonl", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// The file to write (standard output when not given).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Create an admin account. The password comes from `ADMIN_PASSWORD` or, when that is
     /// not set, from the first line of standard input; it never appears on the command line.
     CreateAdmin {
@@ -152,6 +184,39 @@ async fn main() -> anyhow::Result<()> {
             let outcome = app::rebuild_cli::rebuild_all(&state, &names).await;
             state.database.close().await;
             outcome?;
+        }
+        Command::Verify { seals } => {
+            let state = startup::build_state(&cli.config).await?;
+            let intact = app::audit::cli::verify(&state, &seals).await;
+            state.database.close().await;
+            if !intact? {
+                std::process::exit(1);
+            }
+        }
+        Command::Seal => {
+            let state = startup::build_state(&cli.config).await?;
+            let sealed = app::audit::cli::seal(&state).await;
+            state.database.close().await;
+            sealed?;
+        }
+        Command::Replay { customer, as_of } => {
+            let state = startup::build_state(&cli.config).await?;
+            let replayed = app::audit::cli::replay(&state, customer, as_of).await;
+            state.database.close().await;
+            replayed?;
+        }
+        Command::Export {
+            customer,
+            format,
+            output,
+        } => {
+            let format = app::audit::export::ExportFormat::parse(&format)
+                .context("the format is csv or jsonl")?;
+            let state = startup::build_state(&cli.config).await?;
+            let exported =
+                app::audit::cli::export(&state, customer, format, output.as_deref()).await;
+            state.database.close().await;
+            exported?;
         }
         Command::Migrate => {
             let database = startup::open_database(&cli.config).await?;

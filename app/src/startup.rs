@@ -4,9 +4,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use infrastructure::access_tokens::{AccessTokens, TokenPolicy};
+use infrastructure::audit_reads::AuditReads;
 use infrastructure::database::{Database, PoolSettings, redact};
 use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
 use infrastructure::idempotency::IdempotencyKeys;
@@ -41,6 +43,7 @@ pub struct Application {
     state: AppState,
     dispatcher: MailDispatcher,
     projections: ProjectionRunner,
+    seal_every_seconds: u64,
     pages: Arc<PageTemplates>,
 }
 
@@ -103,6 +106,7 @@ impl Application {
             state,
             dispatcher,
             projections,
+            seal_every_seconds: config.seal_every_seconds,
             pages: Arc::new(PageTemplates::load().context("parsing the page templates")?),
         })
     }
@@ -157,6 +161,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         clock: config.clock.clone(),
         receipts: Receipts::open(&config.object_store_url(), database.clone())
             .context("opening the receipt store (OBJECT_STORE_URL)")?,
+        audit_reads: AuditReads::new(database.clone()),
         vault,
         database,
         events,
@@ -192,6 +197,13 @@ impl Application {
         let scheduler = tokio::spawn(
             crate::scheduler::Scheduler::new(self.state.clone()).run(workers_stop.clone()),
         );
+        let sealer = tokio::spawn(
+            crate::audit::sealer::Sealer::new(
+                self.state.clone(),
+                Duration::from_secs(self.seal_every_seconds.max(1)),
+            )
+            .run(workers_stop.clone()),
+        );
         let projections = tokio::spawn(self.projections.run(workers_stop));
         if let Err(error) = self.state.rebuilds.start_outdated().await {
             tracing::error!(
@@ -219,6 +231,9 @@ impl Application {
         }
         if let Err(error) = scheduler.await {
             tracing::error!(%error, "the scheduler ended abnormally");
+        }
+        if let Err(error) = sealer.await {
+            tracing::error!(%error, "the sealer ended abnormally");
         }
         database.close().await;
         Ok(())

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::Aggregate;
 use domain::money::Currency;
 use infrastructure::access_tokens::AccessTokens;
+use infrastructure::audit_reads::AuditReads;
 use infrastructure::clock::SharedClock;
 use infrastructure::database::Database;
 use infrastructure::event_store::EventStore;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Receipt files and whose they are.
     pub receipts: Receipts,
+    /// The record of auditors' reads.
+    pub audit_reads: AuditReads,
 }
 
 impl AppState {

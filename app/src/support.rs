@@ -229,6 +229,7 @@ impl SupportProcess {
                         period_start,
                         spent,
                         expense_id,
+                        overspent: _,
                     } => {
                         let crossing = Crossing {
                             limit: key,

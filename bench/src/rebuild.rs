@@ -1,5 +1,5 @@
 //! `cargo run --release -p bench -- rebuild`: rebuilds every read model from a demo history
-//! of `--events` events, against a baseline in the same run that only reads and decodes
+//! of `--events` events (and `verify`s the hash chain over them), against a baseline in the same run that only reads and decodes
 //! the same events in the same batches. Figures are medians of `--runs` runs.
 
 use std::sync::Arc;
@@ -89,7 +89,13 @@ async fn measure(
     runner.catch_up().await?;
     let mut baseline = Vec::new();
     let mut rebuilt = Vec::new();
+    let mut verified = Vec::new();
     for _ in 0..options.runs {
+        let started = Instant::now();
+        let report = infrastructure::tamper_evidence::verify(&state.database, &[], |_| {}).await?;
+        anyhow::ensure!(report.ok, "the demo log does not verify: {report:?}");
+        verified.push(report.checked as f64 / started.elapsed().as_secs_f64());
+
         let started = Instant::now();
         let events = read_and_decode(&state.events).await?;
         baseline.push(events as f64 / started.elapsed().as_secs_f64());
@@ -134,12 +140,16 @@ async fn measure(
     }
     let (base, base_low, base_high) = median(baseline);
     let (rate, low, high) = median(rebuilt);
+    let (check, check_low, check_high) = median(verified);
     println!(
         "{name}: read + decode only      {base:>10.0} events/s (runs {base_low:.0}..{base_high:.0})"
     );
     println!(
         "{name}: rebuild all read models {rate:>10.0} events/s (runs {low:.0}..{high:.0}), {:.2}x the baseline",
         rate / base
+    );
+    println!(
+        "{name}: verify the hash chain    {check:>10.0} events/s (runs {check_low:.0}..{check_high:.0})"
     );
     state.database.close().await;
     Ok(())

@@ -15,6 +15,7 @@ pub mod money;
 pub mod schedule;
 mod text;
 pub mod ticket;
+pub mod upcast;
 pub mod user;
 pub mod wallet;
 

@@ -5,6 +5,7 @@
 //! payload is the event's own fields and the type lives in its own column.
 
 use domain::DomainEvent;
+use domain::upcast;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -33,6 +34,15 @@ pub enum CodecError {
         /// Why.
         #[source]
         source: serde_json::Error,
+    },
+    /// A stored event of an older shape could not be brought to the current one.
+    #[error("cannot read the event at position {position}: {source}")]
+    Upcast {
+        /// Where it is stored.
+        position: u64,
+        /// Why.
+        #[source]
+        source: upcast::UpcastError,
     },
 }
 
@@ -79,13 +89,27 @@ pub fn decode_payload<E: DeserializeOwned>(
     recorded: &RecordedEvent,
     payload: &RawValue,
 ) -> Result<E, CodecError> {
-    let type_json = serde_json::Value::String(recorded.event_type.clone());
-    let tagged = format!(r#"{{"type":{type_json},"data":{}}}"#, payload.get());
-    serde_json::from_str(&tagged).map_err(|source| CodecError::Decode {
+    let decode_error = |source| CodecError::Decode {
         event_type: recorded.event_type.clone(),
         position: recorded.position.0,
         source,
-    })
+    };
+    let type_json = serde_json::Value::String(recorded.event_type.clone());
+    if upcast::needs_upcast(&recorded.event_type, recorded.schema_version) {
+        // An older shape: reshaped as JSON, then decoded as the current one.
+        let mut data: serde_json::Value =
+            serde_json::from_str(payload.get()).map_err(decode_error)?;
+        upcast::upcast(&recorded.event_type, recorded.schema_version, &mut data).map_err(
+            |source| CodecError::Upcast {
+                position: recorded.position.0,
+                source,
+            },
+        )?;
+        let tagged = serde_json::json!({ "type": type_json, "data": data });
+        return serde_json::from_value(tagged).map_err(decode_error);
+    }
+    let tagged = format!(r#"{{"type":{type_json},"data":{}}}"#, payload.get());
+    serde_json::from_str(&tagged).map_err(decode_error)
 }
 
 #[cfg(test)]
@@ -126,6 +150,36 @@ mod tests {
         assert_eq!(encoded.payload.get(), format!(r#"{{"by":"{}"}}"#, admin.0));
         let decoded: UserEvent = decode(&recorded(&encoded)).expect("decodes");
         assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn a_version_1_limit_exceeded_decodes_into_the_current_shape() {
+        use domain::wallet::WalletEvent;
+        let mut stored = NewEvent {
+            event_id: Uuid::from_u128(9),
+            event_type: "LimitExceeded".into(),
+            schema_version: 1,
+            payload: RawValue::from_string(
+                r#"{"key":{"period":{"kind":"weekly"},"category":null},"limit":"100","period_start":"2026-11-16","spent":"125.5","expense_id":"0190f3c4-0000-7000-8000-000000000001"}"#
+                    .into(),
+            )
+            .expect("json"),
+        };
+        let decoded: WalletEvent = decode(&recorded(&stored)).expect("upcast and decoded");
+        let WalletEvent::LimitExceeded { overspent, .. } = &decoded else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(overspent.to_string(), "25.5");
+        // Written today, it is version 2 and carries the field itself.
+        let encoded = encode(&decoded, Uuid::from_u128(10)).expect("encodes");
+        assert_eq!(encoded.schema_version, 2);
+        assert!(encoded.payload.get().contains(r#""overspent":"25.5""#));
+        // A version 1 payload that lacks what the step derives from is an error, not a panic.
+        stored.payload = RawValue::from_string(r#"{"limit":"1"}"#.into()).expect("json");
+        assert!(matches!(
+            decode::<WalletEvent>(&recorded(&stored)),
+            Err(CodecError::Upcast { position: 7, .. })
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! here decides business rules: that is the domain's job.
 
 pub mod access_tokens;
+pub mod audit_reads;
 pub mod clock;
 pub mod database;
 mod encoding;

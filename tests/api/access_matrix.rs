@@ -148,6 +148,12 @@ pub fn matrix() -> Vec<(Method, String, Value, [u16; 5])> {
         (Method::GET, "/api/v1/admin/projections".into(), Value::Null, [401, 403, 403, 200, 403]),
         (Method::POST, format!("/api/v1/admin/projections/{NO_MODEL}/rebuild"), json!({}), [401, 403, 403, 404, 403]),
         (Method::POST, format!("/api/v1/admin/mail/{NOBODY}/retry"), json!({}), [401, 403, 403, 404, 403]),
+        (Method::GET, "/api/v1/audit/verify".into(), Value::Null, [401, 403, 403, 403, 200]),
+        (Method::GET, format!("/api/v1/audit/customers/{NOBODY}/state"), Value::Null, [401, 403, 403, 403, 404]),
+        (Method::GET, "/api/v1/audit/events".into(), Value::Null, [401, 403, 403, 403, 200]),
+        (Method::GET, format!("/api/v1/audit/events/{NOBODY}/why"), Value::Null, [401, 403, 403, 403, 404]),
+        (Method::GET, "/api/v1/audit/export".into(), Value::Null, [401, 403, 403, 403, 200]),
+        (Method::GET, "/api/v1/admin/audit-reads".into(), Value::Null, [401, 403, 403, 200, 403]),
         // Last: it ends the session of whoever calls it.
         (Method::POST, "/api/v1/auth/logout".into(), json!({}), [401, 204, 204, 204, 204]),
     ]

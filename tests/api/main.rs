@@ -4,6 +4,7 @@
 mod access_matrix;
 mod admin;
 mod assistant;
+mod audit;
 mod auth;
 mod browser;
 mod browser_e2e;

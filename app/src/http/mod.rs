@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod assistant;
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub mod error;
 pub(crate) mod extract;
@@ -72,6 +73,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::projections))
         .routes(routes!(admin::rebuild_projection))
         .routes(routes!(assistant::ask))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::customer_state))
+        .routes(routes!(audit::events))
+        .routes(routes!(audit::why))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::audit_reads))
 }
 
 /// Every route of the product, and the OpenAPI document describing them.

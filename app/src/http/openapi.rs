@@ -35,6 +35,7 @@ use super::error::{FieldError, Problem};
         (name = "tickets", description = "Tickets opened when a limit is crossed."),
         (name = "receipts", description = "Receipt files, for their owner, their tickets' agents and auditors."),
         (name = "assistant", description = "Answers from the user's own figures, and quick entries to confirm."),
+        (name = "audit", description = "Tamper evidence, state as of any instant, the event browser and exports; every read is recorded."),
         (name = "operations", description = "Probes and this document."),
     )
 )]
@@ -113,6 +114,8 @@ fn add_shared_answers(operation: &mut Operation, is_post: bool) {
         let tags = operation.tags.as_deref().unwrap_or_default();
         let only = if tags.iter().any(|t| t == "admin") {
             Some("Only admins.")
+        } else if tags.iter().any(|t| t == "audit") {
+            Some("Only auditors.")
         } else if tags.iter().any(|t| t == "agent") {
             Some("Only agents and admins.")
         } else if tags.iter().any(|t| CUSTOMER_TAGS.contains(&t.as_str())) {

@@ -192,6 +192,9 @@ pub enum WalletEvent {
         period_start: NaiveDate,
         /// Spent in the period, with the expense.
         spent: Decimal,
+        /// How far past the limit: `spent - limit`. Added in schema version 2; version 1
+        /// events get it derived on read (see [`crate::upcast`]).
+        overspent: Decimal,
         /// The expense that crossed it.
         expense_id: Uuid,
     },
@@ -242,6 +245,13 @@ impl DomainEvent for WalletEvent {
             Self::SavingsContributed { .. } => "SavingsContributed",
             Self::SavingsWithdrawn { .. } => "SavingsWithdrawn",
             Self::SavingsGoalReached { .. } => "SavingsGoalReached",
+        }
+    }
+
+    fn schema_version(&self) -> u16 {
+        match self {
+            Self::LimitExceeded { .. } => 2,
+            _ => 1,
         }
     }
 }
@@ -448,6 +458,7 @@ impl OpenWallet {
                     limit: *limit,
                     period_start,
                     spent,
+                    overspent: spent - *limit,
                     expense_id,
                 });
             } else if spent >= *limit * WARNING_SHARE && !raised(Alert::Warning) {

@@ -204,6 +204,7 @@ fn crossing_a_limit_is_exceeded_once_per_period_and_voiding_does_not_rearm_it() 
         limit: dec("1000"),
         period_start: day(1),
         spent: dec("1200"),
+        overspent: dec("200"),
         expense_id: id(1),
     };
     given::<Wallet>([opened(), limit_set(monthly_food(), "1000")])

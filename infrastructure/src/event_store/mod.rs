@@ -18,6 +18,7 @@ mod model;
 mod plan;
 mod postgres;
 mod row;
+pub mod search;
 mod sqlite;
 
 use std::sync::Arc;
