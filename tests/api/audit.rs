@@ -675,3 +675,99 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
     let report = get(&app, &auditor, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
 }
+
+#[tokio::test]
+async fn an_auditor_verifies_replays_browses_and_exports_on_the_pages() {
+    use crate::browser::{Browser, location};
+
+    let app = spawn_app_with_admin().await;
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, _) = auditor(&app, &admin).await;
+    let customer = app.register_customer("asha@example.com", PASSWORD).await;
+    let asha = app.token_for("asha@example.com", PASSWORD).await;
+    let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
+    send(&app, &asha, Method::PUT, "/api/v1/limits", limit).await;
+    top_up(&app, &asha, "500").await;
+    spend(&app, &asha, "120", "2026-11-04").await;
+    tickets(&app, &asha, 1).await;
+
+    let mut meera = Browser::on(&app);
+    assert_eq!(
+        meera.sign_in("meera@example.com", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(location(&meera.get("/").await), "/audit");
+    let home = meera.page("/audit?verify=1").await;
+    assert!(home.contains("intact"), "{home}");
+
+    // A bad id comes back on the form, named; an unknown one is a 404 page.
+    let refused = meera.get("/audit/state?customer=nobody").await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("html")
+            .contains("must be a user id")
+    );
+    let bad_instant = meera
+        .get(&format!("/audit/state?customer={customer}&as_of=soon"))
+        .await;
+    assert_eq!(bad_instant.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let state = meera
+        .page(&format!(
+            "/audit/state?customer={customer}&as_of=2999-01-01T00:00"
+        ))
+        .await;
+    assert!(state.contains("380.00") || state.contains("380"), "{state}");
+    assert!(state.contains("unassigned"), "{state}");
+
+    let events = meera
+        .page(&format!(
+            "/audit/events?customer={customer}&type=TicketOpened"
+        ))
+        .await;
+    let why_link = events
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|href| href.ends_with("/why")))
+        .expect("a why link")
+        .to_owned();
+    let why = meera.page(&why_link).await;
+    assert!(
+        why.contains("because of") && why.contains("LimitExceeded"),
+        "{why}"
+    );
+    assert!(why.contains(&format!("user:{customer}")), "{why}");
+    let bad_filters = meera.get("/audit/events?limit=0&type=no%20such").await;
+    assert_eq!(bad_filters.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let csv = meera
+        .get(&format!("/audit/export?format=csv&customer={customer}"))
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.expect("text");
+    assert!(csv.starts_with("position,recorded_at,stream"));
+    assert!(csv.lines().skip(1).all(|line| line.contains(&customer)));
+
+    // Customers have no way in.
+    let mut asha_pages = Browser::on(&app);
+    asha_pages.sign_in("asha@example.com", PASSWORD).await;
+    assert_eq!(
+        asha_pages.get("/audit/events").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Every page read above was recorded.
+    let reads = get(
+        &app,
+        &admin,
+        &format!("/api/v1/admin/audit-reads?customer={customer}"),
+    )
+    .await;
+    assert!(reads.as_array().expect("a list").len() >= 4, "{reads:#}");
+}

@@ -629,3 +629,61 @@ async fn every_page_is_served_with_the_safety_headers_and_its_own_assets_only() 
         );
     }
 }
+
+#[tokio::test]
+async fn long_lists_link_to_their_next_page_on_the_pages() {
+    let app = spawn_app_with_admin().await;
+    let mut asha = sign_up(&app, "Asha Rao", "asha@example.com").await;
+    let token = app.token_for("asha@example.com", PASSWORD).await;
+    let top_up = serde_json::json!({ "amount": "10000" });
+    let topped = app
+        .post_as(Some(&token), "/api/v1/wallet/top-ups", &top_up)
+        .await;
+    assert_eq!(topped.status(), StatusCode::CREATED);
+    for day in 1..=51 {
+        let expense = serde_json::json!({
+            "amount": "1", "category": "Tea", "description": format!("cup {day}"),
+            "spent_on": format!("2026-10-{:02}", day % 28 + 1),
+        });
+        let recorded = app
+            .post_as(Some(&token), "/api/v1/expenses", &expense)
+            .await;
+        assert_eq!(recorded.status(), StatusCode::CREATED);
+    }
+    let first = asha.page("/expenses?category=Tea").await;
+    let older = first
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.contains("cursor=")))
+        .expect("a link to older expenses")
+        .replace("&amp;", "&");
+    assert!(older.contains("category=Tea"), "{older}");
+    let second = asha.page(&older).await;
+    assert_eq!(second.matches("cup ").count(), 1, "the 51st expense");
+
+    // The admin's directory pages the same way.
+    let mut admin = Browser::on(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    for n in 0..50 {
+        let mut someone = Browser::on(&app);
+        let email = format!("person{n}@example.com");
+        someone
+            .post(
+                "/signup",
+                &[
+                    ("name", "Someone Else"),
+                    ("email", &email),
+                    ("mobile", "+919876543210"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+    }
+    let people = admin.page("/admin?role=customer").await;
+    let more = people
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.contains("cursor=")))
+        .expect("a link to more people")
+        .replace("&amp;", "&");
+    assert!(more.contains("role=customer"), "{more}");
+    admin.page(&more).await;
+}

@@ -72,7 +72,7 @@ pub struct EventView {
 }
 
 /// A page of events.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct EventPage {
     /// Oldest first.
     pub events: Vec<EventView>,

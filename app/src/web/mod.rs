@@ -96,6 +96,10 @@ pub fn pages(state: &AppState, templates: Arc<PageTemplates>) -> Router<AppState
         .merge(customer_routes())
         .merge(staff_routes())
         .route("/audit", get(auditor_pages::home))
+        .route("/audit/state", get(auditor_pages::state_as_of))
+        .route("/audit/events", get(auditor_pages::events))
+        .route("/audit/events/{id}/why", get(auditor_pages::why))
+        .route("/audit/export", get(auditor_pages::export))
         .route("/assistant", post(assistant_pages::ask))
         .layer(axum::middleware::from_fn(csrf::guard))
         .layer(axum::middleware::from_fn_with_state(

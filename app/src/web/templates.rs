@@ -13,7 +13,7 @@ macro_rules! templates {
     };
 }
 
-const TEMPLATES: [(&str, &str); 20] = templates![
+const TEMPLATES: [(&str, &str); 23] = templates![
     "base.html",
     "forms.html",
     "login.html",
@@ -34,6 +34,9 @@ const TEMPLATES: [(&str, &str); 20] = templates![
     "admin_read_models.html",
     "admin_mail.html",
     "audit.html",
+    "audit_state.html",
+    "audit_events.html",
+    "audit_why.html",
 ];
 
 /// `{{ seconds | age }}`: "12 min", "5 h", "3 d".
