@@ -771,3 +771,32 @@ async fn an_auditor_verifies_replays_browses_and_exports_on_the_pages() {
     .await;
     assert!(reads.as_array().expect("a list").len() >= 4, "{reads:#}");
 }
+
+#[tokio::test]
+async fn the_server_seals_the_head_of_the_log_when_it_stops() {
+    let app = spawn_app_with_admin().await;
+    app.register_customer("asha@example.com", PASSWORD).await;
+    let head = app.event_count().await;
+    // Stopped as SIGTERM would, then started again on the same files.
+    let app = app.restart(|| {}, |_| {}).await;
+
+    let url = format!(
+        "sqlite://{}",
+        app.data_dir.join("expense-tracker.db").display()
+    );
+    let database = infrastructure::database::Database::connect(&url, Default::default())
+        .await
+        .expect("connect");
+    let seals = infrastructure::tamper_evidence::stored_seals(&database)
+        .await
+        .expect("seals");
+    assert!(
+        seals.iter().any(|(seal, _)| seal.position as i64 == head),
+        "a seal of the head at shutdown: {seals:?}"
+    );
+    let report = infrastructure::tamper_evidence::verify(&database, &[], |_| {})
+        .await
+        .expect("verify");
+    assert!(report.ok && report.seals_checked >= 1, "{report:?}");
+    database.close().await;
+}
