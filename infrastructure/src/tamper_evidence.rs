@@ -70,6 +70,18 @@ async fn chain_page(database: &Database, after: i64) -> Result<Vec<ChainRow>, St
         .map_err(|e| StoreError::new("reading the log to check its chain", e))
 }
 
+/// The chain values of a page of rows, each linked to the one before, from `previous`
+/// (left at the page's last value).
+fn relink<'a>(
+    previous: &'a mut Hash,
+    page: &'a [ChainRow],
+) -> impl Iterator<Item = (i64, Hash)> + 'a {
+    page.iter().map(move |row| {
+        *previous = row.link(previous);
+        (row.position, *previous)
+    })
+}
+
 /// Gives every event stored before the chain existed its chain value, in position order.
 /// Runs only while no event at all is chained: once the chain has started, an unchained row
 /// is damage for [`verify`] to report, never something to paper over. Returns how many
@@ -107,11 +119,9 @@ pub async fn chain_earlier_events(database: &Database) -> Result<u64, StoreError
                     .map_err(fail)?;
                 let Some(last) = page.last() else { break };
                 after = last.position;
-                let mut links = Vec::with_capacity(page.len());
-                for row in &page {
-                    previous = row.link(&previous);
-                    links.push((row.position, hex(&previous)));
-                }
+                let links: Vec<(i64, String)> = relink(&mut previous, &page)
+                    .map(|(position, link)| (position, hex(&link)))
+                    .collect();
                 chained += page.len() as u64;
                 sqlx::query(
                     "UPDATE events SET chain = v.chain \
@@ -147,13 +157,9 @@ pub async fn chain_earlier_events(database: &Database) -> Result<u64, StoreError
                         .map_err(fail)?;
                     let Some(last) = page.last() else { break };
                     after = last.position;
-                    let mut positions = Vec::with_capacity(page.len());
-                    let mut links = Vec::with_capacity(page.len());
-                    for row in &page {
-                        previous = row.link(&previous);
-                        positions.push(row.position);
-                        links.push(previous.to_vec());
-                    }
+                    let (positions, links): (Vec<i64>, Vec<Vec<u8>>) = relink(&mut previous, &page)
+                        .map(|(position, link)| (position, link.to_vec()))
+                        .unzip();
                     chained += page.len() as u64;
                     sqlx::query(
                         "UPDATE events AS e SET chain = v.chain \

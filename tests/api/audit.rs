@@ -259,8 +259,18 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
     }
 }
 
-#[tokio::test]
-async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request() {
+/// An app where Asha spent 120 on food past her limit of 100, and her ticket is open;
+/// Meera is an auditor.
+struct Crossed {
+    app: TestApp,
+    admin: String,
+    auditor: String,
+    customer: String,
+    asha: String,
+    expense: String,
+}
+
+async fn a_customer_past_a_limit() -> Crossed {
     let app = spawn_app_with_admin().await;
     let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (_, auditor) = auditor(&app, &admin).await;
@@ -271,6 +281,26 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
     top_up(&app, &asha, "500").await;
     let expense = spend(&app, &asha, "120", "2026-11-04").await;
     tickets(&app, &asha, 1).await;
+    Crossed {
+        app,
+        admin,
+        auditor,
+        customer,
+        asha,
+        expense,
+    }
+}
+
+#[tokio::test]
+async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request() {
+    let Crossed {
+        app,
+        admin,
+        auditor,
+        customer,
+        asha,
+        expense,
+    } = a_customer_past_a_limit().await;
 
     let opened = get(
         &app,
@@ -502,13 +532,7 @@ async fn exports_stream_a_customers_history_and_the_whole_log_as_csv_and_json_li
 
 /// Runs raw SQL on the SQLite file of a running app, as an attacker with the file would.
 async fn on_the_file(app: &TestApp, statements: &str) {
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.join("expense-tracker.db").display()
-    );
-    let database = infrastructure::database::Database::connect(&url, Default::default())
-        .await
-        .expect("connect");
+    let database = app.own_database().await;
     let infrastructure::database::Database::Sqlite(sqlite) = &database else {
         unreachable!("a SQLite app")
     };
@@ -578,13 +602,7 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
     let asha = app.token_for("asha@example.com", PASSWORD).await;
 
     // The fixture's events are appended to Asha's wallet as they were stored then.
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.join("expense-tracker.db").display()
-    );
-    let database = infrastructure::database::Database::connect(&url, Default::default())
-        .await
-        .expect("connect");
+    let database = app.own_database().await;
     let store =
         infrastructure::event_store::SqlEventStore::open(database.clone(), Default::default())
             .await
@@ -680,16 +698,12 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
 async fn an_auditor_verifies_replays_browses_and_exports_on_the_pages() {
     use crate::browser::{Browser, location};
 
-    let app = spawn_app_with_admin().await;
-    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let (_, _) = auditor(&app, &admin).await;
-    let customer = app.register_customer("asha@example.com", PASSWORD).await;
-    let asha = app.token_for("asha@example.com", PASSWORD).await;
-    let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
-    send(&app, &asha, Method::PUT, "/api/v1/limits", limit).await;
-    top_up(&app, &asha, "500").await;
-    spend(&app, &asha, "120", "2026-11-04").await;
-    tickets(&app, &asha, 1).await;
+    let Crossed {
+        app,
+        admin,
+        customer,
+        ..
+    } = a_customer_past_a_limit().await;
 
     let mut meera = Browser::on(&app);
     assert_eq!(
@@ -719,7 +733,7 @@ async fn an_auditor_verifies_replays_browses_and_exports_on_the_pages() {
             "/audit/state?customer={customer}&as_of=2999-01-01T00:00"
         ))
         .await;
-    assert!(state.contains("380.00") || state.contains("380"), "{state}");
+    assert!(state.contains("Balance <strong>380"), "{state}");
     assert!(state.contains("unassigned"), "{state}");
 
     let events = meera
@@ -780,13 +794,7 @@ async fn the_server_seals_the_head_of_the_log_when_it_stops() {
     // Stopped as SIGTERM would, then started again on the same files.
     let app = app.restart(|| {}, |_| {}).await;
 
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.join("expense-tracker.db").display()
-    );
-    let database = infrastructure::database::Database::connect(&url, Default::default())
-        .await
-        .expect("connect");
+    let database = app.own_database().await;
     let seals = infrastructure::tamper_evidence::stored_seals(&database)
         .await
         .expect("seals");

@@ -15,13 +15,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn the_key_of(app: &TestApp, user_id: &str) -> Vec<u8> {
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.join("expense-tracker.db").display()
-    );
-    let database = infrastructure::database::Database::connect(&url, Default::default())
-        .await
-        .expect("connect");
+    let database = app.own_database().await;
     let infrastructure::database::Database::Sqlite(sqlite) = &database else {
         unreachable!("a SQLite app")
     };

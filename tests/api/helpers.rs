@@ -354,7 +354,9 @@ impl TestApp {
         position.unwrap_or(0)
     }
 
-    async fn own_database(&self) -> infrastructure::database::Database {
+    /// The app's SQLite file, opened beside it, as an operator (or an attacker) with the
+    /// file would.
+    pub async fn own_database(&self) -> infrastructure::database::Database {
         let url = format!(
             "sqlite://{}",
             self.data_dir.join("expense-tracker.db").display()

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Aggregate;
-use domain::ticket::Ticket;
+use domain::ticket::{Status, Ticket};
 use domain::user::User;
 use domain::wallet::{Period, Wallet};
 use infrastructure::event_codec::decode_payload;
@@ -111,7 +111,8 @@ pub struct TicketAt {
     /// Its id.
     pub ticket_id: Uuid,
     /// `unassigned`, `assigned` or `resolved`.
-    pub status: String,
+    #[schema(value_type = String, example = "assigned")]
+    pub status: Status,
     /// Who worked it then.
     pub assignee: Option<Uuid>,
 }
@@ -169,10 +170,7 @@ pub async fn customer_state(
         {
             tickets.push(TicketAt {
                 ticket_id,
-                status: serde_json::to_value(open.status())?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                status: open.status(),
                 assignee: open.assignee.map(|a| a.0),
             });
             position = position.max(at);

@@ -191,18 +191,12 @@ pub async fn why(state: &AppState, event_id: Uuid) -> anyhow::Result<Option<Why>
                 because.push(view(state, &cause).await?);
                 root = cause;
             }
-            // A cause that is a command rather than an event: its events are the request.
+            // A cause that is not a stored event (none is, today): the chain ends here.
             None => break,
         }
     }
-    let command_id = root
-        .metadata
-        .causation_id
-        .unwrap_or(root.metadata.command_id);
-    let mut written = search::events_of_command(&state.database, command_id).await?;
-    if written.is_empty() {
-        written = search::events_of_command(&state.database, root.metadata.command_id).await?;
-    }
+    // The request at the root is the command that wrote the oldest cause.
+    let written = search::events_of_command(&state.database, root.metadata.command_id).await?;
     let first = written.first().unwrap_or(&root);
     let request = Request {
         command_id: first.metadata.command_id,

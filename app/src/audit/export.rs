@@ -123,37 +123,41 @@ impl Export {
                 .await?
             }
         };
-        let mut out = Vec::new();
-        if self.format == ExportFormat::Csv && !self.header_written {
-            let mut writer = csv::Writer::from_writer(&mut out);
-            writer.write_record(CSV_HEADER)?;
-            writer.flush()?;
+        let mut views = Vec::with_capacity(events.len());
+        for event in &events {
+            views.push(view(&self.state, event).await?);
         }
-        self.header_written = true;
+        let header = !std::mem::replace(&mut self.header_written, true);
+        let mut out = Vec::new();
+        match self.format {
+            ExportFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(&mut out);
+                if header {
+                    writer.write_record(CSV_HEADER)?;
+                }
+                for view in &views {
+                    writer.write_record(csv_row(view))?;
+                }
+                writer.flush()?;
+            }
+            ExportFormat::JsonLines => {
+                for view in &views {
+                    serde_json::to_writer(&mut out, view)?;
+                    out.push(b'\n');
+                }
+            }
+        }
         let Some(last) = events.last() else {
             self.done = true;
             return Ok((!out.is_empty()).then_some((out, 0)));
         };
         self.after = last.position;
-        for event in &events {
-            let view = view(&self.state, event).await?;
-            match self.format {
-                ExportFormat::Csv => write_csv(&mut out, &view)?,
-                ExportFormat::JsonLines => {
-                    serde_json::to_writer(&mut out, &view)?;
-                    out.push(b'\n');
-                }
-            }
-        }
         Ok(Some((out, events.len() as u64)))
     }
 }
 
-fn write_csv(out: &mut Vec<u8>, view: &EventView) -> anyhow::Result<()> {
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(out);
-    writer.write_record([
+fn csv_row(view: &EventView) -> [String; 12] {
+    [
         view.position.to_string(),
         view.recorded_at.to_rfc3339(),
         view.stream.clone(),
@@ -166,7 +170,5 @@ fn write_csv(out: &mut Vec<u8>, view: &EventView) -> anyhow::Result<()> {
         view.causation_id.map(|c| c.to_string()).unwrap_or_default(),
         view.actor.clone(),
         view.payload.to_string(),
-    ])?;
-    writer.flush()?;
-    Ok(())
+    ]
 }
