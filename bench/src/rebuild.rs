@@ -31,6 +31,11 @@ pub struct Options {
     /// Only SQLite, or only PostgreSQL.
     #[arg(long)]
     only: Option<String>,
+    /// Use this PostgreSQL database as it is and keep it: the history is written on the
+    /// first run and reused by the next ones (for profiling; the figures are the same).
+    /// Takes the place of `--postgres-url`.
+    #[arg(long)]
+    postgres_database_url: Option<String>,
     /// Keep the SQLite history in this directory and reuse it on the next run instead of
     /// writing it again (for profiling; the figures are the same).
     #[arg(long)]
@@ -170,13 +175,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         measure("SQLite", None, &options).await?;
     }
     if wants("postgres") {
-        match &options.postgres_url {
-            Some(server) => {
+        match (&options.postgres_database_url, &options.postgres_url) {
+            (Some(kept), _) => measure("PostgreSQL", Some(kept.clone()), &options).await?,
+            (None, Some(server)) => {
                 let database = TestDatabase::postgres_on(server).await;
                 measure("PostgreSQL", Some(database.url().to_owned()), &options).await?;
                 database.destroy_now().await;
             }
-            None => println!("PostgreSQL: skipped (no --postgres-url or {TEST_POSTGRES_URL})"),
+            (None, None) => {
+                println!("PostgreSQL: skipped (no --postgres-url or {TEST_POSTGRES_URL})")
+            }
         }
     }
     Ok(())

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures_util::future::try_join_all;
 use infrastructure::database::Database;
 use infrastructure::event_store::{EventStore, Position};
-use sha2::{Digest, Sha256};
 
 use tokio::sync::mpsc;
 
 use crate::facts::{Fact, decode};
 use crate::projection::{ApplyError, Projection, TableRows};
-use crate::runner::{Batch, ProjectionRunner, resume};
+use crate::runner::{Batch, ProjectionRunner, ProjectionStatus, resume};
 use crate::sql::{Value, WriteTx, fetch_all};
 
 /// Events read per batch by a rebuild.
@@ -225,66 +225,88 @@ async fn advance(
 /// Rows per checksum chunk: each chunk crosses from SQLite as one string.
 const CHECKSUM_CHUNK: i64 = 50_000;
 
-/// SQLite's query giving each row of `rows` as one text, in key order: a JSON array of its
-/// columns, so that `NULL` and `''` differ (so do they in PostgreSQL's row values).
-fn row_texts(rows: &TableRows) -> String {
-    let columns = rows.columns.join(", ");
-    let (table, order_by) = (&rows.table, rows.order_by);
-    format!("SELECT json_array({columns}) AS r FROM {table} ORDER BY {order_by}")
-}
-
-/// The row count and a digest of a table's rows. PostgreSQL digests them itself in one
-/// pass, unsorted: the sums of two 64-bit hashes of every row (order does not matter in a
-/// sum, so the rows need no sort and no million-row string is built; a changed, missing or
-/// extra row changes them). SQLite has no hash function: it joins each chunk of rows, in
-/// key order, into one string, so a million rows cross as twenty values instead of a
-/// million, and they are hashed here.
+/// The row count and a digest of a table's rows, the same whatever order the rows are in
+/// (the live tables and their rebuilt twins store them in different orders): the sum of a
+/// 128-bit hash of every row, so a changed, missing or extra row changes it. The digest
+/// finds differences; it is not a seal against anyone (ADR 0018 is).
+///
+/// PostgreSQL computes it itself in one unsorted pass: `hash_record_extended` hashes each
+/// column with its type's own hash function (a sixth of the cost of turning the row into
+/// text and hashing that), 64 bits, summed as an exact number.
+///
+/// SQLite has no hash function: it walks the table in `rowid` order (its storage order:
+/// no sort, and each chunk starts where the last ended instead of skipping the rows
+/// before it) and joins each chunk's rows, as JSON arrays of their columns so that `NULL`
+/// and `''` differ, into one string; a million rows cross as twenty values instead of a
+/// million, and each row is hashed here.
 async fn checksum(database: &Database, rows: &TableRows) -> anyhow::Result<(usize, Vec<u8>)> {
+    let (columns, table) = (rows.columns.join(", "), &rows.table);
     if let Database::Postgres(_) = database {
-        let (columns, table) = (rows.columns.join(", "), &rows.table);
-        let sum = |seed: u8| {
-            format!("CAST(COALESCE(SUM(CAST(hashtextextended(r, {seed}) AS NUMERIC)), 0) AS TEXT)")
-        };
         let digest = format!(
-            "SELECT CAST(COUNT(*) AS TEXT) || ':' || {} || ':' || {} \
-             FROM (SELECT CAST(ROW({columns}) AS TEXT) AS r FROM {table}) AS rows",
-            sum(0),
-            sum(1)
+            "SELECT CAST(COUNT(*) AS TEXT) || ':' || \
+             CAST(COALESCE(SUM(hash_record_extended(ROW({columns}), 0)), 0) AS TEXT) \
+             FROM {table}"
         );
         let packed: Vec<(String,)> = fetch_all(database, &digest, &[]).await?;
         let packed = packed.into_iter().next().map(|(p,)| p).unwrap_or_default();
         let (count, digest) = packed.split_once(':').unwrap_or(("0", ""));
         return Ok((count.parse()?, digest.as_bytes().to_vec()));
     }
-    let query = row_texts(rows);
+    // A JSON text has no raw line break, so rows are joined by one.
     let chunk = format!(
-        "SELECT CAST(COUNT(*) AS TEXT) || ':' || COALESCE(group_concat(r, char(10)), '') \
-         FROM (SELECT r FROM ({query}) AS rows LIMIT $1 OFFSET $2) AS chunk"
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(group_concat(r, char(10)), '') \
+         FROM (SELECT rowid AS id, json_array({columns}) AS r FROM {table} \
+               WHERE rowid > $1 ORDER BY rowid LIMIT $2) AS chunk"
     );
-    let mut hash = Sha256::new();
-    let mut count = 0_usize;
+    let mut sum = RowHashSum::default();
+    let mut after = 0_i64;
     loop {
-        let offset = i64::try_from(count).unwrap_or(i64::MAX);
-        let packed: Vec<(String,)> = fetch_all(
+        let packed: Vec<(i64, i64, String)> = fetch_all(
             database,
             &chunk,
-            &[Value::Int(CHECKSUM_CHUNK), Value::Int(offset)],
+            &[Value::Int(after), Value::Int(CHECKSUM_CHUNK)],
         )
         .await?;
-        let packed = packed.into_iter().next().map(|(p,)| p).unwrap_or_default();
-        let (rows, joined) = packed.split_once(':').unwrap_or(("0", ""));
-        let rows: usize = rows.parse()?;
+        let Some((rows, last, joined)) = packed.into_iter().next() else {
+            break;
+        };
         if rows == 0 {
             break;
         }
-        hash.update(joined.as_bytes());
-        hash.update([b'\n']);
-        count += rows;
-        if rows < CHECKSUM_CHUNK as usize {
+        joined.split('\n').for_each(|row| sum.add(row));
+        after = last;
+        if rows < CHECKSUM_CHUNK {
             break;
         }
     }
-    Ok((count, hash.finalize().to_vec()))
+    Ok((sum.rows, sum.digest()))
+}
+
+/// An order-free digest of rows: their count and the wrapping sum of a 128-bit hash of
+/// each (two SipHash passes with different seeds).
+#[derive(Default)]
+struct RowHashSum {
+    rows: usize,
+    sum: u128,
+}
+
+impl RowHashSum {
+    fn add(&mut self, row: &str) {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let hash = |seed: u8| {
+            let mut hasher = DefaultHasher::new();
+            seed.hash(&mut hasher);
+            row.hash(&mut hasher);
+            hasher.finish()
+        };
+        self.rows += 1;
+        let row_hash = (u128::from(hash(0)) << 64) | u128::from(hash(1));
+        self.sum = self.sum.wrapping_add(row_hash);
+    }
+
+    fn digest(&self) -> Vec<u8> {
+        self.sum.to_be_bytes().to_vec()
+    }
 }
 
 /// Rebuilds `live` from position 0 beside its live tables and swaps the result in.
@@ -325,16 +347,10 @@ pub async fn rebuild_all(
         for live in &lives {
             deferred_indexes.extend(create_twin_tables(&database, &live.tables(), &suffix).await?);
         }
-        let runner = ProjectionRunner::new(
-            Arc::clone(&store),
-            database.clone(),
-            twins.clone(),
-            REBUILD_BATCH,
-        )
-        .await?;
-        let events = fill(&store, &runner, started, on_progress).await?;
+        let runners = twin_runners(&store, &database, &twins).await?;
+        let events = fill(&store, &runners, started, on_progress).await?;
         let filled = started.elapsed();
-        execute_all(&database, &deferred_indexes).await?;
+        build_indexes(&database, &deferred_indexes).await?;
         let shared = [("fill", filled), ("indexes", started.elapsed() - filled)];
         let mut reports = Vec::new();
         for (live, twin) in lives.iter().zip(&twins) {
@@ -356,6 +372,47 @@ pub async fn rebuild_all(
     result
 }
 
+/// The runners that fill `twins`. SQLite has one writer, so one runner applies each page
+/// to every twin in one transaction. PostgreSQL writes concurrently: each twin gets a
+/// runner (a connection and a transaction per page) of its own, and a page is applied to
+/// all twins at once, so the server works on one twin while this process prepares the
+/// statements of another instead of waiting between them.
+async fn twin_runners(
+    store: &Arc<dyn EventStore>,
+    database: &Database,
+    twins: &[Arc<dyn Projection>],
+) -> anyhow::Result<Vec<ProjectionRunner>> {
+    let groups: Vec<Vec<Arc<dyn Projection>>> = match database {
+        Database::Sqlite(_) => vec![twins.to_vec()],
+        Database::Postgres(_) => twins.iter().map(|twin| vec![Arc::clone(twin)]).collect(),
+    };
+    let mut runners = Vec::with_capacity(groups.len());
+    for group in groups {
+        runners.push(
+            ProjectionRunner::new(Arc::clone(store), database.clone(), group, REBUILD_BATCH)
+                .await?,
+        );
+    }
+    Ok(runners)
+}
+
+/// Builds the twins' deferred indexes: on PostgreSQL each one on a connection of its own
+/// at the same time (they are on tables nobody else uses yet).
+async fn build_indexes(database: &Database, statements: &[String]) -> anyhow::Result<()> {
+    match database {
+        Database::Sqlite(_) => execute_all(database, statements).await,
+        Database::Postgres(_) => {
+            try_join_all(
+                statements
+                    .iter()
+                    .map(|statement| execute_all(database, std::slice::from_ref(statement))),
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
 /// Pages of the log read ahead of the one being written.
 const PAGES_AHEAD: usize = 2;
 
@@ -363,7 +420,7 @@ const PAGES_AHEAD: usize = 2;
 /// while the pages before are written, so reading and writing overlap.
 async fn fill(
     store: &Arc<dyn EventStore>,
-    runner: &ProjectionRunner,
+    runners: &[ProjectionRunner],
     started: Instant,
     on_progress: &mut (dyn FnMut(Progress) + Send),
 ) -> anyhow::Result<u64> {
@@ -401,7 +458,13 @@ async fn fill(
             match pages.recv().await {
                 Some(read) => {
                     let (after, facts) = read?;
-                    runner.apply_page(after, &facts).await?
+                    let steps = try_join_all(
+                        runners
+                            .iter()
+                            .map(|runner| runner.apply_page(after, &facts)),
+                    )
+                    .await?;
+                    combined(&steps)
                 }
                 None => {
                     // The reader reached the head it saw; what came since is read below.
@@ -410,14 +473,19 @@ async fn fill(
                 }
             }
         } else {
-            runner.process_batch().await?
+            combined(&try_join_all(runners.iter().map(ProjectionRunner::process_batch)).await?)
         };
-        // What the step just published: no need to read the checkpoints again.
-        let statuses = runner.watch().borrow().clone();
-        let mine = statuses
-            .values()
-            .filter(|s| runner.runs(&s.name))
-            .collect::<Vec<_>>();
+        // What the steps just published: no need to read the checkpoints again.
+        let mine: Vec<ProjectionStatus> = runners
+            .iter()
+            .flat_map(|runner| {
+                let statuses = runner.watch().borrow().clone();
+                statuses
+                    .into_values()
+                    .filter(|s| runner.runs(&s.name))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         if let Some((name, (at, error))) = mine
             .iter()
             .find_map(|s| s.failure.clone().map(|f| (&s.name, f)))
@@ -441,6 +509,19 @@ async fn fill(
             return Ok(events);
         }
     }
+}
+
+/// One step of several runners over the same page: the most events any of them applied,
+/// and caught up only when all are.
+fn combined(steps: &[Batch]) -> Batch {
+    steps
+        .iter()
+        .filter_map(|step| match step {
+            Batch::Processed(n) => Some(*n),
+            Batch::CaughtUp => None,
+        })
+        .max()
+        .map_or(Batch::CaughtUp, Batch::Processed)
 }
 
 /// Aborts a task when dropped.
@@ -646,6 +727,26 @@ async fn swap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest_of(rows: &[&str]) -> (usize, Vec<u8>) {
+        let mut sum = RowHashSum::default();
+        rows.iter().for_each(|row| sum.add(row));
+        (sum.rows, sum.digest())
+    }
+
+    #[test]
+    fn row_digest_ignores_order_but_not_content() {
+        let rows = ["[\"a\",1,null]", "[\"b\",2,\"\"]", "[\"c\",3,null]"];
+        let given = digest_of(&rows);
+        assert_eq!(digest_of(&[rows[2], rows[0], rows[1]]), given);
+        assert_ne!(
+            digest_of(&["[\"a\",1,null]", "[\"b\",2,null]", rows[2]]),
+            given
+        );
+        assert_ne!(digest_of(&rows[..2]), given);
+        // The same row twice is not the same as the row once and another one dropped.
+        assert_ne!(digest_of(&[rows[0], rows[0], rows[2]]).1, given.1);
+    }
 
     #[test]
     fn sqlite_ddl_is_copied_onto_the_twin() {
