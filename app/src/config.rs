@@ -77,6 +77,12 @@ pub struct Config {
     #[arg(long, env = "SEAL_EVERY_SECONDS", default_value_t = 300, global = true)]
     pub seal_every_seconds: u64,
 
+    /// What this instance does: `all` (requests and background workers, the default),
+    /// `web` (requests only) or `worker` (background workers only). On PostgreSQL any
+    /// number of instances share the workers, each running on exactly one of them.
+    #[arg(long, env = "ROLE", value_enum, default_value_t = crate::workers::Role::All, global = true)]
+    pub role: crate::workers::Role,
+
     /// Where the time comes from: the system clock, or a test's fake one.
     #[arg(skip)]
     pub clock: infrastructure::clock::SharedClock,
@@ -110,6 +116,7 @@ impl Config {
             base_url: None,
             object_store_url: None,
             seal_every_seconds: 300,
+            role: crate::workers::Role::All,
             clock: infrastructure::clock::SharedClock::default(),
         }
     }

@@ -29,6 +29,7 @@ mod test_support;
 pub mod ticket_views;
 pub mod wallet_views;
 pub mod web;
+pub mod workers;
 
 pub use config::Config;
 pub use startup::{Application, shutdown_signal};

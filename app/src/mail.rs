@@ -128,6 +128,7 @@ impl MailTemplates {
                 .replace(['\r', '\n'], " "),
             text: self.tera.render(&format!("{kind}.txt"), &context)?,
             html: self.tera.render(&format!("{kind}.html"), &context)?,
+            key: None,
         })
     }
 }
@@ -185,7 +186,11 @@ impl MailDispatcher {
             return Ok(Dispatched::Idle);
         }
         for message in &due {
-            let sent = match self.templates.render(&message.kind, &message.payload) {
+            let rendered = self.templates.render(&message.kind, &message.payload);
+            let sent = match rendered.map(|mail| OutgoingMail {
+                key: Some(message.message_id.to_string()),
+                ..mail
+            }) {
                 Ok(mail) => self
                     .mailer
                     .send(&mail)

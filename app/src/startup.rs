@@ -12,6 +12,7 @@ use infrastructure::audit_reads::AuditReads;
 use infrastructure::database::{Database, PoolSettings, redact};
 use infrastructure::event_store::{EventStore, GroupCommitSettings, SqlEventStore};
 use infrastructure::idempotency::IdempotencyKeys;
+use infrastructure::leadership::{InstanceGuard, Leadership, Leases};
 use infrastructure::login_throttle::{LoginThrottle, ThrottlePolicy};
 use infrastructure::mail::mailer_from_settings;
 use infrastructure::outbox::{Outbox, RetryPolicy};
@@ -22,7 +23,7 @@ use infrastructure::receipts::Receipts;
 use infrastructure::web_sessions::WebSessions;
 use projections::ProjectionRunner;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use domain::money::Currency;
 
@@ -35,6 +36,7 @@ use crate::read_models::ReadModels;
 use crate::rebuilds::Rebuilds;
 use crate::state::AppState;
 use crate::web::PageTemplates;
+use crate::workers::{Role, WorkerParts, Workers};
 
 /// A migrated database, an open event store, and a bound listener, ready to serve.
 #[derive(Debug)]
@@ -45,6 +47,10 @@ pub struct Application {
     projections: ProjectionRunner,
     seal_every_seconds: u64,
     pages: Arc<PageTemplates>,
+    role: Role,
+    leadership: Leadership,
+    // Held while serving: one instance per SQLite file.
+    _instance: Option<InstanceGuard>,
 }
 
 /// Connects to the database the configuration names (creating a SQLite file on first run)
@@ -71,6 +77,11 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        // Before anything opens the file: a second instance stops here with the reason.
+        let instance = match sqlite_file(&config.database_url()) {
+            Some(file) => Some(InstanceGuard::take(&file)?),
+            None => None,
+        };
         let (state, projections) = build_parts(config).await?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             match ensure_admin(&state, "Administrator", email, password).await {
@@ -98,6 +109,11 @@ impl Application {
             Arc::clone(&state.mail_wake),
             state.clock.clone(),
         );
+        let leadership = Leadership::new(state.database.clone());
+        let state = AppState {
+            leases: leadership.leases(),
+            ..state
+        };
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -108,6 +124,9 @@ impl Application {
             projections,
             seal_every_seconds: config.seal_every_seconds,
             pages: Arc::new(PageTemplates::load().context("parsing the page templates")?),
+            role: config.role,
+            leadership,
+            _instance: instance,
         })
     }
 }
@@ -162,6 +181,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         receipts: Receipts::open(&config.object_store_url(), database.clone())
             .context("opening the receipt store (OBJECT_STORE_URL)")?,
         audit_reads: AuditReads::new(database.clone()),
+        leases: Leases::default(),
         vault,
         database,
         events,
@@ -189,55 +209,42 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let database = self.state.database.clone();
-        let (stop_workers, workers_stop) = watch::channel(false);
-        let dispatcher = tokio::spawn(self.dispatcher.run(workers_stop.clone()));
-        let support = tokio::spawn(
-            crate::support::SupportProcess::new(self.state.clone()).run(workers_stop.clone()),
+        let router = if self.role.serves_requests() {
+            http::router(self.state.clone(), self.pages)
+        } else {
+            http::operations_router(self.state.clone())
+        };
+        let workers = Workers::start(
+            self.role,
+            &self.leadership,
+            WorkerParts {
+                state: self.state,
+                projections: Arc::new(self.projections),
+                dispatcher: self.dispatcher,
+                seal_every: Duration::from_secs(self.seal_every_seconds.max(1)),
+            },
         );
-        let scheduler = tokio::spawn(
-            crate::scheduler::Scheduler::new(self.state.clone()).run(workers_stop.clone()),
-        );
-        let sealer = tokio::spawn(
-            crate::audit::sealer::Sealer::new(
-                self.state.clone(),
-                Duration::from_secs(self.seal_every_seconds.max(1)),
-            )
-            .run(workers_stop.clone()),
-        );
-        let projections = tokio::spawn(self.projections.run(workers_stop));
-        if let Err(error) = self.state.rebuilds.start_outdated().await {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "cannot check the read models' versions"
-            );
-        }
-        let router = http::router(self.state, self.pages);
         axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await?;
-        // Requests are drained; the dispatcher stops between two messages.
-        let _ = stop_workers.send(true);
-        if let Err(error) = dispatcher.await {
-            tracing::error!(%error, "the mail dispatcher ended abnormally");
-        }
-        if let Err(error) = projections.await {
-            tracing::error!(%error, "the projection runner ended abnormally");
-        }
-        if let Err(error) = support.await {
-            tracing::error!(%error, "the support process ended abnormally");
-        }
-        if let Err(error) = scheduler.await {
-            tracing::error!(%error, "the scheduler ended abnormally");
-        }
-        if let Err(error) = sealer.await {
-            tracing::error!(%error, "the sealer ended abnormally");
-        }
+        // Requests are drained; each worker stops at its next safe point and gives its
+        // lease back, so another instance takes it over at once.
+        workers.stop().await;
         database.close().await;
         Ok(())
     }
+}
+
+/// The file a `sqlite://` URL names, if it does.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -58,6 +58,8 @@ pub struct AppState {
     pub default_currency: Currency,
     /// The web pages' sessions.
     pub web_sessions: WebSessions,
+    /// The worker leases this instance holds (for `/metrics`).
+    pub leases: infrastructure::leadership::Leases,
     /// How far the read models are, for read-your-writes.
     pub read_models: ReadModels,
     /// Read-model rebuilds under way in this process.

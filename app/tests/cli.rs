@@ -1,6 +1,12 @@
 //! The auditors' commands of the real binary: `seal`, `verify` (exit status 1 and the first
 //! bad position once a row is altered behind the application's back), `export` and
-//! `replay`, on a demo history in a fresh data directory.
+//! `replay`, on a demo history in a fresh data directory; and, in `instances`, several
+//! serving instances of it on one PostgreSQL database.
+
+#[path = "binary/deploy.rs"]
+mod deploy;
+#[path = "binary/instances.rs"]
+mod instances;
 
 use std::path::Path;
 use std::process::{Command, Output};

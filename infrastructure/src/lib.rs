@@ -14,6 +14,7 @@ mod encoding;
 pub mod event_codec;
 pub mod event_store;
 pub mod idempotency;
+pub mod leadership;
 pub mod login_throttle;
 pub mod mail;
 pub mod outbox;

@@ -24,6 +24,11 @@ pub struct OutgoingMail {
     pub text: String,
     /// HTML part.
     pub html: String,
+    /// The outbox message this mail is, when it is one: the same id on every attempt, so
+    /// that a mail sent again after a crash (between sending it and recording it sent) is
+    /// recognisably the same mail. It becomes the `Message-ID`, and the file mailer's file
+    /// name (a second attempt replaces the first file).
+    pub key: Option<String>,
 }
 
 /// Why a mail was not sent.
@@ -56,7 +61,11 @@ fn build(from: &Mailbox, mail: &OutgoingMail) -> Result<Message, MailError> {
         .to
         .parse()
         .map_err(|e| MailError::Invalid(format!("recipient: {e}")))?;
-    Message::builder()
+    let mut builder = Message::builder();
+    if let Some(key) = &mail.key {
+        builder = builder.message_id(Some(format!("<{key}@expense-tracker>")));
+    }
+    builder
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
@@ -97,11 +106,14 @@ pub struct FileMailer {
 impl Mailer for FileMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build(&self.from, mail)?;
-        let name = format!(
-            "{}-{}.eml",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
-            uuid::Uuid::new_v4()
-        );
+        let name = match &mail.key {
+            Some(key) => format!("{key}.eml"),
+            None => format!(
+                "{}-{}.eml",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+                uuid::Uuid::new_v4()
+            ),
+        };
         let path = self.directory.join(&name);
         let partial = self.directory.join(format!(".{name}.partial"));
         let bytes = message.formatted();
@@ -152,7 +164,35 @@ mod tests {
             subject: "Reset your password".into(),
             text: "Open the link.".into(),
             html: "<p>Open the link.</p>".into(),
+            key: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_mail_sent_again_under_its_key_replaces_its_file_and_keeps_its_message_id() {
+        let directory = tempfile::tempdir().expect("dir");
+        let mailer = mailer_from_settings(
+            None,
+            directory.path().to_path_buf(),
+            "Tracker <no-reply@example.com>",
+        )
+        .expect("mailer");
+        let keyed = OutgoingMail {
+            key: Some("0b3c1d9e-5a55-4a51-9a7e-3f1f2f6c9d10".into()),
+            ..mail("asha@example.com")
+        };
+        mailer.send(&keyed).await.expect("sent");
+        mailer.send(&keyed).await.expect("sent again");
+        let files: Vec<_> = std::fs::read_dir(directory.path())
+            .expect("mail dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let content = std::fs::read_to_string(&files[0]).expect("readable");
+        assert!(
+            content.contains("Message-ID: <0b3c1d9e-5a55-4a51-9a7e-3f1f2f6c9d10@expense-tracker>"),
+            "{content}"
+        );
     }
 
     #[tokio::test]

@@ -58,6 +58,11 @@ pub struct ProjectionRunner {
     published: watch::Sender<BTreeMap<String, ProjectionStatus>>,
 }
 
+/// How often a following instance re-reads the standings while a read model is behind.
+const FOLLOW_POLL: Duration = Duration::from_millis(20);
+/// The longest pause between two such reads.
+const FOLLOW_POLL_MAX: Duration = Duration::from_secs(1);
+
 /// Events read per batch when none is configured.
 pub const DEFAULT_BATCH: u32 = 1_000;
 
@@ -299,7 +304,7 @@ impl ProjectionRunner {
 
     /// Keeps the projections up to date until `stop` turns true: catches up, then sleeps
     /// until the store's head moves. A failure is logged and retried after a pause.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut head = self.store.watch_head();
         loop {
             if *stop.borrow() {
@@ -322,6 +327,56 @@ impl ProjectionRunner {
                         _ = stop.changed() => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Re-reads the standings another instance's runner stored and publishes them, so that
+    /// reads served here wait for what that runner applied: one step of [`Self::follow`].
+    /// True when every running projection has reached `head`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn refresh(&self, head: Position) -> anyhow::Result<bool> {
+        let stored = self.statuses().await?;
+        let caught_up = self.running(&stored).all(|(_, position)| position >= head);
+        self.publish(stored);
+        Ok(caught_up)
+    }
+
+    /// What an instance does while another one runs the projections: after every commit
+    /// it hears of (any instance's, through the store's head watch), it re-reads the
+    /// standings until they reach that head, briefly apart, then sleeps again. It polls
+    /// only while a read model is behind a known write.
+    pub async fn follow(&self, mut stop: watch::Receiver<bool>) {
+        let mut head = self.store.watch_head();
+        let mut pause = FOLLOW_POLL;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let target = *head.borrow_and_update();
+            let caught_up = self.refresh(target).await.unwrap_or_else(|error| {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot read the read models' standings"
+                );
+                false
+            });
+            if caught_up {
+                pause = FOLLOW_POLL;
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => {}
+                }
+            } else {
+                // Longer pauses while nobody moves the read models (no worker instance
+                // running, or one taking over).
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+                pause = (pause * 2).min(FOLLOW_POLL_MAX);
             }
         }
     }

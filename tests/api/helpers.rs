@@ -136,16 +136,15 @@ async fn start_in(
 }
 
 impl TestApp {
-    /// A second instance of the product on this one's database, as a scaled-out deployment
-    /// runs them.
+    /// A second instance of the product on this one's PostgreSQL database, as a
+    /// scaled-out deployment runs them (on SQLite the product is one instance).
     pub async fn another_instance(&self) -> TestApp {
-        let url = match &self.database {
-            Some(database) => database.url().to_owned(),
-            None => format!(
-                "sqlite://{}",
-                self.data_dir.join("expense-tracker.db").display()
-            ),
-        };
+        let url = self
+            .database
+            .as_ref()
+            .expect("several instances share a PostgreSQL database")
+            .url()
+            .to_owned();
         start_with(None, |config| config.database_url = Some(url)).await
     }
 

@@ -249,17 +249,25 @@ async fn a_deactivation_ends_web_sessions_at_once() {
 }
 
 #[tokio::test]
-async fn a_session_works_on_every_instance_sharing_the_database() {
+async fn a_second_instance_on_the_same_sqlite_file_is_refused_with_the_reason() {
     let app = spawn_app().await;
-    app.register_customer("asha@example.com", PASSWORD).await;
-    let second = app.another_instance().await;
-    let mut browser = Browser::on(&app);
-    browser.sign_in("asha@example.com", PASSWORD).await;
-    browser.base = second.address.clone();
-    assert!(browser.is_signed_in().await);
-    browser.post("/logout", &[]).await;
-    browser.base = app.address.clone();
-    assert!(!browser.is_signed_in().await, "signed out everywhere");
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut config = app::Config::for_tests(data.path().to_path_buf(), None);
+    config.database_url = Some(format!(
+        "sqlite://{}",
+        app.data_dir.join("expense-tracker.db").display()
+    ));
+    let refused = app::Application::build(&config)
+        .await
+        .expect_err("SQLite serves one instance");
+    let reason = format!("{refused:#}");
+    assert!(
+        reason.contains("another expense-tracker instance"),
+        "{reason}"
+    );
+    assert!(reason.contains("PostgreSQL"), "{reason}");
+    // The first instance is unaffected.
+    assert_eq!(app.readyz().await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -35,8 +35,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     ))
 }
 
-/// `GET /metrics`: Prometheus text format. The log's head, and for each read model its
-/// position, how many events it is behind, and whether it stopped on an event.
+/// `GET /metrics`: Prometheus text format. The log's head; for each read model its
+/// position, how many events it is behind, and whether it stopped on an event; and which
+/// background workers this instance runs now.
 ///
 /// # Errors
 /// 500 when the database cannot be read.
@@ -80,6 +81,17 @@ pub async fn metrics(
             line(format!(
                 "expense_tracker_{metric}{{projection=\"{}\"}} {value}",
                 status.name
+            ));
+        }
+    }
+    let leases = state.leases.snapshot();
+    if !leases.is_empty() {
+        line("# HELP expense_tracker_worker_leader 1 when this instance runs the worker now (it holds its lease).".into());
+        line("# TYPE expense_tracker_worker_leader gauge".into());
+        for (worker, leading) in leases {
+            line(format!(
+                "expense_tracker_worker_leader{{worker=\"{worker}\"}} {}",
+                u8::from(leading)
             ));
         }
     }

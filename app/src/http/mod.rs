@@ -102,6 +102,22 @@ fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::Op
     (router, openapi::complete(document))
 }
 
+/// What a worker instance answers: liveness, readiness and metrics, nothing else.
+pub fn operations_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .route("/metrics", axum::routing::get(health::metrics))
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::NoRoute(format!(
+                "No route answers {method} {} on a worker instance (ROLE=worker).",
+                uri.path()
+            ))
+        })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
 /// Every route of the product: the JSON API, its document, and the pages.
 pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
     let (router, document) = documented_routes(&state);
