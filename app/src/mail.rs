@@ -216,6 +216,14 @@ impl MailDispatcher {
     /// Runs until `stop` turns true: sends whatever is due, then waits to be woken (or for
     /// the next tick, for retries).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // Whatever a dispatcher before this one held when it died is due at once.
+        match self.outbox.reclaim_leases(self.clock.now()).await {
+            Ok(0) => {}
+            Ok(reclaimed) => tracing::info!(reclaimed, "took over mail another dispatcher held"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot take over mail held by another dispatcher")
+            }
+        }
         loop {
             loop {
                 match self.process_batch(self.clock.now()).await {
@@ -372,6 +380,28 @@ mod tests {
         );
         assert_eq!(mailer.delivered.lock().expect("lock").len(), 1);
         assert_eq!(outbox.depth().await.expect("depth"), 0);
+    }
+
+    #[tokio::test]
+    async fn mail_held_by_a_dispatcher_that_died_is_sent_by_the_next_one_at_once() {
+        let mailer = Arc::new(FlakyMailer::default());
+        let (dispatcher, outbox, _database) =
+            dispatcher_with_one_mail(mailer.clone(), reset_mail()).await;
+        // A dispatcher leased the mail at 1 s and died before sending it.
+        assert_eq!(outbox.lease_due(at(1), 10).await.expect("leased").len(), 1);
+        assert_eq!(
+            dispatcher.process_batch(at(2)).await.expect("step"),
+            Dispatched::Idle,
+            "held for the lease"
+        );
+        // The next one takes over: the mail is due at once, sent once.
+        assert_eq!(outbox.reclaim_leases(at(2)).await.expect("reclaimed"), 1);
+        assert_eq!(
+            dispatcher.process_batch(at(2)).await.expect("step"),
+            Dispatched::Processed(1)
+        );
+        assert_eq!(outbox.reclaim_leases(at(3)).await.expect("nothing left"), 0);
+        assert_eq!(mailer.delivered.lock().expect("lock").len(), 1);
     }
 
     #[tokio::test]

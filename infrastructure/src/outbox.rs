@@ -163,6 +163,28 @@ impl Outbox {
             .collect())
     }
 
+    /// Makes due now every unsent message whose next attempt is at most one lease away:
+    /// what a dispatcher that just took over calls first. Such a message is either leased
+    /// by the dispatcher before it, which is gone (its process died, or it lost its lease
+    /// and stops), or waiting for a retry that may as well come now. Without this, mail
+    /// leased by a dead dispatcher would wait out the whole lease. Returns how many.
+    ///
+    /// # Errors
+    /// [`OutboxError`] when the database fails.
+    pub async fn reclaim_leases(&self, now: DateTime<Utc>) -> Result<u64, OutboxError> {
+        let lease_until = micros(now).saturating_add(span_us(self.policy.lease));
+        let sql = "UPDATE outbox SET next_attempt_at_us = $1 \
+                   WHERE sent_at_us IS NULL AND parked_at_us IS NULL \
+                     AND next_attempt_at_us > $1 AND next_attempt_at_us <= $2";
+        let reclaimed = on_pool!(&self.database, pool => sqlx::query(sql)
+            .bind(micros(now))
+            .bind(lease_until)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(reclaimed)
+    }
+
     /// Records a message as sent, and empties its payload (it may hold a one-time link).
     ///
     /// # Errors
