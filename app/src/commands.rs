@@ -15,6 +15,7 @@ use infrastructure::event_store::{
     AppendError, AppendOutcome, AppendRequest, EventMetadata, EventStore, ExpectedVersion,
     NewEvent, OutboxMessage, StreamId, UniqueClaim,
 };
+use infrastructure::metrics::{CommandOutcome, Metrics, command_name};
 use infrastructure::personal_data::PersonalDataVault;
 use lru::LruCache;
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct CommandContext {
     pub actor: String,
     /// The command's instant.
     pub now: DateTime<Utc>,
+    /// The HTTP request that issued it, if one did (goes into the events' metadata).
+    pub request_id: Option<String>,
 }
 
 impl CommandContext {
@@ -50,6 +53,7 @@ impl CommandContext {
             causation_id: None,
             actor: actor.into(),
             now,
+            request_id: crate::http::observe::current_request_id(),
         }
     }
 }
@@ -168,6 +172,8 @@ pub struct CommandService {
     in_flight: Arc<std::sync::Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>>,
     /// Decoded states, so that a command reads only the events it has not seen.
     states: Arc<StateCache>,
+    /// Commands by type and outcome, for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl CommandService {
@@ -179,7 +185,14 @@ impl CommandService {
             vault,
             in_flight: Arc::default(),
             states: Arc::new(StateCache::new(CACHED_STATES)),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts commands into `metrics` (the process's set) instead of a set of its own.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Waits for this process's turn on `stream`; the turn ends when the guard drops.
@@ -292,6 +305,31 @@ impl CommandService {
         A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: Serialize + DeserializeOwned,
     {
+        let result = self.decide_and_append(id, command, context, outbox).await;
+        let outcome = match &result {
+            Ok(_) => CommandOutcome::Accepted,
+            Err(CommandError::Rejected(_) | CommandError::ValueTaken { .. }) => {
+                CommandOutcome::Rejected
+            }
+            Err(CommandError::Conflict(_)) => CommandOutcome::Conflict,
+            Err(_) => CommandOutcome::Failed,
+        };
+        self.metrics
+            .command(command_name(&format!("{command:?}")), outcome);
+        result
+    }
+
+    async fn decide_and_append<A>(
+        &self,
+        id: Uuid,
+        command: &A::Command,
+        context: &CommandContext,
+        outbox: Vec<OutboxMessage>,
+    ) -> Result<Executed<A>, CommandError<A::Rejection>>
+    where
+        A: Aggregate + Clone + Send + Sync + 'static,
+        A::Event: Serialize + DeserializeOwned,
+    {
         let stream = Self::stream_of::<A>(id);
         let _turn = self.turn_on(&stream).await;
         for _ in 0..ATTEMPTS {
@@ -317,6 +355,7 @@ impl CommandService {
                     causation_id: context.causation_id,
                     actor: context.actor.clone(),
                     recorded_at: context.now,
+                    request_id: context.request_id.clone(),
                 },
                 self.encode_all(&events, context).await?,
             );

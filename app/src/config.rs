@@ -6,6 +6,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the span's fields (the request id among them).
+    Json,
+}
+
 /// The settings every subcommand shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -83,6 +93,10 @@ pub struct Config {
     #[arg(long, env = "ROLE", value_enum, default_value_t = crate::workers::Role::All, global = true)]
     pub role: crate::workers::Role,
 
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
     /// Where the time comes from: the system clock, or a test's fake one.
     #[arg(skip)]
     pub clock: infrastructure::clock::SharedClock,
@@ -117,6 +131,7 @@ impl Config {
             object_store_url: None,
             seal_every_seconds: 300,
             role: crate::workers::Role::All,
+            log_format: LogFormat::Text,
             clock: infrastructure::clock::SharedClock::default(),
         }
     }

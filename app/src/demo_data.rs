@@ -113,6 +113,7 @@ impl WalletWriter {
                 causation_id: None,
                 actor: "demo-data".into(),
                 recorded_at: state.now(),
+                request_id: None,
             },
             encoded,
         );

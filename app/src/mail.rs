@@ -150,6 +150,7 @@ pub struct MailDispatcher {
     templates: Arc<MailTemplates>,
     wake: Arc<Notify>,
     clock: SharedClock,
+    metrics: Arc<infrastructure::metrics::Metrics>,
 }
 
 /// Messages leased per step.
@@ -173,7 +174,14 @@ impl MailDispatcher {
             templates,
             wake,
             clock,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts failed sends into `metrics` (the process's set).
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<infrastructure::metrics::Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// One step: lease due messages, send each, record the outcome.
@@ -201,6 +209,7 @@ impl MailDispatcher {
             match sent {
                 Ok(()) => self.outbox.mark_sent(message.message_id, now).await?,
                 Err((error, permanent)) => {
+                    self.metrics.mail_failed();
                     tracing::warn!(message_id = %message.message_id, kind = %message.kind, %error, "mail not sent");
                     if permanent {
                         self.outbox.park(message, &error, now).await?;
@@ -325,6 +334,7 @@ mod tests {
                 causation_id: None,
                 actor: "test".into(),
                 recorded_at: at(0),
+                request_id: None,
             },
             vec![NewEvent {
                 event_id: Uuid::new_v4(),

@@ -1,7 +1,7 @@
 //! `expense-tracker`: the one binary of the product.
 
 use anyhow::Context;
-use app::config::Config;
+use app::config::{Config, LogFormat};
 use app::startup::{self, Application};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -95,12 +95,19 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     // A missing .env is the normal case; variables already set win over the file.
     let _ = dotenvy::dotenv();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    match cli.config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            // Every enclosing span, so the request id (on the outermost) is on each line.
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .init(),
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let application = Application::build(&cli.config).await?;

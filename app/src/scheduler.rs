@@ -314,6 +314,7 @@ impl Scheduler {
             causation_id: None,
             actor: ACTOR.to_owned(),
             now: self.state.now(),
+            request_id: None,
         }
     }
 

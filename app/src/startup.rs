@@ -108,7 +108,8 @@ impl Application {
             templates,
             Arc::clone(&state.mail_wake),
             state.clock.clone(),
-        );
+        )
+        .with_metrics(Arc::clone(&state.metrics));
         let leadership = Leadership::new(state.database.clone());
         let state = AppState {
             leases: leadership.leases(),
@@ -149,6 +150,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
     let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
         .await
         .context("opening the event store")?;
+    let metrics = events.metrics();
     let passwords = PasswordHasher::new()
         .await
         .context("preparing the password hasher")?;
@@ -174,7 +176,9 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         base_url: config.base_url(),
         idempotency: IdempotencyKeys::new(database.clone()),
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
-        commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault)),
+        commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault))
+            .with_metrics(Arc::clone(&metrics)),
+        metrics,
         web_sessions: WebSessions::new(database.clone(), TokenPolicy::default().absolute)
             .with_clock(config.clock.clone()),
         clock: config.clock.clone(),

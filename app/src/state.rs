@@ -58,6 +58,8 @@ pub struct AppState {
     pub default_currency: Currency,
     /// The web pages' sessions.
     pub web_sessions: WebSessions,
+    /// This process's counters (requests, commands, append batches, mail failures).
+    pub metrics: Arc<infrastructure::metrics::Metrics>,
     /// The worker leases this instance holds (for `/metrics`).
     pub leases: infrastructure::leadership::Leases,
     /// How far the read models are, for read-your-writes.

@@ -302,6 +302,8 @@ impl SupportProcess {
             causation_id: Some(cause.event_id),
             actor: ACTOR.to_owned(),
             now: self.state.now(),
+            // The request that crossed the limit: its id follows the ticket's events too.
+            request_id: cause.metadata.request_id.clone(),
         }
     }
 

@@ -734,6 +734,7 @@ mod tests {
                 causation_id: None,
                 actor: "test".into(),
                 recorded_at: chrono::Utc::now(),
+                request_id: None,
             },
             encoded,
         );

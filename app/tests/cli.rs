@@ -144,3 +144,69 @@ fn seal_verify_export_and_replay_work_and_verify_exits_1_naming_the_altered_even
     assert_eq!(report["first_bad_position"].as_u64(), Some(position));
     assert_eq!(report["first_bad_stream"], wallet);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_id() {
+    use std::io::Read as _;
+
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log = data.path().join("log.jsonl");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
+        .arg("serve")
+        .env("DATA_DIR", data.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("OBJECT_STORE_URL")
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,tower_http=debug")
+        .stdout(std::fs::File::create(&log).expect("a log file"))
+        .spawn()
+        .expect("the server starts");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let answered = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = client
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .header("x-request-id", "probe-json-1")
+                .send()
+                .await
+            {
+                return Some(response.status());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(answered, Some(reqwest::StatusCode::OK));
+    let mut text = String::new();
+    std::fs::File::open(&log)
+        .expect("the log")
+        .read_to_string(&mut text)
+        .expect("readable");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("listening"))),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|line| line["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|span| span["request_id"] == "probe-json-1")),
+        "{text}"
+    );
+}

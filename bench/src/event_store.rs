@@ -179,7 +179,7 @@ fn append(stream: &StreamId, version: u64, events: usize, caller: usize) -> Appe
             correlation_id: command_id,
             causation_id: None,
             actor: format!("user:bench-{caller}"),
-            recorded_at: Utc::now(),
+            recorded_at: Utc::now(), request_id: None,
         },
         (0..events)
             .map(|i| NewEvent {

@@ -41,7 +41,7 @@ pub struct UniqueValueChanges {
 /// arrives in the command, so the same inputs always give the same events.
 pub trait Aggregate: Default {
     /// What can be asked of it.
-    type Command;
+    type Command: std::fmt::Debug;
     /// What it records.
     type Event: DomainEvent;
     /// Why it can refuse.

@@ -135,6 +135,7 @@ mod tests {
                 causation_id: None,
                 actor: "test".into(),
                 recorded_at: Utc::now(),
+                request_id: None,
             },
         }
     }

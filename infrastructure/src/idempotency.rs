@@ -11,6 +11,12 @@ use crate::database::{Database, on_pool};
 /// How long a key is remembered.
 pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long a claim may stay unanswered before it is taken to be abandoned: its request
+/// died with its instance, or failed while the database was away and could not let the key
+/// go. Far longer than any request takes (a command waits at most a few seconds for the
+/// pool and for its read model), so a live request is never overtaken.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(30);
+
 /// A stored answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAnswer {
@@ -68,10 +74,19 @@ impl IdempotencyKeys {
     ) -> Result<KeyState, IdempotencyError> {
         let expired_before =
             now.timestamp_micros() - i64::try_from(KEY_LIFETIME.as_micros()).unwrap_or(i64::MAX);
-        // An expired key is free again.
-        let forget =
-            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at_us < $3";
-        on_pool!(&self.database, pool => sqlx::query(forget).bind(scope).bind(key).bind(expired_before).execute(pool).await.map(drop))?;
+        let abandoned_before =
+            now.timestamp_micros() - i64::try_from(ABANDONED_AFTER.as_micros()).unwrap_or(i64::MAX);
+        // An expired key is free again, and so is a claim nobody answered in time.
+        let forget = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 \
+                      AND (created_at_us < $3 OR (status IS NULL AND created_at_us < $4))";
+        on_pool!(&self.database, pool => sqlx::query(forget)
+            .bind(scope)
+            .bind(key)
+            .bind(expired_before)
+            .bind(abandoned_before)
+            .execute(pool)
+            .await
+            .map(drop))?;
         let claim = "INSERT INTO idempotency_keys (scope, key, request_hash, created_at_us) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (scope, key) DO NOTHING";
         let claimed = on_pool!(&self.database, pool => sqlx::query(claim)

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod leadership;
 pub mod login_throttle;
 pub mod mail;
+pub mod metrics;
 pub mod outbox;
 pub mod password_resets;
 pub mod passwords;

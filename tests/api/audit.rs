@@ -634,6 +634,7 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
         causation_id: None,
         actor: format!("user:{customer}"),
         recorded_at: Utc::now(),
+        request_id: None,
     };
     store
         .append(infrastructure::event_store::AppendRequest::new(

@@ -104,3 +104,143 @@ async fn metrics_show_each_read_model_against_the_log() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_request_id_is_echoed_and_written_into_the_events_it_caused() {
+    let app = spawn_app().await;
+    // A sane id from the caller is kept.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/register", app.address))
+        .header("x-request-id", "probe-7f3a")
+        .json(&serde_json::json!({
+            "name": "Asha Rao", "email": "asha@example.com",
+            "mobile": "+91 98765 43210", "password": "correct horse battery staple"
+        }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("probe-7f3a")
+    );
+    let database = app.own_database().await;
+    let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+        unreachable!("the test app runs on SQLite")
+    };
+    let metadata: Vec<String> = sqlx::query_scalar("SELECT metadata FROM events")
+        .fetch_all(sqlite.pool())
+        .await
+        .expect("events");
+    assert!(!metadata.is_empty());
+    for text in &metadata {
+        let value: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(value["request_id"], "probe-7f3a", "{text}");
+    }
+    database.close().await;
+
+    // Without one, or with one that is not plain, the product makes one up.
+    for sent in [None, Some("a forged\tline")] {
+        let mut request = app.client.get(format!("{}/healthz", app.address));
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        let response = request.send().await.expect("answered");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an id")
+            .to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_leases() {
+    let app = spawn_app().await;
+    let asha = "asha@example.com";
+    app.register_customer(asha, "correct horse battery staple")
+        .await;
+    let token = app.token_for(asha, "correct horse battery staple").await;
+    let refused = app
+        .post_as(
+            Some(&token),
+            "/api/v1/wallet/top-ups",
+            &serde_json::json!({ "amount": "0" }),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let expense = serde_json::json!({
+        "amount": "5", "category": "Food", "description": "tea", "spent_on": "2026-11-10"
+    });
+    let topped = app
+        .post_as(
+            Some(&token),
+            "/api/v1/wallet/top-ups",
+            &serde_json::json!({ "amount": "50" }),
+        )
+        .await;
+    assert_eq!(topped.status(), StatusCode::CREATED);
+    for _ in 0..3 {
+        let recorded = app
+            .post_as(Some(&token), "/api/v1/expenses", &expense)
+            .await;
+        assert_eq!(recorded.status(), StatusCode::CREATED);
+    }
+
+    // Voiding an expense that does not exist: the wallet refuses the command.
+    let refused = app
+        .post_as(
+            Some(&token),
+            &format!("/api/v1/expenses/{}/void", uuid::Uuid::new_v4()),
+            &serde_json::json!({ "reason": "typo" }),
+        )
+        .await;
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let value = |series: &str| {
+        text.lines()
+            .find(|line| line.starts_with(series))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    assert_eq!(
+        value(
+            "expense_tracker_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/expenses\",status=\"201\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "expense_tracker_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/expenses\",status=\"201\",le=\"+Inf\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        value("expense_tracker_commands_total{command=\"RecordExpense\",outcome=\"accepted\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("expense_tracker_commands_total{command=\"VoidExpense\",outcome=\"rejected\"}"),
+        1.0
+    );
+    assert!(value("expense_tracker_append_batch_events_count ") >= 5.0);
+    assert_eq!(value("expense_tracker_outbox_depth "), 0.0);
+    assert_eq!(value("expense_tracker_mail_failures_total "), 0.0);
+    for worker in ["projections", "support", "scheduler", "mail", "sealer"] {
+        assert_eq!(
+            value(&format!(
+                "expense_tracker_worker_leader{{worker=\"{worker}\"}}"
+            )),
+            1.0,
+            "the only instance runs {worker}"
+        );
+    }
+}

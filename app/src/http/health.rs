@@ -84,6 +84,19 @@ pub async fn metrics(
             ));
         }
     }
+    let depth = state.outbox.depth().await.map_err(anyhow::Error::from)?;
+    line("# HELP expense_tracker_outbox_depth Mail waiting to be sent (parked mail aside).".into());
+    line("# TYPE expense_tracker_outbox_depth gauge".into());
+    line(format!("expense_tracker_outbox_depth {depth}"));
+    let parked = state
+        .outbox
+        .parked()
+        .await
+        .map_err(anyhow::Error::from)?
+        .len();
+    line("# HELP expense_tracker_mail_parked Mail given up on after its retries, until an admin retries it.".into());
+    line("# TYPE expense_tracker_mail_parked gauge".into());
+    line(format!("expense_tracker_mail_parked {parked}"));
     let leases = state.leases.snapshot();
     if !leases.is_empty() {
         line("# HELP expense_tracker_worker_leader 1 when this instance runs the worker now (it holds its lease).".into());
@@ -95,6 +108,7 @@ pub async fn metrics(
             ));
         }
     }
+    state.metrics.render(&mut text);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -10,6 +10,7 @@ pub(crate) mod extract;
 pub(crate) mod fields;
 mod health;
 pub mod idempotency;
+pub mod observe;
 pub mod openapi;
 pub(crate) mod receipts;
 pub(crate) mod schedule;
@@ -114,7 +115,12 @@ pub fn operations_router(state: AppState) -> Router {
                 uri.path()
             ))
         })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::record_latency,
+        ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(state)
 }
 
@@ -130,7 +136,12 @@ pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::MethodNotAllowed(format!("{} does not take {method}.", uri.path()))
         })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::record_latency,
+        ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(state);
     web::security_headers(router)
 }

@@ -690,7 +690,11 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
                 }
                 let key = format!("expense{n}");
                 let body = json!({ "amount": "1", "category": "Travel", "description": "bus", "spent_on": "2026-11-10" });
+                // A request that failed while the database was away may leave its key
+                // claimed; the key is free again once the claim is abandoned (30 s).
+                let deadline = Instant::now() + Duration::from_secs(90);
                 loop {
+                    assert!(Instant::now() < deadline, "{key} was never acknowledged");
                     if let Some((StatusCode::CREATED, answer)) = call(
                         &client,
                         &base,

@@ -70,6 +70,7 @@ pub(crate) struct GroupCommitter<B> {
     backend: B,
     settings: super::GroupCommitSettings,
     head: watch::Sender<Position>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 enum CommitFailure {
@@ -84,11 +85,13 @@ impl<B: WriteBackend> GroupCommitter<B> {
         backend: B,
         settings: super::GroupCommitSettings,
         head: watch::Sender<Position>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Self {
         Self {
             backend,
             settings,
             head,
+            metrics,
         }
     }
 
@@ -188,6 +191,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
                 match self.backend.insert_and_commit(None, &plan, head).await {
                     Ok(()) => {
                         super::advance(&self.head, head);
+                        self.metrics.append_batch(plan.rows.len());
                         return Ok(plan.decisions);
                     }
                     Err(e) if is_unique_violation(&e) => {
@@ -231,6 +235,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
                 }
             })?;
         super::advance(&self.head, head);
+        self.metrics.append_batch(plan.rows.len());
         Ok(plan.decisions)
     }
 }

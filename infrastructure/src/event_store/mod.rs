@@ -120,6 +120,7 @@ pub struct SqlEventStore {
 #[derive(Debug)]
 struct Inner {
     database: Database,
+    metrics: Arc<crate::metrics::Metrics>,
     appends: mpsc::Sender<PendingAppend>,
     head: watch::Sender<Position>,
     background: Vec<JoinHandle<()>>,
@@ -149,19 +150,22 @@ impl SqlEventStore {
         let (head, _) = watch::channel(initial_head);
         let (appends, queue) = mpsc::channel(settings.queue_capacity.max(1));
         let mut background = Vec::new();
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         match &database {
             Database::Sqlite(sqlite) => {
                 let writer = sqlite::open_writer(sqlite.connect_options())
                     .await
                     .map_err(|e| StoreError::new("opening the event writer's connection", e))?;
                 background.push(tokio::spawn(
-                    GroupCommitter::new(writer, settings, head.clone()).run(queue),
+                    GroupCommitter::new(writer, settings, head.clone(), Arc::clone(&metrics))
+                        .run(queue),
                 ));
             }
             Database::Postgres(pool) => {
                 let writer = postgres::PostgresWriter::new(pool.clone());
                 background.push(tokio::spawn(
-                    GroupCommitter::new(writer, settings, head.clone()).run(queue),
+                    GroupCommitter::new(writer, settings, head.clone(), Arc::clone(&metrics))
+                        .run(queue),
                 ));
                 background.push(tokio::spawn(postgres::listen_for_commits(
                     pool.clone(),
@@ -172,6 +176,7 @@ impl SqlEventStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 database,
+                metrics,
                 appends,
                 head,
                 background,
@@ -183,6 +188,13 @@ impl SqlEventStore {
     #[must_use]
     pub fn database(&self) -> &Database {
         &self.inner.database
+    }
+
+    /// This process's counters, which the store's committer feeds with its batch sizes;
+    /// the application adds its own to the same set.
+    #[must_use]
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        Arc::clone(&self.inner.metrics)
     }
 }
 

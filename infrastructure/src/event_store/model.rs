@@ -144,6 +144,10 @@ pub struct EventMetadata {
     pub actor: String,
     /// When the command was decided, from the command's clock (never the database's).
     pub recorded_at: DateTime<Utc>,
+    /// The HTTP request that issued the command (its `x-request-id`), so that a log line
+    /// and an event can be matched; absent for background work and older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One event to append. The store assigns its stream version and global position.

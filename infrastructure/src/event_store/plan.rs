@@ -286,6 +286,7 @@ mod tests {
                 causation_id: None,
                 actor: "test".into(),
                 recorded_at: Utc::now(),
+                request_id: None,
             },
             events: (0..events)
                 .map(|_| NewEvent {

@@ -59,6 +59,35 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         "released"
     );
 
+    // A claim left unanswered (its instance died, or the database was away when the
+    // request failed) is taken over once it is clearly abandoned, not before.
+    assert_eq!(
+        keys.claim("user:c", "k", b"request", now)
+            .await
+            .expect("claim"),
+        KeyState::Claimed
+    );
+    assert_eq!(
+        keys.claim("user:c", "k", b"request", now + Duration::seconds(29))
+            .await
+            .expect("claim"),
+        KeyState::InProgress
+    );
+    assert_eq!(
+        keys.claim("user:c", "k", b"request", now + Duration::seconds(31))
+            .await
+            .expect("claim"),
+        KeyState::Claimed,
+        "abandoned"
+    );
+    // An answered key is kept for its whole lifetime.
+    assert_eq!(
+        keys.claim("user:a", "k", b"request", now + Duration::hours(1))
+            .await
+            .expect("claim"),
+        KeyState::Answered(answer.clone())
+    );
+
     let tomorrow = now + Duration::hours(24) + Duration::seconds(1);
     assert_eq!(
         keys.claim("user:a", "k", b"another", tomorrow)

@@ -41,6 +41,7 @@ pub fn metadata() -> EventMetadata {
             .single()
             .expect("a valid instant")
             + chrono::Duration::microseconds(123_456),
+        request_id: None,
     }
 }
 

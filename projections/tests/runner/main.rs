@@ -34,6 +34,7 @@ fn metadata() -> EventMetadata {
         causation_id: None,
         actor: "test".into(),
         recorded_at: Utc::now(),
+        request_id: None,
     }
 }
 
