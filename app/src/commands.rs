@@ -20,6 +20,7 @@ use infrastructure::personal_data::PersonalDataVault;
 use lru::LruCache;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// How often a command is decided again after losing a race.
@@ -305,7 +306,12 @@ impl CommandService {
         A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: Serialize + DeserializeOwned,
     {
-        let result = self.decide_and_append(id, command, context, outbox).await;
+        let name = command_name(&format!("{command:?}")).to_owned();
+        let span = tracing::info_span!("command", command = %name, aggregate = A::CATEGORY, %id);
+        let result = self
+            .decide_and_append(id, command, context, outbox)
+            .instrument(span)
+            .await;
         let outcome = match &result {
             Ok(_) => CommandOutcome::Accepted,
             Err(CommandError::Rejected(_) | CommandError::ValueTaken { .. }) => {
@@ -314,8 +320,7 @@ impl CommandService {
             Err(CommandError::Conflict(_)) => CommandOutcome::Conflict,
             Err(_) => CommandOutcome::Failed,
         };
-        self.metrics
-            .command(command_name(&format!("{command:?}")), outcome);
+        self.metrics.command(&name, outcome);
         result
     }
 

@@ -8,8 +8,13 @@
 //!
 //! `cargo run --release -p bench -- rebuild` rebuilds every read model from a demo history
 //! of a million events, against reading and decoding the same events.
+//!
+//! `cargo run --release -p bench -- instances` sends `RecordExpense` commands through one,
+//! then two instances of the release binary on one PostgreSQL database, and times the
+//! workers' failover when one instance is killed.
 
 mod event_store;
+mod instances;
 mod rebuild;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +32,8 @@ enum Command {
     EventStore(event_store::Options),
     /// Rebuild of every read model against reading and decoding the same events.
     Rebuild(rebuild::Options),
+    /// Commands per second through two instances on one PostgreSQL database, and failover.
+    Instances(instances::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +44,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::EventStore(options) => runtime.block_on(event_store::run(options)),
         Command::Rebuild(options) => runtime.block_on(rebuild::run(options)),
+        Command::Instances(options) => runtime.block_on(instances::run(options)),
     }
 }

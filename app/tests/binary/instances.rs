@@ -789,3 +789,63 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
     assert_eq!(wallet["balance"], format!("{}.00", 1000 - spent));
     every_read_model_equals_a_rebuild(&client, &base, &admin).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_hands_its_workers_over_at_once() {
+    let Some(database) =
+        TestDatabase::postgres("a_stopping_instance_hands_its_workers_over_at_once").await
+    else {
+        return;
+    };
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().expect("a data directory");
+    let client = client();
+    let mut first = start("first", database.url(), data.path());
+    wait_until_ready(&client, &first).await;
+    let second = start("second", database.url(), data.path());
+    wait_until_ready(&client, &second).await;
+    // The first one started alone, so it runs every worker.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leads(&client, &first.base)
+        .await
+        .is_none_or(|l| l.len() != 5 || !l.values().all(|leading| *leading))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first instance never ran the workers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // SIGTERM: it drains, stops its workers at a safe point and gives the leases back.
+    let asked = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = first.child.try_wait().expect("the process") {
+            break exit;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "no clean stop within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let handed_over = loop {
+        let leading = leads(&client, &second.base).await.unwrap_or_default();
+        if leading.len() == 5 && leading.values().all(|l| *l) {
+            break asked.elapsed();
+        }
+        // A released lease is taken on the next try, a second apart.
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the workers did not move within 5 s: {leading:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!("workers handed over {handed_over:?} after SIGTERM");
+}
