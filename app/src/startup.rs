@@ -84,7 +84,21 @@ impl Application {
         };
         let (state, projections) = build_parts(config).await?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            match ensure_admin(&state, "Administrator", email, password).await {
+            // The admin's account command waits for the users read model, and no worker
+            // runs yet: feed the read models meanwhile instead of letting it time out.
+            let created = ensure_admin(&state, "Administrator", email, password);
+            tokio::pin!(created);
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut created => break outcome,
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {
+                        if let Err(error) = projections.catch_up().await {
+                            tracing::warn!(error = format!("{error:#}"), "cannot bring the read models up to date");
+                        }
+                    }
+                }
+            };
+            match outcome {
                 Ok(AdminSetup::Created(user_id)) => {
                     tracing::info!(%user_id, "created the first admin from ADMIN_EMAIL")
                 }
