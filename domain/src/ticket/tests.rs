@@ -226,3 +226,119 @@ fn events_keep_their_stored_names() {
     let back: TicketEvent = serde_json::from_value(stored).expect("deserialises");
     assert_eq!(back, opened());
 }
+
+/// One step of a random ticket history.
+#[derive(Debug, Clone)]
+enum Step {
+    Open(Option<u128>),
+    Assign(u128, u128),
+    Comment(u128),
+    Resolve(u128),
+    Reopen(u128),
+}
+
+/// Who acts: the customer, another customer, two agents, an admin, or the system (0).
+fn actor(n: u128) -> Actor {
+    match n {
+        0 => Actor::System,
+        CUSTOMER => Actor::Customer(user(CUSTOMER)),
+        AGENT | OTHER_AGENT => Actor::Agent(user(n)),
+        ADMIN => Actor::Admin(user(ADMIN)),
+        other => Actor::Customer(user(other)),
+    }
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let who = 0_u128..=5;
+    prop_oneof![
+        prop::option::of(AGENT..=OTHER_AGENT).prop_map(Step::Open),
+        (AGENT..=ADMIN, who.clone()).prop_map(|(to, by)| Step::Assign(to, by)),
+        who.clone().prop_map(Step::Comment),
+        who.clone().prop_map(Step::Resolve),
+        who.prop_map(Step::Reopen),
+    ]
+}
+
+fn command(step: &Step) -> TicketCommand {
+    match step {
+        Step::Open(assignee) => TicketCommand::Open {
+            customer: user(CUSTOMER),
+            crossing: crossing(),
+            assignee: assignee.map(user),
+        },
+        Step::Assign(to, by) => TicketCommand::Assign {
+            assignee: user(*to),
+            by: actor(*by),
+        },
+        Step::Comment(by) => TicketCommand::Comment {
+            author: actor(*by),
+            text: text("A note."),
+        },
+        Step::Resolve(by) => TicketCommand::Resolve {
+            by: actor(*by),
+            resolution: text("Done."),
+        },
+        Step::Reopen(by) => TicketCommand::Reopen {
+            by: actor(*by),
+            reason: text("Again."),
+        },
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_history_follows_the_state_machine(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut ticket = Ticket::default();
+        let mut history: Vec<TicketEvent> = Vec::new();
+        for step in &steps {
+            let before = ticket.clone();
+            let Ok(events) = ticket.decide(&command(step)) else {
+                continue;
+            };
+            ticket = events.iter().fold(ticket, Ticket::evolve);
+            // Moves allowed from where it stood, and only by whom may make them.
+            match (&before, step) {
+                (Ticket::Unopened, Step::Open(_)) => {}
+                (Ticket::Unopened, _) => proptest::prop_assert!(false, "{step:?} on an unopened ticket"),
+                (Ticket::Open(_), Step::Open(_)) => proptest::prop_assert!(false, "opened twice"),
+                (Ticket::Open(open), step) => {
+                    let by = match step {
+                        Step::Assign(_, by) | Step::Comment(by) | Step::Resolve(by) | Step::Reopen(by) => *by,
+                        Step::Open(_) => unreachable!("handled above"),
+                    };
+                    let is_other_customer = by == 5;
+                    proptest::prop_assert!(!is_other_customer, "another customer acted: {step:?}");
+                    match step {
+                        Step::Assign(..) => {
+                            proptest::prop_assert!(!open.resolved, "assigned while resolved");
+                            proptest::prop_assert!(by != CUSTOMER, "a customer assigned");
+                        }
+                        // Comments stay possible on a resolved ticket: a customer may follow up.
+                        Step::Comment(_) => {}
+                        Step::Resolve(_) => proptest::prop_assert!(!open.resolved, "resolved twice"),
+                        Step::Reopen(_) => proptest::prop_assert!(open.resolved, "reopened while open"),
+                        Step::Open(_) => {}
+                    }
+                }
+            }
+            history.extend(events);
+        }
+        // The state is what the history says, replayed from nothing.
+        proptest::prop_assert_eq!(Ticket::replay(&history), ticket.clone());
+        if let Ticket::Open(open) = &ticket {
+            // Resolved exactly when the last resolve/reopen event was a resolve.
+            let last = history.iter().rev().find_map(|event| match event {
+                TicketEvent::TicketResolved { .. } => Some(true),
+                TicketEvent::TicketReopened { .. } => Some(false),
+                _ => None,
+            });
+            proptest::prop_assert_eq!(open.resolved, last.unwrap_or(false));
+            proptest::prop_assert_eq!(open.customer, user(CUSTOMER));
+            proptest::prop_assert_eq!(
+                matches!(history.first(), Some(TicketEvent::TicketOpened { .. })),
+                true
+            );
+        }
+    }
+}
