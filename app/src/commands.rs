@@ -306,7 +306,7 @@ impl CommandService {
         A: Aggregate + Clone + Send + Sync + 'static,
         A::Event: Serialize + DeserializeOwned,
     {
-        let name = command_name(&format!("{command:?}")).to_owned();
+        let name = command_name(command);
         let span = tracing::info_span!("command", command = %name, aggregate = A::CATEGORY, %id);
         let result = self
             .decide_and_append(id, command, context, outbox)

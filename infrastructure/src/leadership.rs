@@ -167,7 +167,13 @@ impl Leadership {
     }
 
     /// Tries to take the lease of `worker` once: `None` while another instance holds it.
-    async fn try_acquire(&self, worker: &str) -> Result<Option<Lease>, sqlx::Error> {
+    /// The connection of a failed try is kept in `spare` for the next one, so an instance
+    /// waiting for a lease does not open a connection (a server process) every second.
+    async fn try_acquire(
+        &self,
+        worker: &str,
+        spare: &mut Option<PgConnection>,
+    ) -> Result<Option<Lease>, sqlx::Error> {
         let key = lock_key(worker);
         let Database::Postgres(pool) = &self.database else {
             return Ok(Some(Lease {
@@ -175,15 +181,21 @@ impl Leadership {
                 key,
             }));
         };
-        let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
-        // The server notices a holder that vanished without closing its socket (a machine
-        // or network gone) after about idle + interval * count seconds.
-        connection
-            .execute(
-                "SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; \
-                 SET tcp_keepalives_count = 3",
-            )
-            .await?;
+        let mut connection = match spare.take() {
+            Some(connection) => connection,
+            None => {
+                let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
+                // The server notices a holder that vanished without closing its socket (a
+                // machine or network gone) after about idle + interval * count seconds.
+                connection
+                    .execute(
+                        "SET tcp_keepalives_idle = 3; SET tcp_keepalives_interval = 1; \
+                         SET tcp_keepalives_count = 3",
+                    )
+                    .await?;
+                connection
+            }
+        };
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
             .fetch_one(&mut connection)
@@ -194,7 +206,7 @@ impl Leadership {
                 key,
             }))
         } else {
-            let _ = connection.close().await;
+            *spare = Some(connection);
             Ok(None)
         }
     }
@@ -219,8 +231,9 @@ impl Leadership {
                 let worker = Arc::clone(&worker);
                 tokio::spawn(async move { worker.follow(following).await })
             };
+            let mut spare = None;
             let lease = loop {
-                match self.try_acquire(name).await {
+                match self.try_acquire(name, &mut spare).await {
                     Ok(Some(lease)) => break Some(lease),
                     Ok(None) => {}
                     Err(error) => {
@@ -232,6 +245,9 @@ impl Leadership {
                     () = stopped(&mut stop) => break None,
                 }
             };
+            if let Some(connection) = spare {
+                let _ = connection.close().await;
+            }
             let _ = stop_following.send(true);
             let _ = follower.await;
             let Some(mut lease) = lease else {

@@ -290,6 +290,15 @@ impl Outbox {
         Ok(changed > 0)
     }
 
+    /// Messages given up on after their retries (parked), until an admin retries them.
+    ///
+    /// # Errors
+    /// [`OutboxError`] when the database fails.
+    pub async fn parked_count(&self) -> Result<i64, OutboxError> {
+        let sql = "SELECT COUNT(*) FROM outbox WHERE parked_at_us IS NOT NULL";
+        Ok(on_pool!(&self.database, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+
     /// Messages waiting to be sent (not sent, not parked).
     ///
     /// # Errors

@@ -29,12 +29,11 @@ pub struct TableRows {
     pub table: String,
     /// Its columns, all of them.
     pub columns: &'static [&'static str],
-    /// Columns that order the rows completely (a key).
-    pub order_by: &'static str,
 }
 
-/// The columns of a table and the key that orders its rows, as a projection declares them.
-pub type TableShape = (&'static [&'static str], &'static str);
+/// The columns of a table, as a projection declares them. Rows are compared whatever
+/// their order (see `rebuild::checksum`), so no key is needed.
+pub type TableShape = &'static [&'static str];
 
 /// `tables` as the projection writing with `suffix` names them (`""` for the live ones).
 #[must_use]
@@ -42,17 +41,13 @@ pub fn suffixed_tables(tables: &[&str], suffix: &str) -> Vec<String> {
     tables.iter().map(|t| format!("{t}{suffix}")).collect()
 }
 
-/// Each of `tables` with the columns and key of the shape at the same place in `shapes`.
+/// Each of `tables` with the columns of the shape at the same place in `shapes`.
 #[must_use]
 pub fn table_rows(tables: Vec<String>, shapes: &[TableShape]) -> Vec<TableRows> {
     tables
         .into_iter()
         .zip(shapes)
-        .map(|(table, &(columns, order_by))| TableRows {
-            table,
-            columns,
-            order_by,
-        })
+        .map(|(table, &columns)| TableRows { table, columns })
         .collect()
 }
 

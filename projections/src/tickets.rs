@@ -19,40 +19,34 @@ use crate::wallets::to_milli;
 pub const TABLES: [&str; 2] = ["rm_tickets", "rm_ticket_comments"];
 
 const ROWS: [TableShape; 2] = [
-    (
-        &[
-            "ticket_id",
-            "customer",
-            "status",
-            "assignee",
-            "limit_period",
-            "limit_first_day",
-            "limit_category",
-            "limit_milli",
-            "spent_milli",
-            "period_start",
-            "expense_id",
-            "cause",
-            "opened_at_us",
-            "opened_at",
-            "assigned_at_us",
-            "updated_at_us",
-            "resolution",
-            "comments",
-        ],
+    &[
         "ticket_id",
-    ),
-    (
-        &[
-            "ticket_id",
-            "position",
-            "author_kind",
-            "author_id",
-            "body",
-            "at_us",
-        ],
-        "ticket_id, position",
-    ),
+        "customer",
+        "status",
+        "assignee",
+        "limit_period",
+        "limit_first_day",
+        "limit_category",
+        "limit_milli",
+        "spent_milli",
+        "period_start",
+        "expense_id",
+        "cause",
+        "opened_at_us",
+        "opened_at",
+        "assigned_at_us",
+        "updated_at_us",
+        "resolution",
+        "comments",
+    ],
+    &[
+        "ticket_id",
+        "position",
+        "author_kind",
+        "author_id",
+        "body",
+        "at_us",
+    ],
 ];
 
 /// How an actor is stored: its kind and, for a person, their id.

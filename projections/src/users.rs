@@ -197,7 +197,7 @@ impl Projection for UsersProjection {
     }
 
     fn rows(&self) -> Vec<TableRows> {
-        table_rows(self.tables(), &[(COLUMNS, "user_id")])
+        table_rows(self.tables(), &[COLUMNS])
     }
 
     fn twin(&self, suffix: &str) -> Arc<dyn Projection> {

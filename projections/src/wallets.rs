@@ -86,62 +86,47 @@ const ADD_SUMS: &str = "UPDATE rm_wallets AS w SET balance_milli = balance_milli
      saved_milli = saved_milli + d.column3 FROM (VALUES ";
 const ADD_SUMS_TAIL: &str = ") AS d WHERE w.owner = d.column1";
 
-/// Each table's columns and key order, table by table as in [`TABLES`].
+/// Each table's columns, table by table as in [`TABLES`].
 const ROWS: [TableShape; 5] = [
-    (
-        &[
-            "owner",
-            "currency",
-            "minor_units",
-            "balance_milli",
-            "saved_milli",
-        ],
+    &[
         "owner",
-    ),
-    (
-        &[
-            "expense_id",
-            "owner",
-            "amount_milli",
-            "category",
-            "category_key",
-            "description",
-            "spent_on",
-            "receipt_id",
-            "voided",
-            "void_reason",
-        ],
+        "currency",
+        "minor_units",
+        "balance_milli",
+        "saved_milli",
+    ],
+    &[
         "expense_id",
-    ),
-    (
-        &["owner", "category_key", "category"],
-        "owner, category_key",
-    ),
-    (
-        &[
-            "owner",
-            "limit_key",
-            "period",
-            "first_day",
-            "category",
-            "category_key",
-            "amount_milli",
-            "set_at",
-        ],
-        "owner, limit_key",
-    ),
-    (
-        &[
-            "goal_id",
-            "owner",
-            "name",
-            "target_milli",
-            "saved_milli",
-            "due",
-            "reached",
-        ],
+        "owner",
+        "amount_milli",
+        "category",
+        "category_key",
+        "description",
+        "spent_on",
+        "receipt_id",
+        "voided",
+        "void_reason",
+    ],
+    &["owner", "category_key", "category"],
+    &[
+        "owner",
+        "limit_key",
+        "period",
+        "first_day",
+        "category",
+        "category_key",
+        "amount_milli",
+        "set_at",
+    ],
+    &[
         "goal_id",
-    ),
+        "owner",
+        "name",
+        "target_milli",
+        "saved_milli",
+        "due",
+        "reached",
+    ],
 ];
 
 /// `template` with every table renamed to `<table><suffix>`.

@@ -234,6 +234,7 @@ async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_le
     assert!(value("expense_tracker_append_batch_events_count ") >= 5.0);
     assert_eq!(value("expense_tracker_outbox_depth "), 0.0);
     assert_eq!(value("expense_tracker_mail_failures_total "), 0.0);
+    assert_eq!(value("expense_tracker_mail_parked "), 0.0);
     for worker in ["projections", "support", "scheduler", "mail", "sealer"] {
         assert_eq!(
             value(&format!(

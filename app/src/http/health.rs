@@ -90,10 +90,9 @@ pub async fn metrics(
     line(format!("expense_tracker_outbox_depth {depth}"));
     let parked = state
         .outbox
-        .parked()
+        .parked_count()
         .await
-        .map_err(anyhow::Error::from)?
-        .len();
+        .map_err(anyhow::Error::from)?;
     line("# HELP expense_tracker_mail_parked Mail given up on after its retries, until an admin retries it.".into());
     line("# TYPE expense_tracker_mail_parked gauge".into());
     line(format!("expense_tracker_mail_parked {parked}"));

@@ -71,12 +71,9 @@ pub async fn record_latency(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    state.metrics.request(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .request(method, route, response.status().as_u16(), started.elapsed());
     response
 }
 

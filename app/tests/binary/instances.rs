@@ -41,6 +41,11 @@ fn free_port() -> u16 {
 }
 
 fn start(name: &'static str, database_url: &str, data_dir: &Path) -> Instance {
+    start_as(name, "all", database_url, data_dir)
+}
+
+/// An instance with the role `role` (`all`, `web` or `worker`).
+fn start_as(name: &'static str, role: &str, database_url: &str, data_dir: &Path) -> Instance {
     let port = free_port();
     let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).expect("a log file");
     let child = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
@@ -52,7 +57,7 @@ fn start(name: &'static str, database_url: &str, data_dir: &Path) -> Instance {
         .env("ADMIN_PASSWORD", PASSWORD)
         .env_remove("SMTP_URL")
         .env_remove("OBJECT_STORE_URL")
-        .env_remove("ROLE")
+        .env("ROLE", role)
         .env("RUST_LOG", "info,sqlx=warn")
         .stdout(log)
         .spawn()
@@ -126,20 +131,80 @@ fn expect(answer: Option<(StatusCode, Value)>, status: StatusCode) -> Value {
 
 async fn token(client: &Client, base: &str, email: &str) -> String {
     let body = json!({ "email": email, "password": PASSWORD });
-    let login = expect(
-        call(
-            client,
-            base,
-            Method::POST,
-            None,
-            "/api/v1/auth/login",
-            Some(&body),
-            None,
-        )
-        .await,
+    let login = send(
+        client,
+        base,
+        Method::POST,
+        None,
+        "/api/v1/auth/login",
+        &body,
         StatusCode::OK,
-    );
+    )
+    .await;
     login["token"].as_str().expect("a token").to_owned()
+}
+
+/// A request with a JSON body (and a bearer token, if given) that must answer `status`;
+/// its JSON body.
+async fn send(
+    client: &Client,
+    base: &str,
+    method: Method,
+    token: Option<&str>,
+    path: &str,
+    body: &Value,
+    status: StatusCode,
+) -> Value {
+    expect(
+        call(client, base, method, token, path, Some(body), None).await,
+        status,
+    )
+}
+
+/// A GET with a bearer token that must answer 200; its JSON body.
+async fn get(client: &Client, base: &str, token: &str, path: &str) -> Value {
+    expect(
+        call(client, base, Method::GET, Some(token), path, None, None).await,
+        StatusCode::OK,
+    )
+}
+
+/// The ids of a page of expenses.
+fn expense_ids(page: &Value) -> BTreeSet<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["expense_id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// A new customer with 1000 in the wallet, registered through `base`; their token.
+async fn customer_with_1000(client: &Client, base: &str, email: &str) -> String {
+    let body = json!({ "name": "Asha Rao", "email": email, "mobile": "+91 98765 43210", "password": PASSWORD });
+    send(
+        client,
+        base,
+        Method::POST,
+        None,
+        "/api/v1/auth/register",
+        &body,
+        StatusCode::CREATED,
+    )
+    .await;
+    let token = token(client, base, email).await;
+    let top_up = json!({ "amount": "1000" });
+    send(
+        client,
+        base,
+        Method::POST,
+        Some(&token),
+        "/api/v1/wallet/top-ups",
+        &top_up,
+        StatusCode::CREATED,
+    )
+    .await;
+    token
 }
 
 /// What `/metrics` says this instance leads: worker -> leading.
@@ -214,19 +279,7 @@ async fn caught_up(client: &Client, base: &str, admin: &str) {
 
 /// Rebuilds every read model on `base` and checks each rebuilt table equals the live one.
 async fn every_read_model_equals_a_rebuild(client: &Client, base: &str, admin: &str) {
-    let list = expect(
-        call(
-            client,
-            base,
-            Method::GET,
-            Some(admin),
-            "/api/v1/admin/projections",
-            None,
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let list = get(client, base, admin, "/api/v1/admin/projections").await;
     let names: Vec<String> = list["items"]
         .as_array()
         .expect("items")
@@ -235,34 +288,19 @@ async fn every_read_model_equals_a_rebuild(client: &Client, base: &str, admin: &
         .collect();
     assert!(names.len() >= 4, "{list}");
     for name in &names {
-        expect(
-            call(
-                client,
-                base,
-                Method::POST,
-                Some(admin),
-                &format!("/api/v1/admin/projections/{name}/rebuild"),
-                Some(&json!({})),
-                None,
-            )
-            .await,
+        send(
+            client,
+            base,
+            Method::POST,
+            Some(admin),
+            &format!("/api/v1/admin/projections/{name}/rebuild"),
+            &json!({}),
             StatusCode::ACCEPTED,
-        );
+        )
+        .await;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let list = expect(
-                call(
-                    client,
-                    base,
-                    Method::GET,
-                    Some(admin),
-                    "/api/v1/admin/projections",
-                    None,
-                    None,
-                )
-                .await,
-                StatusCode::OK,
-            );
+            let list = get(client, base, admin, "/api/v1/admin/projections").await;
             let item = list["items"]
                 .as_array()
                 .expect("items")
@@ -341,19 +379,16 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
     // An agent, so that every ticket is assigned (and announced to the agent).
     let admin = token(&client, &bases[1], ADMIN_EMAIL).await;
     let agent = json!({ "name": "Ravi Kumar", "email": "agent@example.com", "mobile": "+919845012345", "gender": "male", "username": "agent", "password": PASSWORD });
-    expect(
-        call(
-            &client,
-            &bases[1],
-            Method::POST,
-            Some(&admin),
-            "/api/v1/admin/agents",
-            Some(&agent),
-            None,
-        )
-        .await,
+    send(
+        &client,
+        &bases[1],
+        Method::POST,
+        Some(&admin),
+        "/api/v1/admin/agents",
+        &agent,
         StatusCode::CREATED,
-    );
+    )
+    .await;
 
     // Customers, each served by one instance, half by each.
     let mut customers = Vec::new();
@@ -361,48 +396,18 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         let home = n % 2;
         let base = &bases[home];
         let email = format!("customer{n}@example.com");
-        let body = json!({ "name": "Asha Rao", "email": email, "mobile": "+91 98765 43210", "password": PASSWORD });
-        expect(
-            call(
-                &client,
-                base,
-                Method::POST,
-                None,
-                "/api/v1/auth/register",
-                Some(&body),
-                None,
-            )
-            .await,
-            StatusCode::CREATED,
-        );
-        let token = token(&client, base, &email).await;
+        let token = customer_with_1000(&client, base, &email).await;
         let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
-        expect(
-            call(
-                &client,
-                base,
-                Method::PUT,
-                Some(&token),
-                "/api/v1/limits",
-                Some(&limit),
-                None,
-            )
-            .await,
+        send(
+            &client,
+            base,
+            Method::PUT,
+            Some(&token),
+            "/api/v1/limits",
+            &limit,
             StatusCode::OK,
-        );
-        expect(
-            call(
-                &client,
-                base,
-                Method::POST,
-                Some(&token),
-                "/api/v1/wallet/top-ups",
-                Some(&json!({ "amount": "1000" })),
-                None,
-            )
-            .await,
-            StatusCode::CREATED,
-        );
+        )
+        .await;
         customers.push(Customer { email, token, home });
     }
 
@@ -422,32 +427,23 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         .find(|c| c.home == follower)
         .expect("a customer there");
     let body = json!({ "amount": "1", "category": "Travel", "description": "bus", "spent_on": "2026-11-09" });
-    let written = expect(
-        call(
-            &client,
-            &bases[follower],
-            Method::POST,
-            Some(&reader.token),
-            "/api/v1/expenses",
-            Some(&body),
-            None,
-        )
-        .await,
+    let written = send(
+        &client,
+        &bases[follower],
+        Method::POST,
+        Some(&reader.token),
+        "/api/v1/expenses",
+        &body,
         StatusCode::CREATED,
-    );
-    let listed = expect(
-        call(
-            &client,
-            &bases[follower],
-            Method::GET,
-            Some(&reader.token),
-            "/api/v1/expenses?category=Travel",
-            None,
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    );
+    )
+    .await;
+    let listed = get(
+        &client,
+        &bases[follower],
+        &reader.token,
+        "/api/v1/expenses?category=Travel",
+    )
+    .await;
     assert_eq!(
         listed["items"][0]["expense_id"], written["expense_id"],
         "{listed}"
@@ -538,25 +534,15 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         unanswered.values().sum::<usize>()
     );
     for (n, customer) in customers.iter().enumerate() {
-        let listed = expect(
-            call(
+        let listed = expense_ids(
+            &get(
                 &client,
                 survivor,
-                Method::GET,
-                Some(&customer.token),
+                &customer.token,
                 "/api/v1/expenses?limit=100&category=Food",
-                None,
-                None,
             )
             .await,
-            StatusCode::OK,
         );
-        let listed: BTreeSet<String> = listed["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|i| i["expense_id"].as_str().expect("an id").to_owned())
-            .collect();
         let mine: BTreeSet<String> = acknowledged[&n].iter().cloned().collect();
         assert_eq!(mine.len(), EXPENSES_EACH, "{}", customer.email);
         assert!(
@@ -573,38 +559,14 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         );
         let spent = 15 * i64::try_from(listed.len()).expect("a count")
             + i64::from(customer.email == reader.email);
-        let wallet = expect(
-            call(
-                &client,
-                survivor,
-                Method::GET,
-                Some(&customer.token),
-                "/api/v1/wallet",
-                None,
-                None,
-            )
-            .await,
-            StatusCode::OK,
-        );
+        let wallet = get(&client, survivor, &customer.token, "/api/v1/wallet").await;
         assert_eq!(
             wallet["balance"],
             format!("{}.00", 1000 - spent),
             "{}",
             customer.email
         );
-        let tickets = expect(
-            call(
-                &client,
-                survivor,
-                Method::GET,
-                Some(&customer.token),
-                "/api/v1/tickets",
-                None,
-                None,
-            )
-            .await,
-            StatusCode::OK,
-        );
+        let tickets = get(&client, survivor, &customer.token, "/api/v1/tickets").await;
         assert_eq!(
             tickets["items"].as_array().map(Vec::len),
             Some(1),
@@ -695,34 +657,7 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
     let instance = start("only", database.url(), data.path());
     wait_until_ready(&client, &instance).await;
     let base = instance.base.clone();
-    let body = json!({ "name": "Asha Rao", "email": "asha@example.com", "mobile": "+91 98765 43210", "password": PASSWORD });
-    expect(
-        call(
-            &client,
-            &base,
-            Method::POST,
-            None,
-            "/api/v1/auth/register",
-            Some(&body),
-            None,
-        )
-        .await,
-        StatusCode::CREATED,
-    );
-    let asha = token(&client, &base, "asha@example.com").await;
-    expect(
-        call(
-            &client,
-            &base,
-            Method::POST,
-            Some(&asha),
-            "/api/v1/wallet/top-ups",
-            Some(&json!({ "amount": "1000" })),
-            None,
-        )
-        .await,
-        StatusCode::CREATED,
-    );
+    let asha = customer_with_1000(&client, &base, "asha@example.com").await;
 
     // Light load: one expense after another, each sent again under its key until it is
     // acknowledged, while PostgreSQL stops and starts.
@@ -804,25 +739,7 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
 
     let admin = token(&client, &base, ADMIN_EMAIL).await;
     caught_up(&client, &base, &admin).await;
-    let listed = expect(
-        call(
-            &client,
-            &base,
-            Method::GET,
-            Some(&asha),
-            "/api/v1/expenses?limit=200",
-            None,
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    );
-    let listed: BTreeSet<String> = listed["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["expense_id"].as_str().expect("an id").to_owned())
-        .collect();
+    let listed = expense_ids(&get(&client, &base, &asha, "/api/v1/expenses?limit=200").await);
     let sent: BTreeSet<String> = acknowledged.iter().cloned().collect();
     assert_eq!(
         sent.len(),
@@ -830,19 +747,7 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
         "an expense acknowledged twice"
     );
     assert_eq!(listed, sent);
-    let wallet = expect(
-        call(
-            &client,
-            &base,
-            Method::GET,
-            Some(&asha),
-            "/api/v1/wallet",
-            None,
-            None,
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let wallet = get(&client, &base, &asha, "/api/v1/wallet").await;
     let spent = i64::try_from(acknowledged.len()).expect("a count");
     assert_eq!(wallet["balance"], format!("{}.00", 1000 - spent));
     every_read_model_equals_a_rebuild(&client, &base, &admin).await;
@@ -906,4 +811,74 @@ async fn a_stopping_instance_hands_its_workers_over_at_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     println!("workers handed over {handed_over:?} after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_instance_serves_while_a_worker_instance_runs_every_worker() {
+    let Some(database) =
+        TestDatabase::postgres("a_web_instance_serves_while_a_worker_instance_runs").await
+    else {
+        return;
+    };
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().expect("a data directory");
+    let client = client();
+    let worker = start_as("worker", "worker", database.url(), data.path());
+    wait_until_ready(&client, &worker).await;
+    let web = start_as("web", "web", database.url(), data.path());
+    wait_until_ready(&client, &web).await;
+
+    // The worker instance runs every worker and answers nothing but operations.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leads(&client, &worker.base)
+        .await
+        .is_none_or(|l| l.len() != 5 || !l.values().all(|leading| *leading))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker instance never ran the workers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = call(
+        &client,
+        &worker.base,
+        Method::GET,
+        None,
+        "/api/v1/me",
+        None,
+        None,
+    )
+    .await
+    .expect("answered");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        leads(&client, &web.base).await,
+        Some(BTreeMap::new()),
+        "a web instance runs no worker"
+    );
+
+    // The web instance serves commands, and reads its writes at once, while the
+    // projections run on the other instance.
+    let asha = customer_with_1000(&client, &web.base, "asha@example.com").await;
+    let expense = json!({ "amount": "15", "category": "Food", "description": "tea", "spent_on": "2026-11-10" });
+    let written = send(
+        &client,
+        &web.base,
+        Method::POST,
+        Some(&asha),
+        "/api/v1/expenses",
+        &expense,
+        StatusCode::CREATED,
+    )
+    .await;
+    let listed = get(&client, &web.base, &asha, "/api/v1/expenses").await;
+    assert_eq!(listed["items"][0]["expense_id"], written["expense_id"]);
+    let wallet = get(&client, &web.base, &asha, "/api/v1/wallet").await;
+    assert_eq!(wallet["balance"], "985.00");
+    let log = std::fs::read_to_string(data.path().join("web.log")).expect("a log");
+    assert!(
+        !log.contains("a read model is behind its writes"),
+        "the web instance answered before its read model showed the write:\n{log}"
+    );
 }
