@@ -6,6 +6,10 @@ use app::startup::{self, Application};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// See the workspace manifest for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "expense-tracker",

@@ -6,14 +6,15 @@
 //! process on the same 2 cores as both servers and PostgreSQL: compare the figures with
 //! each other more than with anything measured elsewhere.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::server::{Server, customer, median};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]
@@ -33,85 +34,6 @@ pub struct Options {
     /// PostgreSQL server on which to create a throw-away database.
     #[arg(long, env = TEST_POSTGRES_URL)]
     postgres_url: String,
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(binary: &std::path::Path, url: &str, data: &std::path::Path) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(binary)
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("DATA_DIR", data)
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_MAX_CONNECTIONS", "16")
-        .env("RUST_LOG", "warn")
-        .env_remove("SMTP_URL")
-        .stdout(Stdio::null())
-        .spawn()?;
-    Ok(Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn ready(client: &Client, base: &str) -> anyhow::Result<()> {
-    for _ in 0..600 {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
-            && response.status() == StatusCode::OK
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("{base} never got ready")
-}
-
-async fn customer(client: &Client, base: &str, n: usize) -> anyhow::Result<String> {
-    let email = format!("load{n}-{}@example.com", uuid::Uuid::new_v4().simple());
-    let password = "a long enough password";
-    let registered = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({ "name": "Load Test", "email": email, "mobile": "+91 98765 43210", "password": password }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status() == StatusCode::CREATED,
-        "register: {}",
-        registered.status()
-    );
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().unwrap_or_default().to_owned();
-    let topped = client
-        .post(format!("{base}/api/v1/wallet/top-ups"))
-        .bearer_auth(&token)
-        .json(&json!({ "amount": "1000000" }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        topped.status() == StatusCode::CREATED,
-        "top-up: {}",
-        topped.status()
-    );
-    Ok(token)
 }
 
 /// Commands per second from `tokens.len()` connections, spread over `bases` in turn.
@@ -149,15 +71,6 @@ async fn load(client: &Client, bases: &[String], tokens: &[String], seconds: f64
     rate
 }
 
-fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (
-        values[values.len() / 2],
-        values.first().copied().unwrap_or(0.0),
-        values.last().copied().unwrap_or(0.0),
-    )
-}
-
 async fn leads_all(client: &Client, base: &str) -> bool {
     let Ok(response) = client.get(format!("{base}/metrics")).send().await else {
         return false;
@@ -183,13 +96,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let client = Client::builder()
         .pool_max_idle_per_host(options.connections)
         .build()?;
-    let first = start(&options.binary, database.url(), data.path())?;
-    ready(&client, &first.base).await?;
-    let second = start(&options.binary, database.url(), data.path())?;
-    ready(&client, &second.base).await?;
+    let mut first = Server::start(&options.binary, Some(database.url()), data.path(), Some(16))?;
+    first.ready(&client, Instant::now()).await?;
+    let mut second = Server::start(&options.binary, Some(database.url()), data.path(), Some(16))?;
+    second.ready(&client, Instant::now()).await?;
     let mut tokens = Vec::new();
-    for n in 0..options.connections {
-        tokens.push(customer(&client, &first.base, n).await?);
+    for _ in 0..options.connections {
+        tokens.push(customer(&client, &first.base, "1000000").await?);
     }
     let both = [first.base.clone(), second.base.clone()];
     let mut one_rates = Vec::new();

@@ -1,5 +1,9 @@
 //! Benchmarks of the expense tracker, run on demand and never by the test suite.
 //!
+//! `cargo run --release -p bench -- all` measures the product end to end over HTTP as its
+//! users use it (SQLite and PostgreSQL, one hot wallet, latency, dashboards, restart time,
+//! memory, `verify` and `rebuild` of a million events), every figure against its goal.
+//!
 //! `cargo run --release -p bench -- event-store` measures durable appends to the event
 //! store: 64 concurrent single-event callers on distinct streams with group commit, the same
 //! load with group commit off (one transaction per event: the naive baseline), and callers
@@ -13,11 +17,18 @@
 //! then two instances of the release binary on one PostgreSQL database, and times the
 //! workers' failover when one instance is killed.
 
+mod all;
 mod event_store;
 mod instances;
+mod load;
 mod rebuild;
+mod server;
 
 use clap::{Parser, Subcommand};
+
+/// The product's allocator (`app`'s binary), so that what is measured here is what runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks of the expense tracker")]
@@ -28,6 +39,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole product end to end, every figure against its goal (see `all.rs`).
+    All(all::Options),
     /// Durable appends to the event store, group commit against the naive baseline.
     EventStore(event_store::Options),
     /// Rebuild of every read model against reading and decoding the same events.
@@ -42,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::All(options) => runtime.block_on(all::run(options)),
         Command::EventStore(options) => runtime.block_on(event_store::run(options)),
         Command::Rebuild(options) => runtime.block_on(rebuild::run(options)),
         Command::Instances(options) => runtime.block_on(instances::run(options)),

@@ -12,6 +12,8 @@ use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
 use projections::facts::decode;
 use projections::rebuild::{REBUILD_BATCH, rebuild_all};
 
+use crate::server::median;
+
 /// What to measure.
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -40,13 +42,6 @@ pub struct Options {
     /// writing it again (for profiling; the figures are the same).
     #[arg(long)]
     keep_data: Option<std::path::PathBuf>,
-}
-
-fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let low = values.first().copied().unwrap_or(0.0);
-    let high = values.last().copied().unwrap_or(0.0);
-    (values[values.len() / 2], low, high)
 }
 
 async fn read_and_decode(store: &Arc<dyn EventStore>) -> anyhow::Result<u64> {

@@ -77,8 +77,9 @@ pub enum Database {
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
-    // Boxed: the options are large and rarely read, the pool is the hot part.
-    options: Box<SqliteConnectOptions>,
+    // Shared, not copied: the database is cloned with the application state for every
+    // request, and copying the options (a map of pragmas) showed in profiles under load.
+    options: std::sync::Arc<SqliteConnectOptions>,
 }
 
 impl SqliteDatabase {
@@ -131,7 +132,7 @@ impl Database {
                 .map_err(DatabaseError::Connect)?;
             Ok(Self::Sqlite(SqliteDatabase {
                 pool,
-                options: Box::new(options),
+                options: std::sync::Arc::new(options),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;

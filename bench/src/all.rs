@@ -1,0 +1,554 @@
+//! `cargo run --release -p bench -- all`: the product measured end to end as its users
+//! use it, every figure against its goal, in one run:
+//!
+//! 1. SQLite (the default, durable settings): `GET /healthz` (the ceiling of HTTP on this
+//!    machine) and `RecordExpense` from 64 connections over 64 wallets, taken in turn in
+//!    each run; the same on one hot wallet (then its balance is checked: no lost update);
+//!    `GET /api/v1/dashboard`; one connection's latency; p99 at half the maximum load.
+//! 2. PostgreSQL: `RecordExpense` over 64 wallets and on one hot wallet.
+//! 3. A demo history of `--events` events over `--customers` customers (the demo-data
+//!    generator): time to ready after each restart, the server's peak memory under load,
+//!    and the `verify` and `rebuild` commands over the whole log.
+//!
+//! The load generator (`load.rs`) runs in this process, on the same cores as the server.
+//! Every figure is the median of `--runs` runs, with the spread.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
+use reqwest::Client;
+use serde_json::json;
+
+use crate::load::{self, Call, Outcome, Pace};
+use crate::server::{Server, balance, customer, median};
+
+/// What to measure.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Runs of each measurement; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seconds each load lasts.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Concurrent connections, each with a wallet of its own.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// The release binary.
+    #[arg(long, default_value = "target/release/expense-tracker")]
+    binary: PathBuf,
+    /// PostgreSQL server on which to create a throw-away database; PostgreSQL is skipped
+    /// without it.
+    #[arg(long, env = TEST_POSTGRES_URL)]
+    postgres_url: Option<String>,
+    /// Events in the demo history of the third part.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Customers (wallets) in that history.
+    #[arg(long, default_value_t = 100_000)]
+    customers: usize,
+    /// Keep that history in this directory and reuse it on the next run.
+    #[arg(long)]
+    keep_data: Option<PathBuf>,
+    /// Leave out the demo history's part (restart, memory, verify and rebuild).
+    #[arg(long)]
+    skip_history: bool,
+}
+
+/// A figure with its median, spread and goal, printed at the end.
+struct Line {
+    workload: String,
+    figure: String,
+    goal: &'static str,
+    verdict: Option<bool>,
+}
+
+#[derive(Default)]
+struct Report(Vec<Line>);
+
+impl Report {
+    fn add(
+        &mut self,
+        workload: impl Into<String>,
+        figure: String,
+        goal: &'static str,
+        met: Option<bool>,
+    ) {
+        let line = Line {
+            workload: workload.into(),
+            figure,
+            goal,
+            verdict: met,
+        };
+        println!(
+            "  {}: {}{}",
+            line.workload,
+            line.figure,
+            if line.goal.is_empty() {
+                String::new()
+            } else {
+                format!(" (goal {})", line.goal)
+            }
+        );
+        self.0.push(line);
+    }
+
+    fn print(&self) {
+        println!("\n| workload | median (spread) | goal | |\n|---|---|---|---|");
+        for line in &self.0 {
+            let verdict = match line.verdict {
+                Some(true) => "met",
+                Some(false) => "**not met**",
+                None => "",
+            };
+            println!(
+                "| {} | {} | {} | {verdict} |",
+                line.workload, line.figure, line.goal
+            );
+        }
+    }
+}
+
+fn rate_text(rates: Vec<f64>) -> (f64, String) {
+    let (median, low, high) = median(rates);
+    (median, format!("{median:.0}/s ({low:.0}..{high:.0})"))
+}
+
+fn ms_text(values: Vec<f64>) -> (f64, String) {
+    let (median, low, high) = median(values);
+    (median, format!("{median:.2} ms ({low:.2}..{high:.2})"))
+}
+
+/// An expense worth one unit, dated today.
+fn expense(token: &str) -> Call {
+    let today = chrono::Utc::now().date_naive().to_string();
+    Call::post(
+        "/api/v1/expenses",
+        token,
+        &json!({ "amount": "1", "category": "Food", "description": "tea", "spent_on": today }),
+    )
+}
+
+/// Fails on answers other than the expected ones: a benchmark of errors measures nothing.
+fn checked(name: &str, outcome: Outcome) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        outcome.failed == 0,
+        "{name}: {} requests failed, the first with {}",
+        outcome.failed,
+        outcome.first_failure.as_deref().unwrap_or("?")
+    );
+    Ok(outcome)
+}
+
+const TOP_UP: &str = "100000000";
+
+/// Checks that a hot wallet lost no update: its balance is its top-up less one unit per
+/// acknowledged expense.
+async fn no_lost_update(
+    client: &Client,
+    base: &str,
+    token: &str,
+    acknowledged: u64,
+) -> anyhow::Result<()> {
+    let shown: f64 = balance(client, base, token).await?.parse()?;
+    let expected = TOP_UP.parse::<f64>()? - acknowledged as f64;
+    anyhow::ensure!(
+        (shown - expected).abs() < 0.001,
+        "the hot wallet shows {shown} after {acknowledged} expenses of 1 from {TOP_UP}: expected {expected}"
+    );
+    println!("  hot wallet: {acknowledged} expenses acknowledged, balance {shown} as expected");
+    Ok(())
+}
+
+async fn customers(client: &Client, base: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokens.push(customer(client, base, TOP_UP).await?);
+    }
+    Ok(tokens)
+}
+
+async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyhow::Result<()> {
+    println!(
+        "SQLite (durable defaults), {} connections",
+        options.connections
+    );
+    let data = tempfile::tempdir()?;
+    let mut server = Server::start(&options.binary, None, data.path(), None)?;
+    server.ready(client, Instant::now()).await?;
+    let tokens = customers(client, &server.base, options.connections).await?;
+    let hot = customer(client, &server.base, TOP_UP).await?;
+    let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
+    let on_hot: Vec<Call> = (0..options.connections).map(|_| expense(&hot)).collect();
+    let health: Vec<Call> = (0..options.connections)
+        .map(|_| Call::get("/healthz", None))
+        .collect();
+    let dashboards: Vec<Call> = tokens
+        .iter()
+        .map(|t| Call::get("/api/v1/dashboard", Some(t)))
+        .collect();
+    let single = [expense(&tokens[0])];
+    let (mut healthz, mut record, mut ratio, mut hot_rates, mut dashboard) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p50, mut p99) = (Vec::new(), Vec::new());
+    let mut hot_done = 0;
+    let seconds = options.seconds;
+    for run in 1..=options.runs {
+        let h = checked(
+            "healthz",
+            load::run(server.address, &health, seconds, Pace::AsFastAsAnswered).await?,
+        )?;
+        let r = checked(
+            "record",
+            load::run(server.address, &spread, seconds, Pace::AsFastAsAnswered).await?,
+        )?;
+        let w = checked(
+            "hot wallet",
+            load::run(server.address, &on_hot, seconds, Pace::AsFastAsAnswered).await?,
+        )?;
+        hot_done += w.done;
+        let d = checked(
+            "dashboard",
+            load::run(server.address, &dashboards, seconds, Pace::AsFastAsAnswered).await?,
+        )?;
+        let mut s = checked(
+            "one connection",
+            load::run(server.address, &single, seconds, Pace::AsFastAsAnswered).await?,
+        )?;
+        println!(
+            "  run {run}: healthz {:.0}/s, RecordExpense {:.0}/s, hot wallet {:.0}/s, dashboard {:.0}/s, one connection p50 {:.2} ms p99 {:.2} ms",
+            h.rate(),
+            r.rate(),
+            w.rate(),
+            d.rate(),
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0)
+        );
+        ratio.push(r.rate() / h.rate());
+        healthz.push(h.rate());
+        record.push(r.rate());
+        hot_rates.push(w.rate());
+        dashboard.push(d.rate());
+        p50.push(s.percentile_ms(50.0));
+        p99.push(s.percentile_ms(99.0));
+    }
+    no_lost_update(client, &server.base, &hot, hot_done).await?;
+    let (_, text) = rate_text(healthz);
+    report.add(
+        "GET /healthz, 64 connections, SQLite server",
+        text,
+        "",
+        None,
+    );
+    let (max, text) = rate_text(record);
+    report.add(
+        "RecordExpense, 64 connections over 64 wallets, SQLite durable",
+        text,
+        ">= 12,000/s",
+        Some(max >= 12_000.0),
+    );
+    let (r, low, high) = median(ratio);
+    report.add(
+        "RecordExpense / GET /healthz, same run",
+        format!("{r:.2}x ({low:.2}..{high:.2})"),
+        ">= 0.45x",
+        Some(r >= 0.45),
+    );
+    let (hot_rate, text) = rate_text(hot_rates);
+    report.add(
+        "RecordExpense, one hot wallet, 64 connections, SQLite",
+        format!("{text}, no lost update"),
+        ">= 5,000/s",
+        Some(hot_rate >= 5_000.0),
+    );
+    let (_, text) = rate_text(dashboard);
+    report.add(
+        "GET /api/v1/dashboard, 64 connections, SQLite",
+        text,
+        "",
+        None,
+    );
+    let (median_p50, text) = ms_text(p50);
+    report.add(
+        "RecordExpense, one connection: p50",
+        text,
+        "<= 1 ms",
+        Some(median_p50 <= 1.0),
+    );
+    let (_, text) = ms_text(p99);
+    report.add("RecordExpense, one connection: p99", text, "", None);
+
+    let mut half = Vec::new();
+    for _ in 0..options.runs {
+        let mut h = checked(
+            "half load",
+            load::run(
+                server.address,
+                &spread,
+                seconds,
+                Pace::Rate {
+                    per_second: max / 2.0,
+                },
+            )
+            .await?,
+        )?;
+        println!(
+            "  at {:.0}/s (half of {max:.0}/s): {:.0}/s done, p99 {:.2} ms",
+            max / 2.0,
+            h.rate(),
+            h.percentile_ms(99.0)
+        );
+        half.push(h.percentile_ms(99.0));
+    }
+    let (half_p99, text) = ms_text(half);
+    report.add(
+        format!(
+            "RecordExpense at half the maximum ({:.0}/s): p99",
+            max / 2.0
+        ),
+        text,
+        "<= 10 ms",
+        Some(half_p99 <= 10.0),
+    );
+    report.add(
+        "server peak RSS (SQLite, under the loads above)",
+        format!("{:.0} MiB", server.peak_rss_mib()?),
+        "",
+        None,
+    );
+    Ok(())
+}
+
+async fn postgres(options: &Options, client: &Client, report: &mut Report) -> anyhow::Result<()> {
+    let Some(url) = &options.postgres_url else {
+        println!("PostgreSQL: skipped (no --postgres-url or {TEST_POSTGRES_URL})");
+        return Ok(());
+    };
+    println!("PostgreSQL, {} connections", options.connections);
+    let database = TestDatabase::postgres_on(url).await;
+    let data = tempfile::tempdir()?;
+    let mut server = Server::start(&options.binary, Some(database.url()), data.path(), None)?;
+    server.ready(client, Instant::now()).await?;
+    let tokens = customers(client, &server.base, options.connections).await?;
+    let hot = customer(client, &server.base, TOP_UP).await?;
+    let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
+    let on_hot: Vec<Call> = (0..options.connections).map(|_| expense(&hot)).collect();
+    let (mut record, mut hot_rates, mut hot_done) = (Vec::new(), Vec::new(), 0);
+    for run in 1..=options.runs {
+        let r = checked(
+            "record",
+            load::run(
+                server.address,
+                &spread,
+                options.seconds,
+                Pace::AsFastAsAnswered,
+            )
+            .await?,
+        )?;
+        let w = checked(
+            "hot wallet",
+            load::run(
+                server.address,
+                &on_hot,
+                options.seconds,
+                Pace::AsFastAsAnswered,
+            )
+            .await?,
+        )?;
+        hot_done += w.done;
+        println!(
+            "  run {run}: RecordExpense {:.0}/s, hot wallet {:.0}/s",
+            r.rate(),
+            w.rate()
+        );
+        record.push(r.rate());
+        hot_rates.push(w.rate());
+    }
+    no_lost_update(client, &server.base, &hot, hot_done).await?;
+    let (rate, text) = rate_text(record);
+    report.add(
+        "RecordExpense, 64 connections over 64 wallets, PostgreSQL",
+        text,
+        ">= 4,000/s",
+        Some(rate >= 4_000.0),
+    );
+    let (_, text) = rate_text(hot_rates);
+    report.add(
+        "RecordExpense, one hot wallet, PostgreSQL",
+        format!("{text}, no lost update"),
+        "",
+        None,
+    );
+    drop(server);
+    database.destroy_now().await;
+    Ok(())
+}
+
+/// Runs `binary` with `arguments` on the SQLite data in `data`; its standard output.
+fn command(binary: &Path, data: &Path, arguments: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .args(arguments)
+        .env("DATA_DIR", data)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{arguments:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+async fn history(options: &Options, client: &Client, report: &mut Report) -> anyhow::Result<()> {
+    let temporary = tempfile::tempdir()?;
+    let data = options
+        .keep_data
+        .clone()
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&data)?;
+    let written = data.join("demo-data.done");
+    if written.exists() {
+        println!("History: reusing {}", data.display());
+    } else {
+        let started = Instant::now();
+        let events = options.events.to_string();
+        let customers = options.customers.to_string();
+        command(
+            &options.binary,
+            &data,
+            &["demo-data", "--customers", &customers, "--events", &events],
+        )?;
+        std::fs::write(&written, "")?;
+        println!(
+            "History: {events} events over {customers} customers written in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    // Each run is a restart on the whole history, then load on it.
+    let (mut ready, mut rss, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=options.runs {
+        let started = Instant::now();
+        let mut server = Server::start(&options.binary, None, &data, None)?;
+        let took = server.ready(client, started).await?;
+        if tokens.is_empty() {
+            tokens = customers(client, &server.base, options.connections).await?;
+        }
+        let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
+        let dashboards: Vec<Call> = tokens
+            .iter()
+            .map(|t| Call::get("/api/v1/dashboard", Some(t)))
+            .collect();
+        let r = checked(
+            "record",
+            load::run(
+                server.address,
+                &spread,
+                options.seconds,
+                Pace::AsFastAsAnswered,
+            )
+            .await?,
+        )?;
+        let d = checked(
+            "dashboard",
+            load::run(
+                server.address,
+                &dashboards,
+                options.seconds,
+                Pace::AsFastAsAnswered,
+            )
+            .await?,
+        )?;
+        let peak = server.peak_rss_mib()?;
+        println!(
+            "  run {run}: ready {:.0} ms after start; RecordExpense {:.0}/s, dashboard {:.0}/s; peak RSS {peak:.0} MiB",
+            took.as_secs_f64() * 1000.0,
+            r.rate(),
+            d.rate()
+        );
+        ready.push(took.as_secs_f64() * 1000.0);
+        rss.push(peak);
+        drop(server);
+    }
+    let (ready_ms, low, high) = median(ready);
+    report.add(
+        format!("ready after a restart, {} events stored", options.events),
+        format!("{ready_ms:.0} ms ({low:.0}..{high:.0})"),
+        "<= 2 s",
+        Some(ready_ms <= 2000.0),
+    );
+    let (peak, low, high) = median(rss);
+    report.add(
+        format!(
+            "server peak RSS, {} events, {} wallets, under load",
+            options.events, options.customers
+        ),
+        format!("{peak:.0} MiB ({low:.0}..{high:.0})"),
+        "<= 150 MB",
+        Some(peak * 1.048_576 <= 150.0),
+    );
+
+    let (mut verified, mut rebuilt, mut events) = (Vec::new(), Vec::new(), 0_f64);
+    for run in 1..=options.runs {
+        let started = Instant::now();
+        let verdict: serde_json::Value =
+            serde_json::from_str(&command(&options.binary, &data, &["verify"])?)?;
+        let took = started.elapsed();
+        events = verdict["checked"].as_f64().unwrap_or(0.0);
+        anyhow::ensure!(
+            verdict["ok"] == true,
+            "the history does not verify: {verdict}"
+        );
+        let started = Instant::now();
+        let rebuilt_all = command(&options.binary, &data, &["rebuild"])?;
+        let rebuild_took = started.elapsed();
+        anyhow::ensure!(
+            !rebuilt_all.contains("differed"),
+            "a rebuilt read model differed: {rebuilt_all}"
+        );
+        println!(
+            "  run {run}: verify {events:.0} events in {:.1} s, rebuild all read models in {:.1} s",
+            took.as_secs_f64(),
+            rebuild_took.as_secs_f64()
+        );
+        verified.push(events / took.as_secs_f64());
+        rebuilt.push(events / rebuild_took.as_secs_f64());
+    }
+    let (rate, text) = rate_text(rebuilt);
+    report.add(
+        format!("`expense-tracker rebuild`, {events:.0} events, SQLite (whole command)"),
+        text.replace("/s", " events/s"),
+        ">= 150,000 events/s",
+        Some(rate >= 150_000.0),
+    );
+    let (_, text) = rate_text(verified);
+    report.add(
+        format!("`expense-tracker verify`, {events:.0} events, SQLite (whole command)"),
+        text.replace("/s", " events/s"),
+        "",
+        None,
+    );
+    Ok(())
+}
+
+/// # Errors
+/// When a server cannot be started, a database set up, or a request fails.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        options.binary.is_file(),
+        "{} is missing: cargo build --release -p app",
+        options.binary.display()
+    );
+    let client = Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let mut report = Report::default();
+    sqlite(&options, &client, &mut report).await?;
+    postgres(&options, &client, &mut report).await?;
+    if !options.skip_history {
+        history(&options, &client, &mut report).await?;
+    }
+    report.print();
+    Ok(())
+}

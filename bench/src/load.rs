@@ -1,0 +1,210 @@
+//! A small HTTP/1.1 load generator: one hyper connection per simulated client, each
+//! sending its request again as soon as the answer is in (closed loop), or on a schedule
+//! (open loop, for latency at a given rate). It shares the machine with the server, so it
+//! is kept lean: no pool, no redirects, no TLS, the request built once per connection.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// What one connection sends, again and again.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub token: Option<String>,
+    pub body: Option<Bytes>,
+    /// The status that counts as done.
+    pub expect: StatusCode,
+}
+
+impl Call {
+    /// `GET path`, expecting 200.
+    pub fn get(path: &str, token: Option<&str>) -> Self {
+        Self {
+            method: Method::GET,
+            path: path.to_owned(),
+            token: token.map(str::to_owned),
+            body: None,
+            expect: StatusCode::OK,
+        }
+    }
+
+    /// `POST path` with a JSON body, expecting 201.
+    pub fn post(path: &str, token: &str, body: &serde_json::Value) -> Self {
+        Self {
+            method: Method::POST,
+            path: path.to_owned(),
+            token: Some(token.to_owned()),
+            body: Some(Bytes::from(body.to_string())),
+            expect: StatusCode::CREATED,
+        }
+    }
+
+    fn request(&self, address: SocketAddr) -> anyhow::Result<Request<Full<Bytes>>> {
+        let mut request = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.path)
+            .header(hyper::header::HOST, address.to_string());
+        if let Some(token) = &self.token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if self.body.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        Ok(request.body(Full::new(self.body.clone().unwrap_or_default()))?)
+    }
+}
+
+/// What a load run saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Answers with the expected status.
+    pub done: u64,
+    /// Other answers and failed requests.
+    pub failed: u64,
+    /// The first unexpected answer, to say what went wrong.
+    pub first_failure: Option<String>,
+    pub elapsed: Duration,
+    /// Every done request's latency, in microseconds.
+    pub latencies_us: Vec<u32>,
+}
+
+impl Outcome {
+    /// Done requests per second.
+    #[must_use]
+    pub fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency below which `percent` of the done requests answered, in milliseconds.
+    #[must_use]
+    pub fn percentile_ms(&mut self, percent: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies_us.sort_unstable();
+        let rank = ((percent / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        f64::from(self.latencies_us[rank.min(self.latencies_us.len() - 1)]) / 1000.0
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.done += other.done;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        self.latencies_us.extend(other.latencies_us);
+    }
+}
+
+/// How each connection paces its requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// The next request as soon as the answer is in.
+    AsFastAsAnswered,
+    /// `per_second` requests per second over all connections, on a fixed schedule; a
+    /// request's latency counts from when it was due, so a slow answer that delays the
+    /// next request is charged to that request too (no coordinated omission).
+    Rate { per_second: f64 },
+}
+
+/// Sends each of `calls` on a connection of its own for `seconds`.
+///
+/// # Errors
+/// When a connection cannot be opened.
+pub async fn run(
+    address: SocketAddr,
+    calls: &[Call],
+    seconds: f64,
+    pace: Pace,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    let connections = calls.len().max(1);
+    for (n, call) in calls.iter().enumerate() {
+        let call = call.clone();
+        let interval = match pace {
+            Pace::AsFastAsAnswered => None,
+            Pace::Rate { per_second } => Some(Duration::from_secs_f64(
+                connections as f64 / per_second.max(1e-9),
+            )),
+        };
+        // Spread the scheduled connections' first requests over one interval.
+        let offset = interval.map_or(Duration::ZERO, |i| i.mul_f64(n as f64 / connections as f64));
+        tasks.spawn(connection(address, call, started + offset, until, interval));
+    }
+    let mut outcome = Outcome::default();
+    while let Some(joined) = tasks.join_next().await {
+        outcome.merge(joined??);
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+async fn connection(
+    address: SocketAddr,
+    call: Call,
+    first: Instant,
+    until: Instant,
+    interval: Option<Duration>,
+) -> anyhow::Result<Outcome> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(driver);
+    let mut outcome = Outcome::default();
+    let mut due = first;
+    loop {
+        if interval.is_some() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if Instant::now() >= until {
+            break;
+        }
+        let sent = if interval.is_some() {
+            due
+        } else {
+            Instant::now()
+        };
+        sender.ready().await?;
+        let answer = sender.send_request(call.request(address)?).await;
+        match answer {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                if status == call.expect {
+                    outcome.done += 1;
+                    let micros = sent.elapsed().as_micros();
+                    outcome
+                        .latencies_us
+                        .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                } else {
+                    outcome.failed += 1;
+                    outcome.first_failure.get_or_insert_with(|| {
+                        format!("{status}: {}", String::from_utf8_lossy(&body))
+                    });
+                }
+            }
+            Err(error) => {
+                outcome.failed += 1;
+                outcome
+                    .first_failure
+                    .get_or_insert_with(|| error.to_string());
+                break;
+            }
+        }
+        if let Some(interval) = interval {
+            due += interval;
+        }
+    }
+    drop(sender);
+    driver.abort();
+    Ok(outcome)
+}
