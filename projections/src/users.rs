@@ -44,6 +44,9 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// Values per registration row: the columns of `Sql::register`.
+const REGISTRATION_WIDTH: usize = 9;
+
 /// The statements, for one table (the live one, or a rebuild's).
 #[derive(Debug, Clone)]
 struct Sql {
@@ -58,8 +61,7 @@ impl Sql {
         Self {
             register: format!(
                 "INSERT INTO {table} (user_id, role, profile, active, erased, registered_by, \
-                 registered_by_id, registered_at_us, registered_at) \
-                 VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8)"
+                 registered_by_id, registered_at_us, registered_at) VALUES "
             ),
             set_active: format!("UPDATE {table} SET active = $2 WHERE user_id = $1"),
             erase: format!("UPDATE {table} SET profile = NULL, erased = 1 WHERE user_id = $1"),
@@ -125,11 +127,26 @@ impl UsersProjection {
         }
     }
 
+    /// Writes the registrations gathered so far, many rows per statement.
+    async fn register_gathered(
+        &self,
+        tx: &mut WriteTx,
+        registrations: &mut Vec<Value>,
+    ) -> Result<(), ApplyError> {
+        let rows = std::mem::take(registrations);
+        tx.write_rows(&self.sql.register, "", REGISTRATION_WIDTH, rows)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies one change; registrations are gathered in `registrations` and written
+    /// before any other statement, so the table changes in the log's order.
     async fn apply_one(
         &self,
         tx: &mut WriteTx,
         fact: &Fact,
         change: Change,
+        registrations: &mut Vec<Value>,
     ) -> Result<(), ApplyError> {
         let user = fact.subject.to_string();
         let micros = fact.recorded_at.timestamp_micros();
@@ -145,24 +162,29 @@ impl UsersProjection {
                     Registrar::Operator => ("operator", None),
                 };
                 let erased = i64::from(profile.is_none());
-                tx.execute(
-                    &self.sql.register,
-                    &[
-                        user.into(),
-                        role_name(role).into(),
-                        profile.map(|sealed| sealed.get().to_owned()).into(),
-                        erased.into(),
-                        by.into(),
-                        by_id.into(),
-                        micros.into(),
-                        i64::try_from(fact.position.0).unwrap_or(i64::MAX).into(),
-                    ],
-                )
-                .await?;
+                registrations.extend([
+                    user.into(),
+                    role_name(role).into(),
+                    profile.map(|sealed| sealed.get().to_owned()).into(),
+                    Value::Int(1),
+                    erased.into(),
+                    by.into(),
+                    by_id.into(),
+                    micros.into(),
+                    i64::try_from(fact.position.0).unwrap_or(i64::MAX).into(),
+                ]);
                 return Ok(());
             }
             Change::Other(event) => event,
         };
+        if !registrations.is_empty()
+            && !matches!(
+                event,
+                UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {}
+            )
+        {
+            self.register_gathered(tx, registrations).await?;
+        }
         match event {
             // Read from the stored payload above.
             UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {} => {}
@@ -209,12 +231,13 @@ impl Projection for UsersProjection {
     }
 
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
+        let mut registrations = Vec::new();
         for fact in facts {
             if let What::User(recorded) = &fact.what {
                 let change = Self::read(fact, recorded)?;
-                self.apply_one(tx, fact, change).await?;
+                self.apply_one(tx, fact, change, &mut registrations).await?;
             }
         }
-        Ok(())
+        self.register_gathered(tx, &mut registrations).await
     }
 }

@@ -62,8 +62,10 @@ pub const TABLES: [&str; 5] = [
     "rm_goals",
 ];
 
-const OPEN_WALLET: &str = "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) \
-                     VALUES ($1, $2, $3, 0, 0)";
+/// New wallets, many per statement: rows of (owner, currency, minor units, 0, 0).
+const OPEN_WALLETS: &str =
+    "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) VALUES ";
+const WALLET_WIDTH: usize = 5;
 /// Voids of expenses recorded in earlier batches, many per statement: rows of (expense id,
 /// owner, reason); each voided expense comes back with its amount.
 const VOID_EXPENSES: &str =
@@ -149,7 +151,7 @@ fn suffixed(template: &str, suffix: &str) -> String {
 struct Sql {
     expenses_into: String,
     insert_categories: String,
-    open_wallet: String,
+    open_wallets: String,
     void_expenses: String,
     set_limit: String,
     remove_limit: String,
@@ -164,7 +166,7 @@ impl Sql {
         Self {
             expenses_into: suffixed(EXPENSES_INTO, suffix),
             insert_categories: suffixed(INSERT_CATEGORIES, suffix),
-            open_wallet: suffixed(OPEN_WALLET, suffix),
+            open_wallets: suffixed(OPEN_WALLETS, suffix),
             void_expenses: suffixed(VOID_EXPENSES, suffix),
             set_limit: suffixed(SET_LIMIT, suffix),
             remove_limit: suffixed(REMOVE_LIMIT, suffix),
@@ -219,6 +221,8 @@ struct EarlierVoid {
 /// category rows, savings moves per goal, and the sums per wallet.
 #[derive(Default)]
 struct Pending {
+    /// New wallet rows, [`WALLET_WIDTH`] values each; written before the sums.
+    wallets: Vec<Value>,
     sums: HashMap<Uuid, Sums>,
     /// New expense rows, [`EXPENSE_WIDTH`] values each.
     expenses: Vec<Value>,
@@ -286,15 +290,13 @@ impl WalletsProjection {
         let milli = |amount: Decimal| to_milli(amount).map_err(bad);
         match event {
             WalletEvent::WalletOpened { currency, .. } => {
-                tx.execute(
-                    &sql.open_wallet,
-                    &[
-                        owner.into(),
-                        currency.code().into(),
-                        i64::from(currency.minor_units()).into(),
-                    ],
-                )
-                .await?;
+                pending.wallets.extend([
+                    owner.into(),
+                    currency.code().into(),
+                    i64::from(currency.minor_units()).into(),
+                    Value::Int(0),
+                    Value::Int(0),
+                ]);
             }
             WalletEvent::WalletToppedUp { amount, .. } => {
                 pending.sums.entry(fact.subject).or_default().balance += milli(*amount)?;
@@ -468,6 +470,9 @@ impl Projection for WalletsProjection {
                 Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
             }
         }
+        // Only the sums below read these rows; no other statement touches the table.
+        tx.write_rows(&self.sql.open_wallets, "", WALLET_WIDTH, pending.wallets)
+            .await?;
         tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)
             .await?;
         tx.write_rows(
