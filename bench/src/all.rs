@@ -142,6 +142,19 @@ fn checked(name: &str, outcome: Outcome) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
+/// Sends `calls` as fast as they are answered for `seconds`; fails on unexpected answers.
+async fn flat_out(
+    name: &str,
+    address: std::net::SocketAddr,
+    calls: &[Call],
+    seconds: f64,
+) -> anyhow::Result<Outcome> {
+    checked(
+        name,
+        load::run(address, calls, seconds, Pace::AsFastAsAnswered).await?,
+    )
+}
+
 const TOP_UP: &str = "100000000";
 
 /// Checks that a hot wallet lost no update: its balance is its top-up less one unit per
@@ -196,27 +209,12 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
     let mut hot_done = 0;
     let seconds = options.seconds;
     for run in 1..=options.runs {
-        let h = checked(
-            "healthz",
-            load::run(server.address, &health, seconds, Pace::AsFastAsAnswered).await?,
-        )?;
-        let r = checked(
-            "record",
-            load::run(server.address, &spread, seconds, Pace::AsFastAsAnswered).await?,
-        )?;
-        let w = checked(
-            "hot wallet",
-            load::run(server.address, &on_hot, seconds, Pace::AsFastAsAnswered).await?,
-        )?;
+        let h = flat_out("healthz", server.address, &health, seconds).await?;
+        let r = flat_out("record", server.address, &spread, seconds).await?;
+        let w = flat_out("hot wallet", server.address, &on_hot, seconds).await?;
         hot_done += w.done;
-        let d = checked(
-            "dashboard",
-            load::run(server.address, &dashboards, seconds, Pace::AsFastAsAnswered).await?,
-        )?;
-        let mut s = checked(
-            "one connection",
-            load::run(server.address, &single, seconds, Pace::AsFastAsAnswered).await?,
-        )?;
+        let d = flat_out("dashboard", server.address, &dashboards, seconds).await?;
+        let mut s = flat_out("one connection", server.address, &single, seconds).await?;
         println!(
             "  run {run}: healthz {:.0}/s, RecordExpense {:.0}/s, hot wallet {:.0}/s, dashboard {:.0}/s, one connection p50 {:.2} ms p99 {:.2} ms",
             h.rate(),
@@ -337,26 +335,8 @@ async fn postgres(options: &Options, client: &Client, report: &mut Report) -> an
     let on_hot: Vec<Call> = (0..options.connections).map(|_| expense(&hot)).collect();
     let (mut record, mut hot_rates, mut hot_done) = (Vec::new(), Vec::new(), 0);
     for run in 1..=options.runs {
-        let r = checked(
-            "record",
-            load::run(
-                server.address,
-                &spread,
-                options.seconds,
-                Pace::AsFastAsAnswered,
-            )
-            .await?,
-        )?;
-        let w = checked(
-            "hot wallet",
-            load::run(
-                server.address,
-                &on_hot,
-                options.seconds,
-                Pace::AsFastAsAnswered,
-            )
-            .await?,
-        )?;
+        let r = flat_out("record", server.address, &spread, options.seconds).await?;
+        let w = flat_out("hot wallet", server.address, &on_hot, options.seconds).await?;
         hot_done += w.done;
         println!(
             "  run {run}: RecordExpense {:.0}/s, hot wallet {:.0}/s",
@@ -442,26 +422,8 @@ async fn history(options: &Options, client: &Client, report: &mut Report) -> any
             .iter()
             .map(|t| Call::get("/api/v1/dashboard", Some(t)))
             .collect();
-        let r = checked(
-            "record",
-            load::run(
-                server.address,
-                &spread,
-                options.seconds,
-                Pace::AsFastAsAnswered,
-            )
-            .await?,
-        )?;
-        let d = checked(
-            "dashboard",
-            load::run(
-                server.address,
-                &dashboards,
-                options.seconds,
-                Pace::AsFastAsAnswered,
-            )
-            .await?,
-        )?;
+        let r = flat_out("record", server.address, &spread, options.seconds).await?;
+        let d = flat_out("dashboard", server.address, &dashboards, options.seconds).await?;
         let peak = server.peak_rss_mib()?;
         println!(
             "  run {run}: ready {:.0} ms after start; RecordExpense {:.0}/s, dashboard {:.0}/s; peak RSS {peak:.0} MiB",
