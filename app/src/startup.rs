@@ -79,7 +79,16 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         // Before anything opens the file: a second instance stops here with the reason.
         let instance = match sqlite_file(&config.database_url()) {
-            Some(file) => Some(InstanceGuard::take(&file)?),
+            Some(file) => {
+                // Web instances wait for read models only a worker instance feeds, and a
+                // worker instance has nobody to serve: on one file, one instance does both.
+                anyhow::ensure!(
+                    config.role == Role::All,
+                    "ROLE={:?} needs PostgreSQL (DATABASE_URL=postgres://...): on SQLite one instance serves and runs the workers",
+                    config.role
+                );
+                Some(InstanceGuard::take(&file)?)
+            }
             None => None,
         };
         let (state, projections) = build_parts(config).await?;

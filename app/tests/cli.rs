@@ -155,9 +155,10 @@ fn json_logs_are_one_object_per_line_with_the_request_id() {
         .expect("a free port")
         .port();
     let log = data.path().join("log.jsonl");
+    // As on a fresh machine: the data directory does not exist yet.
     let mut server = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
         .arg("serve")
-        .env("DATA_DIR", data.path())
+        .env("DATA_DIR", data.path().join("data"))
         .env_remove("DATABASE_URL")
         .env_remove("OBJECT_STORE_URL")
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -209,4 +210,25 @@ fn json_logs_are_one_object_per_line_with_the_request_id() {
             .any(|span| span["request_id"] == "probe-json-1")),
         "{text}"
     );
+}
+
+#[test]
+fn on_sqlite_an_instance_that_would_only_serve_or_only_work_refuses_to_start() {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    for role in ["web", "worker"] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
+            .arg("serve")
+            .env("DATA_DIR", data.path())
+            .env("ROLE", role)
+            .env_remove("DATABASE_URL")
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("the binary runs");
+        assert!(!refused.status.success(), "ROLE={role} started on SQLite");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("needs PostgreSQL"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
 }

@@ -22,7 +22,8 @@ use reqwest::Client;
 use serde_json::json;
 
 use crate::load::{self, Call, Outcome, Pace};
-use crate::server::{Server, balance, customer, median};
+use crate::median;
+use crate::server::{Server, balance, customer};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]
@@ -57,72 +58,91 @@ pub struct Options {
     skip_history: bool,
 }
 
-/// A figure with its median, spread and goal, printed at the end.
-struct Line {
-    workload: String,
-    figure: String,
-    goal: &'static str,
-    verdict: Option<bool>,
+/// How a figure is written.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    PerSecond,
+    EventsPerSecond,
+    Millis,
+    Ratio,
+    MiB,
 }
 
-#[derive(Default)]
-struct Report(Vec<Line>);
-
-impl Report {
-    fn add(
-        &mut self,
-        workload: impl Into<String>,
-        figure: String,
-        goal: &'static str,
-        met: Option<bool>,
-    ) {
-        let line = Line {
-            workload: workload.into(),
-            figure,
-            goal,
-            verdict: met,
-        };
-        println!(
-            "  {}: {}{}",
-            line.workload,
-            line.figure,
-            if line.goal.is_empty() {
-                String::new()
-            } else {
-                format!(" (goal {})", line.goal)
-            }
-        );
-        self.0.push(line);
-    }
-
-    fn print(&self) {
-        println!("\n| workload | median (spread) | goal | |\n|---|---|---|---|");
-        for line in &self.0 {
-            let verdict = match line.verdict {
-                Some(true) => "met",
-                Some(false) => "**not met**",
-                None => "",
-            };
-            println!(
-                "| {} | {} | {} | {verdict} |",
-                line.workload, line.figure, line.goal
-            );
+impl Unit {
+    fn write(self, value: f64) -> String {
+        match self {
+            Self::PerSecond => format!("{value:.0}/s"),
+            Self::EventsPerSecond => format!("{value:.0} events/s"),
+            Self::Millis => format!("{value:.2} ms"),
+            Self::Ratio => format!("{value:.2}x"),
+            Self::MiB => format!("{value:.0} MiB"),
         }
     }
 }
 
-fn rate_text(rates: Vec<f64>) -> (f64, String) {
-    let (median, low, high) = median(rates);
-    (median, format!("{median:.0}/s ({low:.0}..{high:.0})"))
+/// What a figure must reach, in its own unit.
+#[derive(Debug, Clone, Copy)]
+enum Goal {
+    None,
+    AtLeast(f64),
+    AtMost(f64),
 }
 
-fn ms_text(values: Vec<f64>) -> (f64, String) {
-    let (median, low, high) = median(values);
-    (median, format!("{median:.2} ms ({low:.2}..{high:.2})"))
+/// The figures of the whole run against their goals, printed as a table at the end.
+#[derive(Default)]
+struct Report(Vec<[String; 4]>);
+
+impl Report {
+    /// Adds the median of `values`, with their spread, against `goal`; returns the median.
+    fn median_of(
+        &mut self,
+        workload: impl Into<String>,
+        values: Vec<f64>,
+        unit: Unit,
+        goal: Goal,
+    ) -> f64 {
+        let (median, low, high) = median(values);
+        let figure = format!(
+            "{} ({}..{})",
+            unit.write(median),
+            unit.write(low),
+            unit.write(high)
+        );
+        let (goal, verdict) = match goal {
+            Goal::None => (String::new(), ""),
+            Goal::AtLeast(at_least) => (
+                format!(">= {}", unit.write(at_least)),
+                if median >= at_least {
+                    "met"
+                } else {
+                    "**not met**"
+                },
+            ),
+            Goal::AtMost(at_most) => (
+                format!("<= {}", unit.write(at_most)),
+                if median <= at_most {
+                    "met"
+                } else {
+                    "**not met**"
+                },
+            ),
+        };
+        let workload = workload.into();
+        println!("  {workload}: {figure} {goal} {verdict}");
+        self.0.push([workload, figure, goal, verdict.to_owned()]);
+        median
+    }
+
+    fn print(&self) {
+        println!("\n| workload | median (spread) | goal | |\n|---|---|---|---|");
+        for [workload, figure, goal, verdict] in &self.0 {
+            println!("| {workload} | {figure} | {goal} | {verdict} |");
+        }
+    }
 }
 
 /// An expense worth one unit, dated today.
-fn expense(token: &str) -> Call {
+fn expense(token: &str) -> anyhow::Result<Call> {
     let today = chrono::Utc::now().date_naive().to_string();
     Call::post(
         "/api/v1/expenses",
@@ -193,16 +213,21 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
     server.ready(client, Instant::now()).await?;
     let tokens = customers(client, &server.base, options.connections).await?;
     let hot = customer(client, &server.base, TOP_UP).await?;
-    let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
-    let on_hot: Vec<Call> = (0..options.connections).map(|_| expense(&hot)).collect();
+    let spread = tokens
+        .iter()
+        .map(|t| expense(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let on_hot = (0..options.connections)
+        .map(|_| expense(&hot))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let health: Vec<Call> = (0..options.connections)
         .map(|_| Call::get("/healthz", None))
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let dashboards: Vec<Call> = tokens
         .iter()
         .map(|t| Call::get("/api/v1/dashboard", Some(t)))
-        .collect();
-    let single = [expense(&tokens[0])];
+        .collect::<anyhow::Result<_>>()?;
+    let single = [expense(&tokens[0])?];
     let (mut healthz, mut record, mut ratio, mut hot_rates, mut dashboard) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut p50, mut p99) = (Vec::new(), Vec::new());
@@ -214,7 +239,7 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
         let w = flat_out("hot wallet", server.address, &on_hot, seconds).await?;
         hot_done += w.done;
         let d = flat_out("dashboard", server.address, &dashboards, seconds).await?;
-        let mut s = flat_out("one connection", server.address, &single, seconds).await?;
+        let s = flat_out("one connection", server.address, &single, seconds).await?;
         println!(
             "  run {run}: healthz {:.0}/s, RecordExpense {:.0}/s, hot wallet {:.0}/s, dashboard {:.0}/s, one connection p50 {:.2} ms p99 {:.2} ms",
             h.rate(),
@@ -233,54 +258,53 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
         p99.push(s.percentile_ms(99.0));
     }
     no_lost_update(client, &server.base, &hot, hot_done).await?;
-    let (_, text) = rate_text(healthz);
-    report.add(
-        "GET /healthz, 64 connections, SQLite server",
-        text,
-        "",
-        None,
+    let n = options.connections;
+    report.median_of(
+        format!("GET /healthz, {n} connections, SQLite server"),
+        healthz,
+        Unit::PerSecond,
+        Goal::None,
     );
-    let (max, text) = rate_text(record);
-    report.add(
-        "RecordExpense, 64 connections over 64 wallets, SQLite durable",
-        text,
-        ">= 12,000/s",
-        Some(max >= 12_000.0),
+    let max = report.median_of(
+        format!("RecordExpense, {n} connections over {n} wallets, SQLite durable"),
+        record,
+        Unit::PerSecond,
+        Goal::AtLeast(12_000.0),
     );
-    let (r, low, high) = median(ratio);
-    report.add(
+    report.median_of(
         "RecordExpense / GET /healthz, same run",
-        format!("{r:.2}x ({low:.2}..{high:.2})"),
-        ">= 0.45x",
-        Some(r >= 0.45),
+        ratio,
+        Unit::Ratio,
+        Goal::AtLeast(0.45),
     );
-    let (hot_rate, text) = rate_text(hot_rates);
-    report.add(
-        "RecordExpense, one hot wallet, 64 connections, SQLite",
-        format!("{text}, no lost update"),
-        ">= 5,000/s",
-        Some(hot_rate >= 5_000.0),
+    report.median_of(
+        format!("RecordExpense, one hot wallet, {n} connections, SQLite (no lost update)"),
+        hot_rates,
+        Unit::PerSecond,
+        Goal::AtLeast(5_000.0),
     );
-    let (_, text) = rate_text(dashboard);
-    report.add(
-        "GET /api/v1/dashboard, 64 connections, SQLite",
-        text,
-        "",
-        None,
+    report.median_of(
+        format!("GET /api/v1/dashboard, {n} connections, SQLite"),
+        dashboard,
+        Unit::PerSecond,
+        Goal::None,
     );
-    let (median_p50, text) = ms_text(p50);
-    report.add(
+    report.median_of(
         "RecordExpense, one connection: p50",
-        text,
-        "<= 1 ms",
-        Some(median_p50 <= 1.0),
+        p50,
+        Unit::Millis,
+        Goal::AtMost(1.0),
     );
-    let (_, text) = ms_text(p99);
-    report.add("RecordExpense, one connection: p99", text, "", None);
+    report.median_of(
+        "RecordExpense, one connection: p99",
+        p99,
+        Unit::Millis,
+        Goal::None,
+    );
 
     let mut half = Vec::new();
     for _ in 0..options.runs {
-        let mut h = checked(
+        let h = checked(
             "half load",
             load::run(
                 server.address,
@@ -300,21 +324,20 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
         );
         half.push(h.percentile_ms(99.0));
     }
-    let (half_p99, text) = ms_text(half);
-    report.add(
+    report.median_of(
         format!(
             "RecordExpense at half the maximum ({:.0}/s): p99",
             max / 2.0
         ),
-        text,
-        "<= 10 ms",
-        Some(half_p99 <= 10.0),
+        half,
+        Unit::Millis,
+        Goal::AtMost(10.0),
     );
-    report.add(
+    report.median_of(
         "server peak RSS (SQLite, under the loads above)",
-        format!("{:.0} MiB", server.peak_rss_mib()?),
-        "",
-        None,
+        vec![server.peak_rss_mib()?],
+        Unit::MiB,
+        Goal::None,
     );
     Ok(())
 }
@@ -331,8 +354,13 @@ async fn postgres(options: &Options, client: &Client, report: &mut Report) -> an
     server.ready(client, Instant::now()).await?;
     let tokens = customers(client, &server.base, options.connections).await?;
     let hot = customer(client, &server.base, TOP_UP).await?;
-    let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
-    let on_hot: Vec<Call> = (0..options.connections).map(|_| expense(&hot)).collect();
+    let spread = tokens
+        .iter()
+        .map(|t| expense(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let on_hot = (0..options.connections)
+        .map(|_| expense(&hot))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (mut record, mut hot_rates, mut hot_done) = (Vec::new(), Vec::new(), 0);
     for run in 1..=options.runs {
         let r = flat_out("record", server.address, &spread, options.seconds).await?;
@@ -347,19 +375,18 @@ async fn postgres(options: &Options, client: &Client, report: &mut Report) -> an
         hot_rates.push(w.rate());
     }
     no_lost_update(client, &server.base, &hot, hot_done).await?;
-    let (rate, text) = rate_text(record);
-    report.add(
-        "RecordExpense, 64 connections over 64 wallets, PostgreSQL",
-        text,
-        ">= 4,000/s",
-        Some(rate >= 4_000.0),
+    let n = options.connections;
+    report.median_of(
+        format!("RecordExpense, {n} connections over {n} wallets, PostgreSQL"),
+        record,
+        Unit::PerSecond,
+        Goal::AtLeast(4_000.0),
     );
-    let (_, text) = rate_text(hot_rates);
-    report.add(
-        "RecordExpense, one hot wallet, PostgreSQL",
-        format!("{text}, no lost update"),
-        "",
-        None,
+    report.median_of(
+        "RecordExpense, one hot wallet, PostgreSQL (no lost update)",
+        hot_rates,
+        Unit::PerSecond,
+        Goal::None,
     );
     drop(server);
     database.destroy_now().await;
@@ -417,11 +444,14 @@ async fn history(options: &Options, client: &Client, report: &mut Report) -> any
         if tokens.is_empty() {
             tokens = customers(client, &server.base, options.connections).await?;
         }
-        let spread: Vec<Call> = tokens.iter().map(|t| expense(t)).collect();
+        let spread = tokens
+            .iter()
+            .map(|t| expense(t))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let dashboards: Vec<Call> = tokens
             .iter()
             .map(|t| Call::get("/api/v1/dashboard", Some(t)))
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let r = flat_out("record", server.address, &spread, options.seconds).await?;
         let d = flat_out("dashboard", server.address, &dashboards, options.seconds).await?;
         let peak = server.peak_rss_mib()?;
@@ -435,22 +465,21 @@ async fn history(options: &Options, client: &Client, report: &mut Report) -> any
         rss.push(peak);
         drop(server);
     }
-    let (ready_ms, low, high) = median(ready);
-    report.add(
+    report.median_of(
         format!("ready after a restart, {} events stored", options.events),
-        format!("{ready_ms:.0} ms ({low:.0}..{high:.0})"),
-        "<= 2 s",
-        Some(ready_ms <= 2000.0),
+        ready,
+        Unit::Millis,
+        Goal::AtMost(2_000.0),
     );
-    let (peak, low, high) = median(rss);
-    report.add(
+    report.median_of(
         format!(
             "server peak RSS, {} events, {} wallets, under load",
             options.events, options.customers
         ),
-        format!("{peak:.0} MiB ({low:.0}..{high:.0})"),
-        "<= 150 MB",
-        Some(peak * 1.048_576 <= 150.0),
+        rss,
+        Unit::MiB,
+        // 150 MB.
+        Goal::AtMost(150.0 / 1.048_576),
     );
 
     let (mut verified, mut rebuilt, mut events) = (Vec::new(), Vec::new(), 0_f64);
@@ -479,19 +508,17 @@ async fn history(options: &Options, client: &Client, report: &mut Report) -> any
         verified.push(events / took.as_secs_f64());
         rebuilt.push(events / rebuild_took.as_secs_f64());
     }
-    let (rate, text) = rate_text(rebuilt);
-    report.add(
+    report.median_of(
         format!("`expense-tracker rebuild`, {events:.0} events, SQLite (whole command)"),
-        text.replace("/s", " events/s"),
-        ">= 150,000 events/s",
-        Some(rate >= 150_000.0),
+        rebuilt,
+        Unit::EventsPerSecond,
+        Goal::AtLeast(150_000.0),
     );
-    let (_, text) = rate_text(verified);
-    report.add(
+    report.median_of(
         format!("`expense-tracker verify`, {events:.0} events, SQLite (whole command)"),
-        text.replace("/s", " events/s"),
-        "",
-        None,
+        verified,
+        Unit::EventsPerSecond,
+        Goal::None,
     );
     Ok(())
 }

@@ -14,7 +14,8 @@ use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::server::{Server, customer, median};
+use crate::median;
+use crate::server::{Server, customer};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]

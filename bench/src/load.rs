@@ -1,63 +1,84 @@
 //! A small HTTP/1.1 load generator: one hyper connection per simulated client, each
 //! sending its request again as soon as the answer is in (closed loop), or on a schedule
 //! (open loop, for latency at a given rate). It shares the machine with the server, so it
-//! is kept lean: no pool, no redirects, no TLS, the request built once per connection.
+//! is kept lean: no pool, no redirects, no TLS, the headers written once per connection.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// What one connection sends, again and again.
+/// What one connection sends, again and again; its headers are written once.
 #[derive(Debug, Clone)]
 pub struct Call {
-    pub method: Method,
-    pub path: String,
-    pub token: Option<String>,
-    pub body: Option<Bytes>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
     /// The status that counts as done.
-    pub expect: StatusCode,
+    expect: StatusCode,
 }
 
 impl Call {
     /// `GET path`, expecting 200.
-    pub fn get(path: &str, token: Option<&str>) -> Self {
-        Self {
-            method: Method::GET,
-            path: path.to_owned(),
-            token: token.map(str::to_owned),
-            body: None,
-            expect: StatusCode::OK,
-        }
+    ///
+    /// # Errors
+    /// When the path or the token cannot go into a request.
+    pub fn get(path: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        Self::new(Method::GET, path, token, None, StatusCode::OK)
     }
 
     /// `POST path` with a JSON body, expecting 201.
-    pub fn post(path: &str, token: &str, body: &serde_json::Value) -> Self {
-        Self {
-            method: Method::POST,
-            path: path.to_owned(),
-            token: Some(token.to_owned()),
-            body: Some(Bytes::from(body.to_string())),
-            expect: StatusCode::CREATED,
-        }
+    ///
+    /// # Errors
+    /// When the path or the token cannot go into a request.
+    pub fn post(path: &str, token: &str, body: &serde_json::Value) -> anyhow::Result<Self> {
+        Self::new(
+            Method::POST,
+            path,
+            Some(token),
+            Some(body),
+            StatusCode::CREATED,
+        )
     }
 
-    fn request(&self, address: SocketAddr) -> anyhow::Result<Request<Full<Bytes>>> {
-        let mut request = Request::builder()
-            .method(self.method.clone())
-            .uri(&self.path)
-            .header(hyper::header::HOST, address.to_string());
-        if let Some(token) = &self.token {
-            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    fn new(
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        expect: StatusCode,
+    ) -> anyhow::Result<Self> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::try_from(format!("Bearer {token}"))?,
+            );
         }
-        if self.body.is_some() {
-            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        Ok(request.body(Full::new(self.body.clone().unwrap_or_default()))?)
+        Ok(Self {
+            method,
+            uri: path.parse()?,
+            headers,
+            body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
+            expect,
+        })
+    }
+
+    fn request(&self, headers: &HeaderMap) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers.clone();
+        request
     }
 }
 
@@ -71,7 +92,7 @@ pub struct Outcome {
     /// The first unexpected answer, to say what went wrong.
     pub first_failure: Option<String>,
     pub elapsed: Duration,
-    /// Every done request's latency, in microseconds.
+    /// Every done request's latency, in microseconds, sorted.
     pub latencies_us: Vec<u32>,
 }
 
@@ -84,11 +105,10 @@ impl Outcome {
 
     /// The latency below which `percent` of the done requests answered, in milliseconds.
     #[must_use]
-    pub fn percentile_ms(&mut self, percent: f64) -> f64 {
+    pub fn percentile_ms(&self, percent: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
-        self.latencies_us.sort_unstable();
         let rank = ((percent / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
         f64::from(self.latencies_us[rank.min(self.latencies_us.len() - 1)]) / 1000.0
     }
@@ -145,6 +165,7 @@ pub async fn run(
         outcome.merge(joined??);
     }
     outcome.elapsed = started.elapsed();
+    outcome.latencies_us.sort_unstable();
     Ok(outcome)
 }
 
@@ -159,6 +180,8 @@ async fn connection(
     stream.set_nodelay(true)?;
     let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let driver = tokio::spawn(driver);
+    let mut headers = call.headers.clone();
+    headers.insert(HOST, HeaderValue::try_from(address.to_string())?);
     let mut outcome = Outcome::default();
     let mut due = first;
     loop {
@@ -174,7 +197,7 @@ async fn connection(
             Instant::now()
         };
         sender.ready().await?;
-        let answer = sender.send_request(call.request(address)?).await;
+        let answer = sender.send_request(call.request(&headers)).await;
         match answer {
             Ok(response) => {
                 let status = response.status();

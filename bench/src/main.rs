@@ -61,3 +61,16 @@ fn main() -> anyhow::Result<()> {
         Command::Instances(options) => runtime.block_on(instances::run(options)),
     }
 }
+
+/// The median of `values`, with the smallest and the largest.
+#[must_use]
+pub fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let low = values.first().copied().unwrap_or(0.0);
+    let high = values.last().copied().unwrap_or(0.0);
+    (
+        values.get(values.len() / 2).copied().unwrap_or(0.0),
+        low,
+        high,
+    )
+}

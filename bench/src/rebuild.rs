@@ -12,7 +12,7 @@ use infrastructure::testing::{TEST_POSTGRES_URL, TestDatabase};
 use projections::facts::decode;
 use projections::rebuild::{REBUILD_BATCH, rebuild_all};
 
-use crate::server::median;
+use crate::median;
 
 /// What to measure.
 #[derive(Debug, clap::Args)]

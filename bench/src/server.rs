@@ -153,16 +153,3 @@ pub async fn balance(client: &Client, base: &str, token: &str) -> anyhow::Result
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("no balance in {wallet}"))
 }
-
-/// The median of `values`, with the smallest and the largest.
-#[must_use]
-pub fn median(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let low = values.first().copied().unwrap_or(0.0);
-    let high = values.last().copied().unwrap_or(0.0);
-    (
-        values.get(values.len() / 2).copied().unwrap_or(0.0),
-        low,
-        high,
-    )
-}

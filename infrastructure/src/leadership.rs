@@ -330,6 +330,13 @@ impl InstanceGuard {
     /// [`GuardError::Taken`] while another process holds it.
     pub fn take(database: &Path) -> Result<Self, GuardError> {
         let path = lock_path(database);
+        // On a first run the lock comes before the database, whose directory may not exist yet.
+        if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(directory).map_err(|source| GuardError::Io {
+                path: directory.display().to_string(),
+                source,
+            })?;
+        }
         let file = File::options()
             .create(true)
             .truncate(false)

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,13 +16,13 @@ const LATENCY_BUCKETS: [f64; 15] = [
 ];
 
 /// Upper bounds of the append batch sizes (events per committed batch).
-pub const BATCH_BUCKETS: [f64; 12] = [
+const BATCH_BUCKETS: [f64; 12] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
 ];
 
 /// A cumulative histogram with fixed bucket bounds.
 #[derive(Debug)]
-pub struct Histogram {
+struct Histogram {
     bounds: &'static [f64],
     counts: Vec<AtomicU64>,
     // In millionths of the unit, so that it stays an integer.
@@ -32,8 +32,7 @@ pub struct Histogram {
 
 impl Histogram {
     /// A histogram over `bounds` (ascending upper bounds; `+Inf` is implied).
-    #[must_use]
-    pub fn new(bounds: &'static [f64]) -> Self {
+    fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
             counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -43,7 +42,7 @@ impl Histogram {
     }
 
     /// Counts one observation of `value`.
-    pub fn observe(&self, value: f64) {
+    fn observe(&self, value: f64) {
         if let Some(bucket) = self.bounds.iter().position(|bound| value <= *bound) {
             self.counts[bucket].fetch_add(1, Ordering::Relaxed);
         }
@@ -55,7 +54,7 @@ impl Histogram {
     }
 
     /// Writes the histogram as `name{labels,le="..."}` lines.
-    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
@@ -93,6 +92,8 @@ pub enum CommandOutcome {
 }
 
 impl CommandOutcome {
+    const ALL: [Self; 4] = [Self::Accepted, Self::Rejected, Self::Conflict, Self::Failed];
+
     fn label(self) -> &'static str {
         match self {
             Self::Accepted => "accepted",
@@ -103,21 +104,27 @@ impl CommandOutcome {
     }
 }
 
-/// The counters of one process.
+/// Request latencies by route pattern, method and status: nested, so that a series is
+/// found by borrowed strings without making a key.
+type RequestSeries = BTreeMap<String, BTreeMap<String, BTreeMap<u16, Histogram>>>;
+
+/// The counters of one process. Each series is found under a read lock, so requests and
+/// commands only count concurrently; the write lock is taken once per new series.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    requests: RwLock<RequestSeries>,
     append_batches: Histogram,
-    commands: Mutex<BTreeMap<(String, CommandOutcome), u64>>,
+    /// Per command type, one counter per [`CommandOutcome`], in [`CommandOutcome::ALL`]'s order.
+    commands: RwLock<BTreeMap<String, [AtomicU64; 4]>>,
     mail_failures: AtomicU64,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: Mutex::new(BTreeMap::new()),
+            requests: RwLock::new(BTreeMap::new()),
             append_batches: Histogram::new(&BATCH_BUCKETS),
-            commands: Mutex::new(BTreeMap::new()),
+            commands: RwLock::new(BTreeMap::new()),
             mail_failures: AtomicU64::new(0),
         }
     }
@@ -126,19 +133,40 @@ impl Default for Metrics {
 impl Metrics {
     /// One request to `route` (the route's pattern, never the raw path: ids would make
     /// every request a series of its own) answered with `status` after `took`.
-    pub fn request(&self, method: String, route: String, status: u16, took: Duration) {
-        if let Ok(mut requests) = self.requests.lock() {
+    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let seconds = took.as_secs_f64();
+        if let Ok(requests) = self.requests.read()
+            && let Some(histogram) = requests
+                .get(route)
+                .and_then(|by_method| by_method.get(method))
+                .and_then(|by_status| by_status.get(&status))
+        {
+            histogram.observe(seconds);
+            return;
+        }
+        if let Ok(mut requests) = self.requests.write() {
             requests
-                .entry((method, route, status))
+                .entry(route.to_owned())
+                .or_default()
+                .entry(method.to_owned())
+                .or_default()
+                .entry(status)
                 .or_insert_with(|| Histogram::new(&LATENCY_BUCKETS))
-                .observe(took.as_secs_f64());
+                .observe(seconds);
         }
     }
 
     /// One command of type `command` that ended as `outcome`.
     pub fn command(&self, command: &str, outcome: CommandOutcome) {
-        if let Ok(mut commands) = self.commands.lock() {
-            *commands.entry((command.to_owned(), outcome)).or_insert(0) += 1;
+        let at = outcome as usize;
+        if let Ok(commands) = self.commands.read()
+            && let Some(counters) = commands.get(command)
+        {
+            counters[at].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut commands) = self.commands.write() {
+            commands.entry(command.to_owned()).or_default()[at].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -157,8 +185,15 @@ impl Metrics {
     pub fn render(&self, out: &mut String) {
         out.push_str("# HELP expense_tracker_http_request_duration_seconds Time to answer a request, by route.\n");
         out.push_str("# TYPE expense_tracker_http_request_duration_seconds histogram\n");
-        if let Ok(requests) = self.requests.lock() {
-            for ((method, route, status), histogram) in requests.iter() {
+        if let Ok(requests) = self.requests.read() {
+            let series = requests.iter().flat_map(|(route, by_method)| {
+                by_method.iter().flat_map(move |(method, by_status)| {
+                    by_status
+                        .iter()
+                        .map(move |(status, histogram)| (route, method, status, histogram))
+                })
+            });
+            for (route, method, status, histogram) in series {
                 let labels = format!(
                     "method=\"{method}\",route=\"{}\",status=\"{status}\"",
                     escape(route)
@@ -174,13 +209,18 @@ impl Metrics {
             "# HELP expense_tracker_commands_total Commands decided, by type and outcome.\n",
         );
         out.push_str("# TYPE expense_tracker_commands_total counter\n");
-        if let Ok(commands) = self.commands.lock() {
-            for ((command, outcome), count) in commands.iter() {
-                let _ = writeln!(
-                    out,
-                    "expense_tracker_commands_total{{command=\"{command}\",outcome=\"{}\"}} {count}",
-                    outcome.label()
-                );
+        if let Ok(commands) = self.commands.read() {
+            for (command, counters) in commands.iter() {
+                for (outcome, counter) in CommandOutcome::ALL.iter().zip(counters) {
+                    let count = counter.load(Ordering::Relaxed);
+                    if count > 0 {
+                        let _ = writeln!(
+                            out,
+                            "expense_tracker_commands_total{{command=\"{command}\",outcome=\"{}\"}} {count}",
+                            outcome.label()
+                        );
+                    }
+                }
             }
         }
         out.push_str("# HELP expense_tracker_append_batch_events Events per batch the event store committed in one transaction.\n");
@@ -266,6 +306,52 @@ mod tests {
         );
         assert!(out.contains("t_count{route=\"/x\"} 3\n"), "{out}");
         assert!(out.contains("t_sum{route=\"/x\"} 10.0033\n"), "{out}");
+    }
+
+    #[test]
+    fn requests_and_commands_are_counted_per_series() {
+        let metrics = Metrics::default();
+        let took = Duration::from_millis(3);
+        for _ in 0..2 {
+            metrics.request("POST", "/api/v1/expenses", 201, took);
+        }
+        metrics.request("POST", "/api/v1/expenses", 422, took);
+        metrics.request("GET", "/api/v1/expenses", 200, took);
+        metrics.command("RecordExpense", CommandOutcome::Accepted);
+        metrics.command("RecordExpense", CommandOutcome::Accepted);
+        metrics.command("RecordExpense", CommandOutcome::Rejected);
+        let mut out = String::new();
+        metrics.render(&mut out);
+        let name = "expense_tracker_http_request_duration_seconds_count";
+        for (labels, count) in [
+            (
+                "method=\"POST\",route=\"/api/v1/expenses\",status=\"201\"",
+                2,
+            ),
+            (
+                "method=\"POST\",route=\"/api/v1/expenses\",status=\"422\"",
+                1,
+            ),
+            (
+                "method=\"GET\",route=\"/api/v1/expenses\",status=\"200\"",
+                1,
+            ),
+        ] {
+            assert!(
+                out.contains(&format!("{name}{{{labels}}} {count}\n")),
+                "{out}"
+            );
+        }
+        let commands = "expense_tracker_commands_total{command=\"RecordExpense\"";
+        assert!(
+            out.contains(&format!("{commands},outcome=\"accepted\"}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{commands},outcome=\"rejected\"}} 1\n")),
+            "{out}"
+        );
+        assert!(!out.contains("outcome=\"conflict\""), "{out}");
     }
 
     #[test]

@@ -337,11 +337,16 @@ impl ProjectionRunner {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn refresh(&self, head: Position) -> anyhow::Result<bool> {
+    async fn refresh(&self, head: Position) -> anyhow::Result<bool> {
         let stored = self.statuses().await?;
         let caught_up = self.running(&stored).all(|(_, position)| position >= head);
         self.publish(stored);
         Ok(caught_up)
+    }
+
+    /// The lowest position among the standings last published.
+    fn lowest_published(&self) -> Option<Position> {
+        self.published.borrow().values().map(|s| s.position).min()
     }
 
     /// What an instance does while another one runs the projections: after every commit
@@ -356,6 +361,7 @@ impl ProjectionRunner {
                 return;
             }
             let target = *head.borrow_and_update();
+            let before = self.lowest_published();
             let caught_up = self.refresh(target).await.unwrap_or_else(|error| {
                 tracing::warn!(
                     error = format!("{error:#}"),
@@ -370,8 +376,12 @@ impl ProjectionRunner {
                     _ = stop.changed() => {}
                 }
             } else {
-                // Longer pauses while nobody moves the read models (no worker instance
-                // running, or one taking over).
+                // Under steady writes the head keeps moving ahead of the standings: while
+                // they move, look again soon. Longer pauses only while nobody moves them (no
+                // worker instance running, or one taking over).
+                if self.lowest_published() != before {
+                    pause = FOLLOW_POLL;
+                }
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => {}

@@ -59,9 +59,10 @@ struct Sql {
 impl Sql {
     fn for_table(table: &str) -> Self {
         Self {
+            // Where new accounts go: copied in on PostgreSQL, multi-row inserts on SQLite.
             register: format!(
-                "INSERT INTO {table} (user_id, role, profile, active, erased, registered_by, \
-                 registered_by_id, registered_at_us, registered_at) VALUES "
+                "{table} (user_id, role, profile, active, erased, registered_by, \
+                 registered_by_id, registered_at_us, registered_at)"
             ),
             set_active: format!("UPDATE {table} SET active = $2 WHERE user_id = $1"),
             erase: format!("UPDATE {table} SET profile = NULL, erased = 1 WHERE user_id = $1"),
@@ -134,7 +135,7 @@ impl UsersProjection {
         registrations: &mut Vec<Value>,
     ) -> Result<(), ApplyError> {
         let rows = std::mem::take(registrations);
-        tx.write_rows(&self.sql.register, "", REGISTRATION_WIDTH, rows)
+        tx.copy_rows(&self.sql.register, REGISTRATION_WIDTH, rows)
             .await?;
         Ok(())
     }
@@ -177,33 +178,25 @@ impl UsersProjection {
             }
             Change::Other(event) => event,
         };
-        if !registrations.is_empty()
-            && !matches!(
-                event,
-                UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {}
-            )
-        {
-            self.register_gathered(tx, registrations).await?;
-        }
-        match event {
+        let (statement, args) = match event {
             // Read from the stored payload above.
-            UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {} => {}
+            UserEvent::UserRegistered { .. } | UserEvent::PasswordResetRequested {} => {
+                return Ok(());
+            }
             UserEvent::PasswordChanged { .. } => {
-                tx.execute(&self.sql.password_changed, &[user.into(), micros.into()])
-                    .await?;
+                (&self.sql.password_changed, vec![user.into(), micros.into()])
             }
             UserEvent::UserDeactivated { .. } => {
-                tx.execute(&self.sql.set_active, &[user.into(), Value::Int(0)])
-                    .await?;
+                (&self.sql.set_active, vec![user.into(), Value::Int(0)])
             }
             UserEvent::UserReactivated { .. } => {
-                tx.execute(&self.sql.set_active, &[user.into(), Value::Int(1)])
-                    .await?;
+                (&self.sql.set_active, vec![user.into(), Value::Int(1)])
             }
-            UserEvent::PersonalDataErased { .. } => {
-                tx.execute(&self.sql.erase, &[user.into()]).await?;
-            }
-        }
+            UserEvent::PersonalDataErased { .. } => (&self.sql.erase, vec![user.into()]),
+        };
+        // The rows this statement may change must exist first.
+        self.register_gathered(tx, registrations).await?;
+        tx.execute(statement, &args).await?;
         Ok(())
     }
 }

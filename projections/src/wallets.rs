@@ -62,9 +62,8 @@ pub const TABLES: [&str; 5] = [
     "rm_goals",
 ];
 
-/// New wallets, many per statement: rows of (owner, currency, minor units, 0, 0).
-const OPEN_WALLETS: &str =
-    "INSERT INTO rm_wallets (owner, currency, minor_units, balance_milli, saved_milli) VALUES ";
+/// Where new wallets go, as [`EXPENSES_INTO`]: rows of (owner, currency, minor units, 0, 0).
+const OPEN_WALLETS: &str = "rm_wallets (owner, currency, minor_units, balance_milli, saved_milli)";
 const WALLET_WIDTH: usize = 5;
 /// Voids of expenses recorded in earlier batches, many per statement: rows of (expense id,
 /// owner, reason); each voided expense comes back with its amount.
@@ -471,7 +470,7 @@ impl Projection for WalletsProjection {
             }
         }
         // Only the sums below read these rows; no other statement touches the table.
-        tx.write_rows(&self.sql.open_wallets, "", WALLET_WIDTH, pending.wallets)
+        tx.copy_rows(&self.sql.open_wallets, WALLET_WIDTH, pending.wallets)
             .await?;
         tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)
             .await?;

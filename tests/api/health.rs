@@ -3,6 +3,15 @@ use serde_json::Value;
 
 use crate::helpers::{problem, spawn_app, spawn_app_on_postgres};
 
+/// The value of the first line of a `/metrics` page that starts with `series`.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{series} in {text}"))
+}
+
 #[tokio::test]
 async fn healthz_answers_200_alive() {
     let app = spawn_app().await;
@@ -82,26 +91,20 @@ async fn metrics_show_each_read_model_against_the_log() {
             .is_some_and(|v| v.starts_with("text/plain"))
     );
     let text = response.text().await.expect("text");
-    let value = |name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-    };
+    let value = |series: &str| metric(&text, series);
     let head = value("expense_tracker_event_log_head ");
-    assert!(head > 0);
+    assert!(head > 0.0);
     assert_eq!(
         value("expense_tracker_projection_position{projection=\"wallets\"}"),
         head
     );
     assert_eq!(
         value("expense_tracker_projection_lag_events{projection=\"wallets\"}"),
-        0
+        0.0
     );
     assert_eq!(
         value("expense_tracker_projection_failed{projection=\"wallets\"}"),
-        0
+        0.0
     );
 }
 
@@ -162,7 +165,7 @@ async fn a_request_id_is_echoed_and_written_into_the_events_it_caused() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_leases() {
-    let app = spawn_app().await;
+    let (app, mut smtp) = crate::helpers::spawn_app_with_smtp().await;
     let asha = "asha@example.com";
     app.register_customer(asha, "correct horse battery staple")
         .await;
@@ -204,13 +207,7 @@ async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_le
     assert!(refused.status().is_client_error(), "{}", refused.status());
 
     let text = app.get("/metrics").await.text().await.expect("text");
-    let value = |series: &str| {
-        text.lines()
-            .find(|line| line.starts_with(series))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{series} in {text}"))
-    };
+    let value = |series: &str| metric(&text, series);
     assert_eq!(
         value(
             "expense_tracker_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/expenses\",status=\"201\"}"
@@ -244,4 +241,20 @@ async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_le
             "the only instance runs {worker}"
         );
     }
+
+    // Then a mail the server refuses: its failed attempt is counted, and once parked (as
+    // the dispatcher parks it after its last attempt) it shows as parked.
+    smtp.refuse_recipients(true);
+    let reset = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &serde_json::json!({ "email": asha }),
+        )
+        .await;
+    assert!(reset.status().is_success(), "{}", reset.status());
+    app.park_pending_mail_after_a_failed_attempt().await;
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let value = |series: &str| metric(&text, series);
+    assert!(value("expense_tracker_mail_failures_total ") >= 1.0);
+    assert_eq!(value("expense_tracker_mail_parked "), 1.0);
 }

@@ -286,6 +286,37 @@ fn command(step: &Step) -> TicketCommand {
     }
 }
 
+/// The other customer's number in [`actor`]: not this ticket's customer.
+const OTHER_CUSTOMER: u128 = 5;
+
+/// What the rules say `step` does from `before`, written out apart from `decide`: who may
+/// make which move, from where.
+fn expected(before: &Ticket, step: &Step) -> Result<(), TicketRejection> {
+    use TicketRejection::{
+        AlreadyAssigned, AlreadyOpened, NotAllowed, NotOpened, NotResolved, Resolved,
+    };
+    let open = match (before, step) {
+        (Ticket::Unopened, Step::Open(_)) => return Ok(()),
+        (Ticket::Unopened, _) => return Err(NotOpened),
+        (Ticket::Open(_), Step::Open(_)) => return Err(AlreadyOpened),
+        (Ticket::Open(open), _) => open,
+    };
+    // Staff and the system may act on any ticket; of the customers, only its own.
+    let may_act = |by: u128| by != OTHER_CUSTOMER;
+    match *step {
+        Step::Assign(_, by) if by == CUSTOMER || by == OTHER_CUSTOMER => Err(NotAllowed),
+        Step::Assign(..) if open.resolved => Err(Resolved),
+        Step::Assign(to, _) if open.assignee == Some(user(to)) => Err(AlreadyAssigned),
+        Step::Assign(..) => Ok(()),
+        Step::Comment(by) | Step::Resolve(by) | Step::Reopen(by) if !may_act(by) => Err(NotAllowed),
+        Step::Comment(_) => Ok(()),
+        Step::Resolve(_) if open.resolved => Err(Resolved),
+        Step::Reopen(_) if !open.resolved => Err(NotResolved),
+        Step::Resolve(_) | Step::Reopen(_) => Ok(()),
+        Step::Open(_) => unreachable!("handled above"),
+    }
+}
+
 proptest::proptest! {
     #[test]
     fn any_history_follows_the_state_machine(steps in proptest::collection::vec(step(), 1..60)) {
@@ -293,7 +324,14 @@ proptest::proptest! {
         let mut history: Vec<TicketEvent> = Vec::new();
         for step in &steps {
             let before = ticket.clone();
-            let Ok(events) = ticket.decide(&command(step)) else {
+            let decided = ticket.decide(&command(step));
+            // Accepted exactly when the rules allow it, and refused for the rules' reason.
+            proptest::prop_assert_eq!(
+                decided.as_ref().map(|_| ()).map_err(Clone::clone),
+                expected(&before, step),
+                "{:?} from {:?}", step, before
+            );
+            let Ok(events) = decided else {
                 continue;
             };
             ticket = events.iter().fold(ticket, Ticket::evolve);
@@ -307,7 +345,7 @@ proptest::proptest! {
                         Step::Assign(_, by) | Step::Comment(by) | Step::Resolve(by) | Step::Reopen(by) => *by,
                         Step::Open(_) => unreachable!("handled above"),
                     };
-                    let is_other_customer = by == 5;
+                    let is_other_customer = by == OTHER_CUSTOMER;
                     proptest::prop_assert!(!is_other_customer, "another customer acted: {step:?}");
                     match step {
                         Step::Assign(..) => {

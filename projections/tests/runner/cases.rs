@@ -606,3 +606,63 @@ pub async fn tickets_show_where_they_stand_and_rebuild_identically(database: Dat
     assert!(report.differences().is_empty(), "{:?}", report.tables);
     assert_eq!(report.tables.len(), 2);
 }
+
+/// A registration and what follows it in the same batch: registrations are written many
+/// rows per statement, and must be written before the changes to them.
+pub async fn accounts_changed_in_the_batch_that_registers_them_read_as_in_the_log(
+    database: Database,
+) {
+    use domain::user::{PasswordHash, Registrar, Role, User, UserEvent, UserId};
+    use infrastructure::event_store::{AppendRequest, ExpectedVersion, StreamId};
+    let store = store_on(&database).await;
+    let (staff, customer) = (Uuid::new_v4(), Uuid::new_v4());
+    for (user, role, later) in [
+        (
+            staff,
+            Role::Agent,
+            vec![UserEvent::UserDeactivated {
+                by: UserId(Uuid::new_v4()),
+            }],
+        ),
+        (customer, Role::Customer, vec![]),
+    ] {
+        let mut events = vec![UserEvent::UserRegistered {
+            user_id: UserId(user),
+            role,
+            profile: None,
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+            registered_by: Registrar::Operator,
+        }];
+        events.extend(later);
+        let request = AppendRequest::new(
+            StreamId::for_aggregate(<User as domain::Aggregate>::CATEGORY, user),
+            ExpectedVersion::NoStream,
+            crate::metadata(),
+            events
+                .iter()
+                .map(|e| infrastructure::event_codec::encode(e, Uuid::new_v4()).expect("encodes"))
+                .collect(),
+        );
+        store.append(request).await.expect("appended");
+    }
+    let runner = ProjectionRunner::new(
+        store,
+        database.clone(),
+        vec![Arc::new(projections::users::UsersProjection::default())],
+        100,
+    )
+    .await
+    .expect("runner");
+    assert!(matches!(
+        runner.process_batch().await.expect("batch"),
+        Batch::Processed(3)
+    ));
+    let mut active: Vec<(String, i64)> =
+        fetch_all(&database, "SELECT user_id, active FROM rm_users", &[])
+            .await
+            .expect("users");
+    active.sort();
+    let mut expected = vec![(staff.to_string(), 0), (customer.to_string(), 1)];
+    expected.sort();
+    assert_eq!(active, expected);
+}

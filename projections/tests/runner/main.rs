@@ -301,4 +301,5 @@ on_both_databases!(
     of_two_bad_events_in_a_batch_the_projection_stops_before_the_first,
     expense_texts_come_back_as_written,
     tickets_show_where_they_stand_and_rebuild_identically,
+    accounts_changed_in_the_batch_that_registers_them_read_as_in_the_log,
 );
