@@ -165,7 +165,7 @@ async fn a_request_id_is_echoed_and_written_into_the_events_it_caused() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_leases() {
-    let (app, mut smtp) = crate::helpers::spawn_app_with_smtp().await;
+    let (app, smtp) = crate::helpers::spawn_app_with_smtp().await;
     let asha = "asha@example.com";
     app.register_customer(asha, "correct horse battery staple")
         .await;
