@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::facts::{Fact, decode};
 use crate::projection::{ApplyError, Projection, TableRows};
-use crate::runner::{Batch, ProjectionRunner, ProjectionStatus, resume};
+use crate::runner::{Batch, ProjectionRunner, resume};
 use crate::sql::{Value, WriteTx, fetch_all};
 
 /// Events read per batch by a rebuild.
@@ -413,101 +413,139 @@ async fn build_indexes(database: &Database, statements: &[String]) -> anyhow::Re
     }
 }
 
-/// Pages of the log read ahead of the one being written.
+/// Pages of the log read ahead of the one being written, per runner.
 const PAGES_AHEAD: usize = 2;
 
-/// Fills the twins up to the head: one task reads and decodes the log page after page
-/// while the pages before are written, so reading and writing overlap.
+/// A page of the log as the reader hands it to every runner: the position it follows and
+/// its decoded events, shared rather than copied.
+type Page = (Position, Arc<Vec<Fact>>);
+
+/// Fills the twins up to the head. One task reads and decodes the log page after page;
+/// each runner takes the pages from a queue of its own, so reading and writing overlap and
+/// no runner waits for a slower one to finish a page before starting the next (a twin that
+/// writes little runs ahead, bounded by its queue). Then every runner catches up with what
+/// was written since the reader reached the head.
 async fn fill(
     store: &Arc<dyn EventStore>,
     runners: &[ProjectionRunner],
     started: Instant,
     on_progress: &mut (dyn FnMut(Progress) + Send),
 ) -> anyhow::Result<u64> {
-    let (pages_out, mut pages) =
-        mpsc::channel::<anyhow::Result<(Position, Vec<Fact>)>>(PAGES_AHEAD);
-    let reader = {
-        let store = Arc::clone(store);
-        tokio::spawn(async move {
-            let mut after = Position::START;
-            loop {
-                let page = match store.read_all(after, REBUILD_BATCH).await {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = pages_out.send(Err(error.into())).await;
-                        return;
-                    }
-                };
-                let Some(last) = page.last().map(|event| event.position) else {
-                    return;
-                };
-                let facts = page.iter().map(decode).collect();
-                if pages_out.send(Ok((after, facts))).await.is_err() {
-                    return;
+    let (queues_in, queues_out): (Vec<_>, Vec<_>) = runners
+        .iter()
+        .map(|_| mpsc::channel::<Page>(PAGES_AHEAD))
+        .unzip();
+    let mut reader = AbortOnDrop(tokio::spawn(read_pages(Arc::clone(store), queues_in)));
+    // Runner `i` applied `n` events up to position `p`.
+    let (applied_out, mut applied) = mpsc::unbounded_channel::<(usize, usize, Position)>();
+    let writers = runners
+        .iter()
+        .zip(queues_out)
+        .enumerate()
+        .map(|(index, (runner, mut pages))| {
+            let applied_out = applied_out.clone();
+            async move {
+                while let Some((after, facts)) = pages.recv().await {
+                    runner.apply_page(after, &facts).await?;
+                    stopped_twin(runner)?;
+                    let last = facts.last().map_or(after, |fact| fact.position);
+                    // The receiver outlives every writer; a failed send only means it ended.
+                    let _ = applied_out.send((index, facts.len(), last));
                 }
-                after = last;
+                anyhow::Ok(())
             }
         })
-    };
-    // The reader stops on its own when this end is dropped; aborting it is only quicker.
-    let _stop_reader = AbortOnDrop(reader);
-    let mut events = 0_u64;
-    let mut reading = true;
-    loop {
-        let batch = if reading {
-            match pages.recv().await {
-                Some(read) => {
-                    let (after, facts) = read?;
-                    let steps = try_join_all(
-                        runners
-                            .iter()
-                            .map(|runner| runner.apply_page(after, &facts)),
-                    )
-                    .await?;
-                    combined(&steps)
-                }
-                None => {
-                    // The reader reached the head it saw; what came since is read below.
-                    reading = false;
-                    continue;
-                }
+        .collect::<Vec<_>>();
+    drop(applied_out);
+    let report = async {
+        let mut counts = vec![(0_u64, Position::START); runners.len()];
+        let mut reported = 0;
+        while let Some((index, n, last)) = applied.recv().await {
+            counts[index].0 += n as u64;
+            counts[index].1 = last;
+            // As far as the slowest twin.
+            let (events, position) = counts.iter().copied().min().unwrap_or_default();
+            if events > reported {
+                reported = events;
+                on_progress(Progress {
+                    events,
+                    position,
+                    head: store.head().await?,
+                    elapsed: started.elapsed(),
+                });
             }
-        } else {
-            combined(&try_join_all(runners.iter().map(ProjectionRunner::process_batch)).await?)
+        }
+        anyhow::Ok(reported)
+    };
+    let (_, mut events) = tokio::try_join!(try_join_all(writers), report)?;
+    (&mut reader.0).await??;
+    // What was written since the reader reached the head it saw.
+    loop {
+        let batch =
+            combined(&try_join_all(runners.iter().map(ProjectionRunner::process_batch)).await?);
+        for runner in runners {
+            stopped_twin(runner)?;
+        }
+        let Batch::Processed(n) = batch else {
+            return Ok(events);
         };
-        // What the steps just published: no need to read the checkpoints again.
-        let mine: Vec<ProjectionStatus> = runners
+        events += n as u64;
+        let position = runners
             .iter()
             .flat_map(|runner| {
                 let statuses = runner.watch().borrow().clone();
                 statuses
                     .into_values()
                     .filter(|s| runner.runs(&s.name))
+                    .map(|s| s.position)
                     .collect::<Vec<_>>()
             })
-            .collect();
-        if let Some((name, (at, error))) = mine
-            .iter()
-            .find_map(|s| s.failure.clone().map(|f| (&s.name, f)))
-        {
-            anyhow::bail!("the rebuilt {name} stopped at event {at}: {error}");
-        }
-        if let Batch::Processed(n) = batch {
-            events += n as u64;
-        }
+            .min()
+            .unwrap_or(Position::START);
         on_progress(Progress {
             events,
-            position: mine
-                .iter()
-                .map(|s| s.position)
-                .min()
-                .unwrap_or(Position::START),
+            position,
             head: store.head().await?,
             elapsed: started.elapsed(),
         });
-        if !reading && batch == Batch::CaughtUp {
-            return Ok(events);
+    }
+}
+
+/// Reads and decodes the log from the start to the head it finds, handing each page to
+/// every queue. Stops early, without an error, once a queue's runner is gone (it failed,
+/// and the rebuild reports why).
+async fn read_pages(
+    store: Arc<dyn EventStore>,
+    queues: Vec<mpsc::Sender<Page>>,
+) -> anyhow::Result<()> {
+    let mut after = Position::START;
+    loop {
+        let page = store.read_all(after, REBUILD_BATCH).await?;
+        let Some(last) = page.last().map(|event| event.position) else {
+            return Ok(());
+        };
+        let facts = Arc::new(page.iter().map(decode).collect::<Vec<_>>());
+        for queue in &queues {
+            if queue.send((after, Arc::clone(&facts))).await.is_err() {
+                return Ok(());
+            }
         }
+        after = last;
+    }
+}
+
+/// An error when a twin of `runner` stopped on an event, as its last step published.
+fn stopped_twin(runner: &ProjectionRunner) -> anyhow::Result<()> {
+    let statuses = runner.watch().borrow().clone();
+    match statuses
+        .into_values()
+        .filter(|s| runner.runs(&s.name))
+        .find_map(|s| s.failure.map(|f| (s.name, f)))
+    {
+        Some((name, (at, error))) => {
+            anyhow::bail!("the rebuilt {name} stopped at event {at}: {error}")
+        }
+        None => Ok(()),
     }
 }
 
@@ -525,9 +563,9 @@ fn combined(steps: &[Batch]) -> Batch {
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
