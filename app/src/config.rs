@@ -97,6 +97,24 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// The most requests worked on at once; more are answered 503 with `Retry-After`.
+    #[arg(
+        long,
+        env = "MAX_IN_FLIGHT_REQUESTS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_in_flight_requests: usize,
+
+    /// The longest a request is worked on, in seconds, before it is answered 503.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub request_timeout_seconds: f64,
+
     /// Where the time comes from: the system clock, or a test's fake one.
     #[arg(skip)]
     pub clock: infrastructure::clock::SharedClock,
@@ -132,6 +150,8 @@ impl Config {
             seal_every_seconds: 300,
             role: crate::workers::Role::All,
             log_format: LogFormat::Text,
+            max_in_flight_requests: 1024,
+            request_timeout_seconds: 30.0,
             clock: infrastructure::clock::SharedClock::default(),
         }
     }

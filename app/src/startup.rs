@@ -31,6 +31,7 @@ use crate::accounts::{AdminSetup, ensure_admin};
 use crate::commands::CommandService;
 use crate::config::Config;
 use crate::http;
+use crate::http::limits::RequestLimits;
 use crate::mail::{MailDispatcher, MailTemplates};
 use crate::read_models::ReadModels;
 use crate::rebuilds::Rebuilds;
@@ -155,6 +156,16 @@ impl Application {
     }
 }
 
+/// The request timeout of `seconds`, which must be a positive, finite number.
+fn request_timeout(seconds: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .with_context(|| {
+            format!("REQUEST_TIMEOUT_SECONDS must be a positive number of seconds, not {seconds}")
+        })
+}
+
 /// Everything requests and commands need: the migrated database, the event store, the
 /// command service, tokens and the password hasher.
 ///
@@ -208,6 +219,10 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         receipts: Receipts::open(&config.object_store_url(), database.clone())
             .context("opening the receipt store (OBJECT_STORE_URL)")?,
         audit_reads: AuditReads::new(database.clone()),
+        limits: RequestLimits::new(
+            config.max_in_flight_requests,
+            request_timeout(config.request_timeout_seconds)?,
+        ),
         leases: Leases::default(),
         vault,
         database,

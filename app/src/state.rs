@@ -72,6 +72,8 @@ pub struct AppState {
     pub receipts: Receipts,
     /// The record of auditors' reads.
     pub audit_reads: AuditReads,
+    /// How many requests are taken at once, and for how long.
+    pub limits: crate::http::limits::RequestLimits,
 }
 
 impl AppState {

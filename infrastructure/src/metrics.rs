@@ -117,6 +117,10 @@ pub struct Metrics {
     /// Per command type, one counter per [`CommandOutcome`], in [`CommandOutcome::ALL`]'s order.
     commands: RwLock<BTreeMap<String, [AtomicU64; 4]>>,
     mail_failures: AtomicU64,
+    /// Requests turned away because as many as the server takes were in flight.
+    requests_shed: AtomicU64,
+    /// Requests stopped at the request timeout.
+    requests_timed_out: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -126,6 +130,8 @@ impl Default for Metrics {
             append_batches: Histogram::new(&BATCH_BUCKETS),
             commands: RwLock::new(BTreeMap::new()),
             mail_failures: AtomicU64::new(0),
+            requests_shed: AtomicU64::new(0),
+            requests_timed_out: AtomicU64::new(0),
         }
     }
 }
@@ -179,6 +185,16 @@ impl Metrics {
     /// One attempt to send a mail that failed.
     pub fn mail_failed(&self) {
         self.mail_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered 503 because the server was working on as many as it takes.
+    pub fn request_shed(&self) {
+        self.requests_shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request stopped at the request timeout.
+    pub fn request_timed_out(&self) {
+        self.requests_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends everything in Prometheus text format.
@@ -236,6 +252,21 @@ impl Metrics {
             "expense_tracker_mail_failures_total {}",
             self.mail_failures.load(Ordering::Relaxed)
         );
+        for (name, help, counter) in [
+            (
+                "expense_tracker_http_requests_shed_total",
+                "Requests answered 503 because as many as the server takes were in flight.",
+                &self.requests_shed,
+            ),
+            (
+                "expense_tracker_http_requests_timed_out_total",
+                "Requests stopped at the request timeout and answered 503.",
+                &self.requests_timed_out,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+        }
     }
 }
 

@@ -59,9 +59,16 @@ pub enum ApiError {
     /// 422: the domain refused the command; the detail says why.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// 413: the body is larger than the route takes; the detail says the limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     /// 503: the service cannot serve right now; the detail says why.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503: too busy to take this request now; `Retry-After` says when to try again, and
+    /// nothing of the request was done (or, after a timeout, see the detail).
+    #[error("overloaded: {0}")]
+    Overloaded(String),
     /// 500: anything else; logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -97,7 +104,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Validation(_) | Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,7 +122,9 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::TooManyRequests(_) => "too-many-requests",
             Self::Rejected(_) => "rejected",
+            Self::PayloadTooLarge(_) => "payload-too-large",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded(_) => "overloaded",
             Self::Internal(_) => "internal",
         }
     }
@@ -130,7 +140,9 @@ impl ApiError {
             | Self::MethodNotAllowed(reason)
             | Self::Conflict(reason)
             | Self::Rejected(reason)
-            | Self::Unavailable(reason) => (reason, Vec::new()),
+            | Self::PayloadTooLarge(reason)
+            | Self::Unavailable(reason)
+            | Self::Overloaded(reason) => (reason, Vec::new()),
             Self::Unauthorized(reason) => (reason.to_owned(), Vec::new()),
             Self::Forbidden => ("Your role may not do this.".to_owned(), Vec::new()),
             Self::NotFound => ("There is nothing at this address.".to_owned(), Vec::new()),
@@ -162,6 +174,8 @@ impl IntoResponse for ApiError {
             Self::TooManyRequests(wait) => {
                 Some(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0))
             }
+            // Load passes in well under a second; a client told to wait one spreads out.
+            Self::Overloaded(_) => Some(1),
             _ => None,
         };
         let (detail, errors) = self.explain();

@@ -22,8 +22,9 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set on an answer that is a replay of the first one.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Bodies larger than this are refused before any work (413).
-pub const MAX_BODY: usize = 1024 * 1024;
+/// Bodies larger than this are refused before any work (413): the largest any route takes,
+/// a receipt with its multipart framing. Each route's own limit applies after.
+pub const MAX_BODY: usize = super::MAX_UPLOAD_BODY;
 
 /// The middleware; see the module documentation.
 pub async fn remember_answers(
@@ -64,11 +65,10 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .map_err(IntoResponse::into_response)?;
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BadRequest("The request body is too large.".into()),
-        )
-            .into_response()
+        ApiError::PayloadTooLarge(format!(
+            "A request with an Idempotency-Key takes at most {MAX_BODY} bytes."
+        ))
+        .into_response()
     })?;
     let mut digest = Sha256::new();
     digest.update(parts.method.as_str().as_bytes());

@@ -10,6 +10,7 @@ pub(crate) mod extract;
 pub(crate) mod fields;
 mod health;
 pub mod idempotency;
+pub mod limits;
 pub mod observe;
 pub mod openapi;
 pub(crate) mod receipts;
@@ -46,7 +47,6 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::list_expenses, wallet::record_expense))
         .routes(routes!(wallet::dashboard))
         .routes(routes!(wallet::void_expense))
-        .routes(routes!(receipts::upload))
         .routes(routes!(receipts::download))
         .routes(routes!(wallet::set_limit, wallet::remove_limit))
         .routes(routes!(wallet::create_goal))
@@ -82,16 +82,28 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::audit_reads))
 }
 
+/// The largest JSON body any route takes: far above any command's fields (whose texts have
+/// limits of their own), far below what would cost memory to refuse.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The largest body of all: a receipt of 5 MB and its multipart framing.
+pub const MAX_UPLOAD_BODY: usize = infrastructure::receipts::MAX_RECEIPT_BYTES + 64 * 1024;
+
+/// The routes that take files, each with the larger body limit.
+fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(receipts::upload))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY))
+}
+
 /// Every route of the product, and the OpenAPI document describing them.
 fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = api_routes()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
+        .merge(upload_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::remember_answers,
-        ))
-        // A receipt of 5 MB and its multipart framing is the largest body taken.
-        .layer(axum::extract::DefaultBodyLimit::max(
-            infrastructure::receipts::MAX_RECEIPT_BYTES + 64 * 1024,
         ));
     let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
@@ -139,6 +151,10 @@ pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::record_latency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::shed_load,
         ))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(observe::request_id))
