@@ -353,6 +353,18 @@ impl TestApp {
         position.unwrap_or(0)
     }
 
+    /// Waits (at most 10 s) until the support process manager has handled every event
+    /// stored, so that it writes nothing more on its own.
+    pub async fn wait_until_support_handled_everything(&self) {
+        for _ in 0..500 {
+            if self.support_position().await == self.event_count().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the support process never caught up with the log");
+    }
+
     /// The app's SQLite file, opened beside it, as an operator (or an attacker) with the
     /// file would.
     pub async fn own_database(&self) -> infrastructure::database::Database {
