@@ -1,8 +1,11 @@
 //! The auditors' commands of the real binary: `seal`, `verify` (exit status 1 and the first
 //! bad position once a row is altered behind the application's back), `export` and
-//! `replay`, on a demo history in a fresh data directory; and, in `instances`, several
-//! serving instances of it on one PostgreSQL database.
+//! `replay`, on a demo history in a fresh data directory; in `instances`, several serving
+//! instances of it on one PostgreSQL database; in `crashes`, one killed again and again
+//! under load.
 
+#[path = "binary/crashes.rs"]
+mod crashes;
 #[path = "binary/deploy.rs"]
 mod deploy;
 #[path = "binary/instances.rs"]

@@ -14,15 +14,17 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-/// The tests here stop PostgreSQL or lean on it hard: one at a time.
+/// The tests here stop PostgreSQL or lean on it hard: one at a time. Each takes it before
+/// making its database and keeps it until that database is dropped, since another may be
+/// restarting PostgreSQL meanwhile.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-const ADMIN_EMAIL: &str = "admin@example.com";
-const PASSWORD: &str = "a long enough password";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
-struct Instance {
-    child: Child,
-    base: String,
+pub(crate) struct Instance {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     name: &'static str,
 }
 
@@ -40,12 +42,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(name: &'static str, database_url: &str, data_dir: &Path) -> Instance {
+pub(crate) fn start(name: &'static str, database_url: &str, data_dir: &Path) -> Instance {
     start_as(name, "all", database_url, data_dir)
 }
 
 /// An instance with the role `role` (`all`, `web` or `worker`).
-fn start_as(name: &'static str, role: &str, database_url: &str, data_dir: &Path) -> Instance {
+pub(crate) fn start_as(
+    name: &'static str,
+    role: &str,
+    database_url: &str,
+    data_dir: &Path,
+) -> Instance {
     let port = free_port();
     let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).expect("a log file");
     let child = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
@@ -69,14 +76,14 @@ fn start_as(name: &'static str, role: &str, database_url: &str, data_dir: &Path)
     }
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
         .expect("a client")
 }
 
-async fn wait_until_ready(client: &Client, instance: &Instance) {
+pub(crate) async fn wait_until_ready(client: &Client, instance: &Instance) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(response) = client.get(format!("{}/readyz", instance.base)).send().await
@@ -94,7 +101,7 @@ async fn wait_until_ready(client: &Client, instance: &Instance) {
 }
 
 /// A request with a bearer token and a JSON body; `None` when the instance did not answer.
-async fn call(
+pub(crate) async fn call(
     client: &Client,
     base: &str,
     method: Method,
@@ -123,13 +130,13 @@ async fn call(
 }
 
 #[track_caller]
-fn expect(answer: Option<(StatusCode, Value)>, status: StatusCode) -> Value {
+pub(crate) fn expect(answer: Option<(StatusCode, Value)>, status: StatusCode) -> Value {
     let (got, body) = answer.expect("the instance answers");
     assert_eq!(got, status, "{body}");
     body
 }
 
-async fn token(client: &Client, base: &str, email: &str) -> String {
+pub(crate) async fn token(client: &Client, base: &str, email: &str) -> String {
     let body = json!({ "email": email, "password": PASSWORD });
     let login = send(
         client,
@@ -146,7 +153,7 @@ async fn token(client: &Client, base: &str, email: &str) -> String {
 
 /// A request with a JSON body (and a bearer token, if given) that must answer `status`;
 /// its JSON body.
-async fn send(
+pub(crate) async fn send(
     client: &Client,
     base: &str,
     method: Method,
@@ -162,7 +169,7 @@ async fn send(
 }
 
 /// A GET with a bearer token that must answer 200; its JSON body.
-async fn get(client: &Client, base: &str, token: &str, path: &str) -> Value {
+pub(crate) async fn get(client: &Client, base: &str, token: &str, path: &str) -> Value {
     expect(
         call(client, base, Method::GET, Some(token), path, None, None).await,
         StatusCode::OK,
@@ -170,7 +177,7 @@ async fn get(client: &Client, base: &str, token: &str, path: &str) -> Value {
 }
 
 /// The ids of a page of expenses.
-fn expense_ids(page: &Value) -> BTreeSet<String> {
+pub(crate) fn expense_ids(page: &Value) -> BTreeSet<String> {
     page["items"]
         .as_array()
         .expect("items")
@@ -180,7 +187,7 @@ fn expense_ids(page: &Value) -> BTreeSet<String> {
 }
 
 /// A new customer with 1000 in the wallet, registered through `base`; their token.
-async fn customer_with_1000(client: &Client, base: &str, email: &str) -> String {
+pub(crate) async fn customer_with_1000(client: &Client, base: &str, email: &str) -> String {
     let body = json!({ "name": "Asha Rao", "email": email, "mobile": "+91 98765 43210", "password": PASSWORD });
     send(
         client,
@@ -228,7 +235,7 @@ async fn leads(client: &Client, base: &str) -> Option<BTreeMap<String, bool>> {
 }
 
 /// The `To:` address of every mail the file mailer wrote, with how many each got.
-fn mail_by_recipient(data_dir: &Path) -> BTreeMap<String, usize> {
+pub(crate) fn mail_by_recipient(data_dir: &Path) -> BTreeMap<String, usize> {
     let mut count = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(data_dir.join("mail")) else {
         return count;
@@ -251,7 +258,7 @@ fn mail_by_recipient(data_dir: &Path) -> BTreeMap<String, usize> {
 }
 
 /// Waits until every read model has applied the whole log, as `base` reports it.
-async fn caught_up(client: &Client, base: &str, admin: &str) {
+pub(crate) async fn caught_up(client: &Client, base: &str, admin: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some((StatusCode::OK, list)) = call(
@@ -278,7 +285,7 @@ async fn caught_up(client: &Client, base: &str, admin: &str) {
 }
 
 /// Rebuilds every read model on `base` and checks each rebuilt table equals the live one.
-async fn every_read_model_equals_a_rebuild(client: &Client, base: &str, admin: &str) {
+pub(crate) async fn every_read_model_equals_a_rebuild(client: &Client, base: &str, admin: &str) {
     let list = get(client, base, admin, "/api/v1/admin/projections").await;
     let names: Vec<String> = list["items"]
         .as_array()
@@ -337,12 +344,12 @@ const EXPENSES_EACH: usize = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(database) =
         TestDatabase::postgres("two_instances_share_the_work_and_one_killed_loses_nothing").await
     else {
         return;
     };
-    let _serial = ONE_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("a data directory");
     let client = client();
     // The first instance creates the admin; the second starts once it is there.
@@ -638,6 +645,7 @@ impl Drop for PostgresServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(database) =
         TestDatabase::postgres("an_instance_lives_through_a_postgresql_restart").await
     else {
@@ -651,7 +659,6 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
         eprintln!("*** SKIPPED: no pg_ctlcluster to restart PostgreSQL with ***");
         return;
     };
-    let _serial = ONE_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("a data directory");
     let client = client();
     let instance = start("only", database.url(), data.path());
@@ -755,12 +762,12 @@ async fn an_instance_lives_through_a_postgresql_restart_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_instance_hands_its_workers_over_at_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(database) =
         TestDatabase::postgres("a_stopping_instance_hands_its_workers_over_at_once").await
     else {
         return;
     };
-    let _serial = ONE_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("a data directory");
     let client = client();
     let mut first = start("first", database.url(), data.path());
@@ -815,12 +822,12 @@ async fn a_stopping_instance_hands_its_workers_over_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_instance_serves_while_a_worker_instance_runs_every_worker() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Some(database) =
         TestDatabase::postgres("a_web_instance_serves_while_a_worker_instance_runs").await
     else {
         return;
     };
-    let _serial = ONE_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().expect("a data directory");
     let client = client();
     let worker = start_as("worker", "worker", database.url(), data.path());
