@@ -27,11 +27,11 @@ const EVERYONE: [Who; 5] = [
     Who::Auditor,
 ];
 
-struct Tokens {
-    customer: String,
-    agent: String,
-    admin: String,
-    auditor: String,
+pub struct Tokens {
+    pub customer: String,
+    pub agent: String,
+    pub admin: String,
+    pub auditor: String,
 }
 
 impl Tokens {
@@ -46,7 +46,8 @@ impl Tokens {
     }
 }
 
-async fn sign_everyone_in(app: &TestApp) -> Tokens {
+/// A customer, an agent and an auditor made beside the start-up admin, each signed in.
+pub async fn sign_everyone_in(app: &TestApp) -> Tokens {
     let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     app.register_customer("customer@example.com", PASSWORD)
         .await;

@@ -8,9 +8,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with_admin};
+use crate::helpers::{TestApp, spawn_app_with_admin};
 
-const PASSWORD: &str = "correct horse battery staple";
 const NOBODY: &str = "0190f3c4-0000-7000-8000-000000000000";
 
 /// Values no field should take, or that must be stored as plain text if a field does.
@@ -129,36 +128,16 @@ fn example_of(document: &Value, schema: &Value) -> Value {
     }
 }
 
-struct Tokens(Vec<(&'static str, String)>);
+/// A token of each role that signs in, in the order they are tried.
+struct Tokens(Vec<String>);
 
 async fn sign_everyone_in(app: &TestApp) -> Tokens {
-    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    app.register_customer("customer@example.com", PASSWORD)
-        .await;
-    let agent = json!({
-        "name": "Ravi Kumar", "email": "agent@example.com", "mobile": "+919123456789",
-        "gender": "male", "username": "agent", "password": PASSWORD
-    });
-    let auditor =
-        json!({ "name": "Meera Iyer", "email": "auditor@example.com", "password": PASSWORD });
-    for (path, body) in [
-        ("/api/v1/admin/agents", agent),
-        ("/api/v1/admin/auditors", auditor),
-    ] {
-        let response = app.post_as(Some(&admin), path, &body).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
+    let tokens = crate::access_matrix::sign_everyone_in(app).await;
     Tokens(vec![
-        (
-            "customer",
-            app.token_for("customer@example.com", PASSWORD).await,
-        ),
-        ("agent", app.token_for("agent@example.com", PASSWORD).await),
-        (
-            "auditor",
-            app.token_for("auditor@example.com", PASSWORD).await,
-        ),
-        ("admin", admin),
+        tokens.customer,
+        tokens.agent,
+        tokens.auditor,
+        tokens.admin,
     ])
 }
 
@@ -227,7 +206,7 @@ async fn role_for(
     path: &str,
     body: Option<&Value>,
 ) -> String {
-    for (_, token) in &tokens.0 {
+    for token in &tokens.0 {
         let status = app
             .call(method.clone(), Some(token), path, body)
             .await
@@ -236,7 +215,7 @@ async fn role_for(
             return token.clone();
         }
     }
-    tokens.0[0].1.clone()
+    tokens.0[0].clone()
 }
 
 #[tokio::test]
