@@ -11,10 +11,9 @@ use crate::database::{Database, on_pool};
 /// How long a key is remembered.
 pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// How long a claim may stay unanswered before it is taken to be abandoned: its request
-/// died with its instance, or failed while the database was away and could not let the key
-/// go. Far longer than any request takes (a command waits at most a few seconds for the
-/// pool and for its read model), so a live request is never overtaken.
+/// How long a claim may stay unanswered before it is taken to be abandoned, unless told
+/// otherwise ([`IdempotencyKeys::abandoned_after`]): its request died with its instance, or
+/// failed while the database was away and could not let the key go.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(30);
 
 /// A stored answer.
@@ -50,6 +49,7 @@ pub struct IdempotencyError(#[from] sqlx::Error);
 #[derive(Debug, Clone)]
 pub struct IdempotencyKeys {
     database: Database,
+    abandoned_after: Duration,
 }
 
 type Row = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>, i64);
@@ -58,7 +58,22 @@ impl IdempotencyKeys {
     /// The key table of `database` (migrated).
     #[must_use]
     pub fn new(database: Database) -> Self {
-        Self { database }
+        Self {
+            database,
+            abandoned_after: ABANDONED_AFTER,
+        }
+    }
+
+    /// The same table, taking a claim left unanswered for `after` to be abandoned. It must
+    /// be longer than any request may run, or a live request would be overtaken by its own
+    /// retry: the server stops every request at its timeout, so that plus a margin for the
+    /// instances' clocks is enough.
+    #[must_use]
+    pub fn abandoned_after(self, after: Duration) -> Self {
+        Self {
+            abandoned_after: after,
+            ..self
+        }
     }
 
     /// Claims `key` for a request whose digest is `request_hash`, or says what it is already.
@@ -74,8 +89,8 @@ impl IdempotencyKeys {
     ) -> Result<KeyState, IdempotencyError> {
         let expired_before =
             now.timestamp_micros() - i64::try_from(KEY_LIFETIME.as_micros()).unwrap_or(i64::MAX);
-        let abandoned_before =
-            now.timestamp_micros() - i64::try_from(ABANDONED_AFTER.as_micros()).unwrap_or(i64::MAX);
+        let abandoned_before = now.timestamp_micros()
+            - i64::try_from(self.abandoned_after.as_micros()).unwrap_or(i64::MAX);
         // An expired key is free again, and so is a claim nobody answered in time.
         let forget = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 \
                       AND (created_at_us < $3 OR (status IS NULL AND created_at_us < $4))";

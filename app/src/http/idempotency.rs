@@ -4,6 +4,11 @@
 //! key with another request is a 422; while the first is still being handled, a 409. Keys
 //! belong to the signed-in user (or to anonymous callers together), for 24 hours.
 //! Server-side failures are not remembered, so that a retry can succeed.
+//!
+//! The claimed request is handled on a task of its own, so it runs to its end and its
+//! answer is stored even when its caller stops waiting (the request timeout, or a client
+//! that hangs up): a retry then gets that answer instead of finding the key claimed by
+//! nobody and, once the claim is abandoned, doing the work a second time.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -78,14 +83,11 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
     digest.update(&bytes);
     let request_hash = digest.finalize();
 
-    let failed = |e: infrastructure::idempotency::IdempotencyError| {
-        ApiError::Internal(e.into()).into_response()
-    };
     match state
         .idempotency
         .claim(&scope, &key, &request_hash, state.now())
         .await
-        .map_err(failed)?
+        .map_err(key_store_failed)?
     {
         KeyState::Answered(answer) => Ok(replay(answer)),
         KeyState::InProgress => Err(ApiError::Conflict(
@@ -97,38 +99,66 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         )
         .into_response()),
         KeyState::Claimed => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            if response.status().is_server_error() {
-                state
-                    .idempotency
-                    .release(&scope, &key)
-                    .await
-                    .map_err(failed)?;
-                return Ok(response);
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let handled = super::observe::within_this_request(run_and_remember(
+                state.clone(),
+                scope,
+                key,
+                request,
+                next,
+            ));
+            match tokio::spawn(handled).await {
+                Ok(answer) => answer,
+                Err(error) => Err(ApiError::Internal(anyhow::anyhow!(
+                    "handling a request: {error}"
+                ))
+                .into_response()),
             }
-            let (parts, body) = response.into_parts();
-            let body = to_bytes(body, usize::MAX).await.map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!("reading an answer: {e}")).into_response()
-            })?;
-            let answer = StoredAnswer {
-                status: parts.status.as_u16(),
-                content_type: parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                body: body.to_vec(),
-            };
-            state
-                .idempotency
-                .answer(&scope, &key, &answer)
-                .await
-                .map_err(failed)?;
-            Ok(Response::from_parts(parts, Body::from(body)))
         }
     }
+}
+
+/// Handles a request that claimed `key`, and stores its answer (or lets the key go again
+/// after a server-side failure).
+async fn run_and_remember(
+    state: AppState,
+    scope: String,
+    key: String,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
+    let response = next.run(request).await;
+    if response.status().is_server_error() {
+        state
+            .idempotency
+            .release(&scope, &key)
+            .await
+            .map_err(key_store_failed)?;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX).await.map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("reading an answer: {e}")).into_response()
+    })?;
+    let answer = StoredAnswer {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.to_vec(),
+    };
+    state
+        .idempotency
+        .answer(&scope, &key, &answer)
+        .await
+        .map_err(key_store_failed)?;
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn key_store_failed(error: infrastructure::idempotency::IdempotencyError) -> Response {
+    ApiError::Internal(error.into()).into_response()
 }
 
 /// Keys belong to the signed-in user; without a valid token, to anonymous callers.
@@ -156,4 +186,75 @@ fn replay(answer: StoredAnswer) -> Response {
     }
     headers.insert(REPLAYED, HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::post;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::http::limits::{RequestLimits, shed_load};
+
+    /// Serves a route whose work waits for `release`, behind the request timeout and this
+    /// middleware as the product layers them.
+    async fn serve_slow_work(release: Arc<Notify>) -> (String, tempfile::TempDir) {
+        let data = tempfile::tempdir().expect("a data directory");
+        let (state, _) = crate::test_support::fresh(&data, |_| {}).await;
+        let limits = RequestLimits::new(8, Duration::from_millis(200), Arc::clone(&state.metrics));
+        let router = Router::new()
+            .route(
+                "/work",
+                post(move || async move {
+                    release.notified().await;
+                    (StatusCode::CREATED, "done")
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                state,
+                remember_answers,
+            ))
+            .layer(axum::middleware::from_fn_with_state(limits, shed_load));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = format!("http://{}", listener.local_addr().expect("bound"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (address, data)
+    }
+
+    #[tokio::test]
+    async fn a_request_cut_off_by_the_timeout_still_stores_its_answer_for_the_retry() {
+        let release = Arc::new(Notify::new());
+        let (address, _data) = serve_slow_work(Arc::clone(&release)).await;
+        let client = reqwest::Client::new();
+        let send = || {
+            client
+                .post(format!("{address}/work"))
+                .header("Idempotency-Key", "k-1")
+                .send()
+        };
+        let first = send().await.expect("answered");
+        assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        // The work goes on after its caller was answered; while it does, the key is busy.
+        let busy = send().await.expect("answered");
+        assert_eq!(busy.status(), StatusCode::CONFLICT);
+        release.notify_one();
+        for _ in 0..200 {
+            let retry = send().await.expect("answered");
+            if retry.status() == StatusCode::CREATED {
+                assert!(retry.headers().contains_key(&REPLAYED), "the stored answer");
+                assert_eq!(retry.text().await.expect("text"), "done");
+                return;
+            }
+            assert_eq!(retry.status(), StatusCode::CONFLICT);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the answer of the cut-off request was never stored");
+    }
 }

@@ -3,6 +3,7 @@
 //! set on the request's tracing span and, through a task-local, in the metadata of every
 //! event its commands write; and its latency per route for `/metrics`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -11,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::state::AppState;
+use infrastructure::metrics::Metrics;
 
 /// The request id header, in and out.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -24,6 +25,19 @@ tokio::task_local! {
 #[must_use]
 pub fn current_request_id() -> Option<String> {
     CURRENT_REQUEST.try_with(Clone::clone).ok()
+}
+
+/// `work` still known as this request's (its id and its span) when it runs on a task of
+/// its own.
+pub fn within_this_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let id = current_request_id();
+    let work = work.in_current_span();
+    async move {
+        match id {
+            Some(id) => CURRENT_REQUEST.scope(id, work).await,
+            None => work.await,
+        }
+    }
 }
 
 /// A caller's id is kept when it is short and plain; anything else is replaced, so a log
@@ -60,7 +74,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
 
 /// Times a routed request and counts it under its route's pattern.
 pub async fn record_latency(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -69,7 +83,7 @@ pub async fn record_latency(
     // Only routed requests come through here (a route layer), so each has its pattern.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    state.metrics.request(
+    metrics.request(
         method.as_str(),
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),

@@ -80,6 +80,32 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         KeyState::Claimed,
         "abandoned"
     );
+    // Abandonment follows the server's request timeout when told it.
+    let patient = keys
+        .clone()
+        .abandoned_after(std::time::Duration::from_secs(95));
+    assert_eq!(
+        patient
+            .claim("user:d", "k", b"request", now)
+            .await
+            .expect("claim"),
+        KeyState::Claimed
+    );
+    assert_eq!(
+        patient
+            .claim("user:d", "k", b"request", now + Duration::seconds(94))
+            .await
+            .expect("claim"),
+        KeyState::InProgress
+    );
+    assert_eq!(
+        patient
+            .claim("user:d", "k", b"request", now + Duration::seconds(96))
+            .await
+            .expect("claim"),
+        KeyState::Claimed,
+        "abandoned after its own time"
+    );
     // An answered key is kept for its whole lifetime.
     assert_eq!(
         keys.claim("user:a", "k", b"request", now + Duration::hours(1))
