@@ -156,6 +156,9 @@ impl Application {
     }
 }
 
+/// How far the instances' clocks may be apart, as far as abandoned idempotency claims go.
+const CLOCK_MARGIN: Duration = Duration::from_secs(5);
+
 /// The request timeout of `seconds`, which must be a positive, finite number.
 fn request_timeout(seconds: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(seconds)
@@ -180,6 +183,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, ProjectionRunner)> {
+    let request_timeout = request_timeout(config.request_timeout_seconds)?;
     let database = open_database(config).await?;
     let events = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
         .await
@@ -199,6 +203,11 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
     )
     .await
     .context("registering the projections")?;
+    let limits = RequestLimits::new(
+        config.max_in_flight_requests,
+        request_timeout,
+        Arc::clone(&metrics),
+    );
     let state = AppState {
         read_models: ReadModels::new(projections.watch()),
         rebuilds: Rebuilds::new(Arc::clone(&events), database.clone(), read_models),
@@ -208,7 +217,10 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         outbox: Outbox::new(database.clone(), RetryPolicy::default()),
         mail_wake: Arc::new(Notify::new()),
         base_url: config.base_url(),
-        idempotency: IdempotencyKeys::new(database.clone()),
+        // Every request is stopped at its timeout: a claim older than that (and a margin
+        // for the instances' clocks) belongs to a request that is gone.
+        idempotency: IdempotencyKeys::new(database.clone())
+            .abandoned_after(request_timeout + CLOCK_MARGIN),
         default_currency: Currency::parse(&config.default_currency).context("DEFAULT_CURRENCY")?,
         commands: CommandService::new(Arc::clone(&events), Arc::clone(&vault))
             .with_metrics(Arc::clone(&metrics)),
@@ -219,10 +231,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         receipts: Receipts::open(&config.object_store_url(), database.clone())
             .context("opening the receipt store (OBJECT_STORE_URL)")?,
         audit_reads: AuditReads::new(database.clone()),
-        limits: RequestLimits::new(
-            config.max_in_flight_requests,
-            request_timeout(config.request_timeout_seconds)?,
-        ),
+        limits,
         leases: Leases::default(),
         vault,
         database,

@@ -203,6 +203,35 @@ async fn customers(client: &Client, base: &str, n: usize) -> anyhow::Result<Vec<
     Ok(tokens)
 }
 
+/// What the write loads run as: a wallet per connection, one hot wallet, and RecordExpense
+/// calls spread over the first or all on the second.
+struct Workload {
+    tokens: Vec<String>,
+    hot: String,
+    spread: Vec<Call>,
+    on_hot: Vec<Call>,
+}
+
+impl Workload {
+    async fn prepare(client: &Client, base: &str, connections: usize) -> anyhow::Result<Self> {
+        let tokens = customers(client, base, connections).await?;
+        let hot = customer(client, base, TOP_UP).await?;
+        let spread = tokens
+            .iter()
+            .map(|t| expense(t))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let on_hot = (0..connections)
+            .map(|_| expense(&hot))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            tokens,
+            hot,
+            spread,
+            on_hot,
+        })
+    }
+}
+
 async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyhow::Result<()> {
     println!(
         "SQLite (durable defaults), {} connections",
@@ -211,15 +240,12 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
     let data = tempfile::tempdir()?;
     let mut server = Server::start(&options.binary, None, data.path(), None)?;
     server.ready(client, Instant::now()).await?;
-    let tokens = customers(client, &server.base, options.connections).await?;
-    let hot = customer(client, &server.base, TOP_UP).await?;
-    let spread = tokens
-        .iter()
-        .map(|t| expense(t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let on_hot = (0..options.connections)
-        .map(|_| expense(&hot))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Workload {
+        tokens,
+        hot,
+        spread,
+        on_hot,
+    } = Workload::prepare(client, &server.base, options.connections).await?;
     let health: Vec<Call> = (0..options.connections)
         .map(|_| Call::get("/healthz", None))
         .collect::<anyhow::Result<_>>()?;
@@ -352,15 +378,12 @@ async fn postgres(options: &Options, client: &Client, report: &mut Report) -> an
     let data = tempfile::tempdir()?;
     let mut server = Server::start(&options.binary, Some(database.url()), data.path(), None)?;
     server.ready(client, Instant::now()).await?;
-    let tokens = customers(client, &server.base, options.connections).await?;
-    let hot = customer(client, &server.base, TOP_UP).await?;
-    let spread = tokens
-        .iter()
-        .map(|t| expense(t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let on_hot = (0..options.connections)
-        .map(|_| expense(&hot))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Workload {
+        hot,
+        spread,
+        on_hot,
+        ..
+    } = Workload::prepare(client, &server.base, options.connections).await?;
     let (mut record, mut hot_rates, mut hot_done) = (Vec::new(), Vec::new(), 0);
     for run in 1..=options.runs {
         let r = flat_out("record", server.address, &spread, options.seconds).await?;

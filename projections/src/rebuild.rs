@@ -492,14 +492,8 @@ async fn fill(
         events += n as u64;
         let position = runners
             .iter()
-            .flat_map(|runner| {
-                let statuses = runner.watch().borrow().clone();
-                statuses
-                    .into_values()
-                    .filter(|s| runner.runs(&s.name))
-                    .map(|s| s.position)
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(ProjectionRunner::own_statuses)
+            .map(|status| status.position)
             .min()
             .unwrap_or(Position::START);
         on_progress(Progress {
@@ -536,10 +530,9 @@ async fn read_pages(
 
 /// An error when a twin of `runner` stopped on an event, as its last step published.
 fn stopped_twin(runner: &ProjectionRunner) -> anyhow::Result<()> {
-    let statuses = runner.watch().borrow().clone();
-    match statuses
-        .into_values()
-        .filter(|s| runner.runs(&s.name))
+    match runner
+        .own_statuses()
+        .into_iter()
         .find_map(|s| s.failure.map(|f| (s.name, f)))
     {
         Some((name, (at, error))) => {

@@ -154,6 +154,17 @@ impl ProjectionRunner {
         self.apply_read(from, &facts, &stored).await
     }
 
+    /// The standings this runner last published of the projections it feeds.
+    #[must_use]
+    pub fn own_statuses(&self) -> Vec<ProjectionStatus> {
+        self.published
+            .borrow()
+            .values()
+            .filter(|status| self.runs(&status.name))
+            .cloned()
+            .collect()
+    }
+
     /// True when this runner feeds the projection named `name`.
     #[must_use]
     pub fn runs(&self, name: &str) -> bool {

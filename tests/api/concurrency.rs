@@ -54,7 +54,7 @@ async fn send(
     )
 }
 
-fn cents(amount: &str) -> Decimal {
+fn decimal(amount: &str) -> Decimal {
     amount.parse().expect("a decimal amount")
 }
 
@@ -65,7 +65,7 @@ async fn balance(app: &TestApp, token: &str) -> Decimal {
         .json()
         .await
         .expect("json");
-    cents(wallet["balance"].as_str().expect("a balance"))
+    decimal(wallet["balance"].as_str().expect("a balance"))
 }
 
 async fn expense_ids(app: &TestApp, token: &str) -> Vec<String> {
@@ -110,7 +110,7 @@ async fn hammer(app: TestApp) {
     let mut hot_spent = Decimal::ZERO;
     for i in 0..HOT_EXPENSES {
         let amount = format!("{}.{:02}", 1 + i / 100, i % 100);
-        hot_spent += cents(&amount);
+        hot_spent += decimal(&amount);
         commands.push(Command {
             token: hot.clone(),
             path: "/api/v1/expenses",
@@ -178,11 +178,11 @@ async fn hammer(app: TestApp) {
         hot_ids.iter().collect(),
         "what was answered is what is stored"
     );
-    assert_eq!(balance(&app, &hot).await, cents("1000") - hot_spent);
+    assert_eq!(balance(&app, &hot).await, decimal("1000") - hot_spent);
     for token in &others {
         assert_eq!(expense_ids(&app, token).await.len(), EXPENSES_EACH);
-        let expected = cents("1000") + cents("10") * Decimal::from(TOP_UPS_EACH)
-            - cents("2.50") * Decimal::from(EXPENSES_EACH);
+        let expected = decimal("1000") + decimal("10") * Decimal::from(TOP_UPS_EACH)
+            - decimal("2.50") * Decimal::from(EXPENSES_EACH);
         assert_eq!(balance(&app, token).await, expected);
     }
 

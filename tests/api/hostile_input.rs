@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::helpers::{TestApp, spawn_app_with_admin};
+use crate::openapi::{document, each_operation, with_id};
 
 const NOBODY: &str = "0190f3c4-0000-7000-8000-000000000000";
 
@@ -222,106 +223,82 @@ async fn role_for(
 async fn every_route_refuses_hostile_input_with_a_4xx_problem_and_stores_nothing() {
     let app = spawn_app_with_admin().await;
     let tokens = sign_everyone_in(&app).await;
-    let document: Value = app
-        .get("/api/openapi.json")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let document = document(&app).await;
     let mut sweep = Sweep::default();
     let mut operations = 0;
-    for (template, item) in document["paths"].as_object().expect("paths") {
-        for (method, operation) in item.as_object().expect("operations") {
-            let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
-                continue;
-            };
-            // Signing out would end the session the sweep goes on with.
-            if template.ends_with("/auth/logout") {
-                continue;
-            }
-            operations += 1;
-            let path = template
-                .split('/')
-                .map(|segment| {
-                    if segment.starts_with('{') {
-                        NOBODY
-                    } else {
-                        segment
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("/");
-            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
-            let base = (!schema.is_null()).then(|| example_of(&document, schema));
-            let token = role_for(&app, &tokens, &method, &path, base.as_ref()).await;
+    for (method, template, operation) in each_operation(&document) {
+        // Signing out would end the session the sweep goes on with.
+        if template.ends_with("/auth/logout") {
+            continue;
+        }
+        operations += 1;
+        let path = with_id(template, NOBODY);
+        let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+        let base = (!schema.is_null()).then(|| example_of(&document, schema));
+        let token = role_for(&app, &tokens, &method, &path, base.as_ref()).await;
 
-            // Ids that traverse or inject, in every id segment.
-            if template.contains('{') {
-                for id in hostile_ids() {
-                    let spoiled = template
-                        .split('/')
-                        .map(|s| if s.starts_with('{') { id.as_str() } else { s })
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let body = base.as_ref().map(Value::to_string);
-                    let status = sweep.send(&app, &token, &method, &spoiled, body).await;
-                    if status.is_success() {
-                        sweep
-                            .wrong
-                            .push(format!("{method} {template} took the id {id:.40}"));
-                    }
-                }
-            }
-            // Query values that inject, in every documented query parameter.
-            for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                if parameter["in"] != "query" {
-                    continue;
-                }
-                let name = parameter["name"].as_str().expect("a name");
-                for value in hostile_ids() {
-                    let query = format!("{path}?{name}={value}");
-                    sweep.send(&app, &token, &method, &query, None).await;
-                }
-            }
-            let Some(base) = base else {
-                continue;
-            };
-            // Bodies that are no JSON object at all, or broken JSON.
-            for body in hostile_bodies() {
-                let status = sweep.send(&app, &token, &method, &path, Some(body)).await;
-                if !status.is_client_error() {
+        // Ids that traverse or inject, in every id segment.
+        if template.contains('{') {
+            for id in hostile_ids() {
+                let spoiled = with_id(template, &id);
+                let body = base.as_ref().map(Value::to_string);
+                let status = sweep.send(&app, &token, &method, &spoiled, body).await;
+                if status.is_success() {
                     sweep
                         .wrong
-                        .push(format!("{method} {template}: a broken body got {status}"));
+                        .push(format!("{method} {template} took the id {id:.40}"));
                 }
             }
-            // An unknown field beside the documented ones.
-            if let Value::Object(fields) = &base {
-                let mut extra = fields.clone();
-                extra.insert("is_admin".into(), json!(true));
-                let status = sweep
-                    .send(
-                        &app,
-                        &token,
-                        &method,
-                        &path,
-                        Some(Value::Object(extra).to_string()),
-                    )
-                    .await;
-                if !fields.is_empty() && status != StatusCode::BAD_REQUEST {
-                    // Only the routes whose bodies are all optional may ignore it... none do.
-                    sweep.wrong.push(format!(
-                        "{method} {template}: an unknown field got {status}"
-                    ));
-                }
-                // Each field spoiled in turn.
-                for name in fields.keys() {
-                    for value in hostile_values() {
-                        let mut spoiled = fields.clone();
-                        spoiled.insert(name.clone(), value);
-                        let body = Value::Object(spoiled).to_string();
-                        sweep.send(&app, &token, &method, &path, Some(body)).await;
-                    }
+        }
+        // Query values that inject, in every documented query parameter.
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] != "query" {
+                continue;
+            }
+            let name = parameter["name"].as_str().expect("a name");
+            for value in hostile_ids() {
+                let query = format!("{path}?{name}={value}");
+                sweep.send(&app, &token, &method, &query, None).await;
+            }
+        }
+        let Some(base) = base else {
+            continue;
+        };
+        // Bodies that are no JSON object at all, or broken JSON.
+        for body in hostile_bodies() {
+            let status = sweep.send(&app, &token, &method, &path, Some(body)).await;
+            if !status.is_client_error() {
+                sweep
+                    .wrong
+                    .push(format!("{method} {template}: a broken body got {status}"));
+            }
+        }
+        // An unknown field beside the documented ones.
+        if let Value::Object(fields) = &base {
+            let mut extra = fields.clone();
+            extra.insert("is_admin".into(), json!(true));
+            let status = sweep
+                .send(
+                    &app,
+                    &token,
+                    &method,
+                    &path,
+                    Some(Value::Object(extra).to_string()),
+                )
+                .await;
+            if !fields.is_empty() && status != StatusCode::BAD_REQUEST {
+                // Only the routes whose bodies are all optional may ignore it... none do.
+                sweep.wrong.push(format!(
+                    "{method} {template}: an unknown field got {status}"
+                ));
+            }
+            // Each field spoiled in turn.
+            for name in fields.keys() {
+                for value in hostile_values() {
+                    let mut spoiled = fields.clone();
+                    spoiled.insert(name.clone(), value);
+                    let body = Value::Object(spoiled).to_string();
+                    sweep.send(&app, &token, &method, &path, Some(body)).await;
                 }
             }
         }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::access_matrix::{NO_MODEL, NOBODY, matrix};
 use crate::helpers::{TestApp, problem, spawn_app};
 
-async fn document(app: &TestApp) -> Value {
+/// The product's OpenAPI document, as it serves it.
+pub async fn document(app: &TestApp) -> Value {
     let response = app.get("/api/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.expect("the document is JSON")
@@ -31,16 +32,45 @@ fn template(path: &str) -> String {
         .join("/")
 }
 
-fn operations(document: &Value) -> BTreeSet<(String, String)> {
-    let mut operations = BTreeSet::new();
+/// Every operation of `document`: its method, its path template and its description.
+pub fn each_operation(document: &Value) -> Vec<(Method, &str, &Value)> {
+    let mut operations = Vec::new();
     for (path, item) in document["paths"].as_object().expect("paths") {
-        for method in ["get", "put", "post", "delete", "patch"] {
-            if item.get(method).is_some() {
-                operations.insert((method.to_uppercase(), template(path)));
+        for method in [
+            Method::GET,
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            if let Some(operation) = item.get(method.as_str().to_lowercase()) {
+                operations.push((method, path.as_str(), operation));
             }
         }
     }
     operations
+}
+
+/// `template` with every `{parameter}` segment replaced by `id`.
+pub fn with_id(template: &str, id: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                id
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn operations(document: &Value) -> BTreeSet<(String, String)> {
+    each_operation(document)
+        .into_iter()
+        .map(|(method, path, _)| (method.to_string(), template(path)))
+        .collect()
 }
 
 #[tokio::test]

@@ -12,33 +12,30 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use infrastructure::metrics::Metrics;
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
-use crate::state::AppState;
 
-/// How much work the server takes on at once.
+/// How much work the server takes on at once; the middleware's own state, so that a
+/// request costs two reference counts here rather than a clone of the whole `AppState`.
 #[derive(Debug, Clone)]
 pub struct RequestLimits {
     in_flight: Arc<Semaphore>,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl RequestLimits {
-    /// At most `max_in_flight` requests at once (at least one), each given `timeout`.
+    /// At most `max_in_flight` requests at once (at least one), each given `timeout`;
+    /// refusals are counted in `metrics`.
     #[must_use]
-    pub fn new(max_in_flight: usize, timeout: Duration) -> Self {
+    pub fn new(max_in_flight: usize, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             timeout,
+            metrics,
         }
-    }
-}
-
-impl Default for RequestLimits {
-    /// The settings' defaults.
-    fn default() -> Self {
-        Self::new(1024, Duration::from_secs(30))
     }
 }
 
@@ -46,13 +43,16 @@ impl Default for RequestLimits {
 const ALWAYS_ANSWERED: [&str; 2] = ["/healthz", "/metrics"];
 
 /// The middleware; see the module documentation.
-pub async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn shed_load(
+    State(limits): State<RequestLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
     if ALWAYS_ANSWERED.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let limits = &state.limits;
-    let Ok(_permit) = Arc::clone(&limits.in_flight).try_acquire_owned() else {
-        state.metrics.request_shed();
+    let Ok(_permit) = limits.in_flight.try_acquire() else {
+        limits.metrics.request_shed();
         return ApiError::Overloaded(
             "The server is working on as many requests as it takes; nothing of this one was \
              done. Try again after Retry-After."
@@ -63,10 +63,11 @@ pub async fn shed_load(State(state): State<AppState>, request: Request, next: Ne
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            state.metrics.request_timed_out();
+            limits.metrics.request_timed_out();
             ApiError::Overloaded(format!(
-                "The request took longer than {} s and was stopped. A command may still have \
-                 been recorded: send it again with the same Idempotency-Key to be sure.",
+                "The request took longer than {} s and its answer was not waited for. Sent \
+                 with an Idempotency-Key, it runs to its end: send it again with the same key \
+                 for its answer. Without one, a command may still have been recorded.",
                 limits.timeout.as_secs_f64()
             ))
             .into_response()

@@ -127,8 +127,9 @@ pub fn operations_router(state: AppState) -> Router {
                 uri.path()
             ))
         })
+        // The counters alone: a request clones this layer's state.
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.metrics),
             observe::record_latency,
         ))
         .layer(TraceLayer::new_for_http())
@@ -148,12 +149,13 @@ pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ApiError::MethodNotAllowed(format!("{} does not take {method}.", uri.path()))
         })
+        // The counters alone: a request clones this layer's state.
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.metrics),
             observe::record_latency,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.limits.clone(),
             limits::shed_load,
         ))
         .layer(TraceLayer::new_for_http())

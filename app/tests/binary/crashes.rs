@@ -14,8 +14,8 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::json;
 
 use crate::instances::{
-    ADMIN_EMAIL, Instance, PASSWORD, call, caught_up, client, customer_with_1000,
-    every_read_model_equals_a_rebuild, expense_ids, get, mail_by_recipient, send, start, token,
+    ADMIN_EMAIL, Instance, add_agent, call, caught_up, client, customer_with_food_limit,
+    every_read_model_equals_a_rebuild, expense_ids, get, mail_by_recipient, start, token,
     wait_until_ready,
 };
 
@@ -132,32 +132,11 @@ async fn killed_at_random_moments_the_server_loses_nothing_and_doubles_nothing()
     let mut server = started(data.path());
     wait_until_ready(&client, &server).await;
     let admin = token(&client, &server.base, ADMIN_EMAIL).await;
-    let agent = json!({ "name": "Ravi Kumar", "email": "agent@example.com", "mobile": "+919845012345", "gender": "male", "username": "agent", "password": PASSWORD });
-    send(
-        &client,
-        &server.base,
-        Method::POST,
-        Some(&admin),
-        "/api/v1/admin/agents",
-        &agent,
-        StatusCode::CREATED,
-    )
-    .await;
+    add_agent(&client, &server.base, &admin).await;
     let mut tokens = Vec::new();
     for n in 0..CUSTOMERS {
         let email = format!("customer{n}@example.com");
-        let token = customer_with_1000(&client, &server.base, &email).await;
-        let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
-        send(
-            &client,
-            &server.base,
-            Method::PUT,
-            Some(&token),
-            "/api/v1/limits",
-            &limit,
-            StatusCode::OK,
-        )
-        .await;
+        let token = customer_with_food_limit(&client, &server.base, &email).await;
         tokens.push(token);
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
-pub(crate) const PASSWORD: &str = "a long enough password";
+const PASSWORD: &str = "a long enough password";
 
 pub(crate) struct Instance {
     pub(crate) child: Child,
@@ -187,7 +187,7 @@ pub(crate) fn expense_ids(page: &Value) -> BTreeSet<String> {
 }
 
 /// A new customer with 1000 in the wallet, registered through `base`; their token.
-pub(crate) async fn customer_with_1000(client: &Client, base: &str, email: &str) -> String {
+async fn customer_with_1000(client: &Client, base: &str, email: &str) -> String {
     let body = json!({ "name": "Asha Rao", "email": email, "mobile": "+91 98765 43210", "password": PASSWORD });
     send(
         client,
@@ -209,6 +209,40 @@ pub(crate) async fn customer_with_1000(client: &Client, base: &str, email: &str)
         "/api/v1/wallet/top-ups",
         &top_up,
         StatusCode::CREATED,
+    )
+    .await;
+    token
+}
+
+/// The agent `agent@example.com`, created by `admin` through `base`, so that every ticket
+/// is assigned (and announced to them).
+pub(crate) async fn add_agent(client: &Client, base: &str, admin: &str) {
+    let agent = json!({ "name": "Ravi Kumar", "email": "agent@example.com", "mobile": "+919845012345", "gender": "male", "username": "agent", "password": PASSWORD });
+    send(
+        client,
+        base,
+        Method::POST,
+        Some(admin),
+        "/api/v1/admin/agents",
+        &agent,
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
+/// A customer with 1000 in the wallet and a monthly Food limit of 100 (expenses of 15
+/// cross 80% at the 6th and the limit at the 7th); their token.
+pub(crate) async fn customer_with_food_limit(client: &Client, base: &str, email: &str) -> String {
+    let token = customer_with_1000(client, base, email).await;
+    let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
+    send(
+        client,
+        base,
+        Method::PUT,
+        Some(&token),
+        "/api/v1/limits",
+        &limit,
+        StatusCode::OK,
     )
     .await;
     token
@@ -385,17 +419,7 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
 
     // An agent, so that every ticket is assigned (and announced to the agent).
     let admin = token(&client, &bases[1], ADMIN_EMAIL).await;
-    let agent = json!({ "name": "Ravi Kumar", "email": "agent@example.com", "mobile": "+919845012345", "gender": "male", "username": "agent", "password": PASSWORD });
-    send(
-        &client,
-        &bases[1],
-        Method::POST,
-        Some(&admin),
-        "/api/v1/admin/agents",
-        &agent,
-        StatusCode::CREATED,
-    )
-    .await;
+    add_agent(&client, &bases[1], &admin).await;
 
     // Customers, each served by one instance, half by each.
     let mut customers = Vec::new();
@@ -403,18 +427,7 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         let home = n % 2;
         let base = &bases[home];
         let email = format!("customer{n}@example.com");
-        let token = customer_with_1000(&client, base, &email).await;
-        let limit = json!({ "period": "monthly", "amount": "100", "category": "Food" });
-        send(
-            &client,
-            base,
-            Method::PUT,
-            Some(&token),
-            "/api/v1/limits",
-            &limit,
-            StatusCode::OK,
-        )
-        .await;
+        let token = customer_with_food_limit(&client, base, &email).await;
         customers.push(Customer { email, token, home });
     }
 
