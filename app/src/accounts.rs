@@ -113,7 +113,7 @@ pub async fn create_account(
         .hash(&password)
         .await
         .map_err(|e| CommandError::Failed(e.into()))?;
-    let user_id = UserId(Uuid::now_v7());
+    let user_id = UserId(crate::repeatable_ids::new_id());
     let command = UserCommand::Register {
         user_id,
         role,

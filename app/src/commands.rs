@@ -47,7 +47,7 @@ impl CommandContext {
     /// A command started by an outside request.
     #[must_use]
     pub fn new(actor: impl Into<String>, now: DateTime<Utc>) -> Self {
-        let command_id = Uuid::now_v7();
+        let command_id = crate::repeatable_ids::new_id();
         Self {
             command_id,
             correlation_id: command_id,
@@ -272,6 +272,30 @@ impl CommandService {
         Ok((state, version))
     }
 
+    /// Where `command_id`'s events landed in `stream`, if they did. Reads the whole
+    /// stream: only a request that took over a dead attempt's claim asks.
+    async fn stored_outcome(
+        &self,
+        stream: &StreamId,
+        command_id: Uuid,
+    ) -> anyhow::Result<Option<AppendOutcome>> {
+        let recorded = self.store.read_stream(stream, 1).await?;
+        let ours: Vec<_> = recorded
+            .iter()
+            .filter(|event| event.metadata.command_id == command_id)
+            .collect();
+        let (Some(first), Some(last)) = (ours.first(), ours.last()) else {
+            return Ok(None);
+        };
+        Ok(Some(AppendOutcome {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+            already_stored: true,
+        }))
+    }
+
     /// Decides `command` on the aggregate `id` and appends the outcome.
     ///
     /// # Errors
@@ -337,6 +361,18 @@ impl CommandService {
     {
         let stream = Self::stream_of::<A>(id);
         let _turn = self.turn_on(&stream).await;
+        if crate::repeatable_ids::earlier_attempt_may_have_landed()
+            && let Some(outcome) = self.stored_outcome(&stream, context.command_id).await?
+        {
+            // An earlier attempt of this request stored this command before it died: answer
+            // as it would have, rather than deciding again on a state that already holds it
+            // (where it may even be refused, e.g. an account that now exists).
+            let (state, _) = self.load::<A>(id).await?;
+            return Ok(Executed {
+                state,
+                outcome: Some(outcome),
+            });
+        }
         for _ in 0..ATTEMPTS {
             let (state, version) = self.load::<A>(id).await?;
             let events = state.decide(command).map_err(CommandError::Rejected)?;

@@ -19,6 +19,7 @@ pub mod password_reset;
 pub mod read_models;
 pub mod rebuild_cli;
 pub mod rebuilds;
+pub mod repeatable_ids;
 pub mod schedule_views;
 pub mod scheduler;
 pub mod startup;

@@ -5,7 +5,6 @@ use domain::user::{
     Account, Email, NewPassword, PasswordChangeCause, User, UserCommand, UserRejection,
 };
 use infrastructure::event_store::OutboxMessage;
-use uuid::Uuid;
 
 use crate::accounts::{end_every_sign_in, find_account, run_on_account};
 use crate::commands::{CommandContext, CommandError};
@@ -29,7 +28,7 @@ pub async fn request(state: &AppState, email: &Email) -> anyhow::Result<()> {
     let now = state.now();
     let token = state.password_resets.issue(account.id.0, now).await?;
     let mail = OutboxMessage {
-        message_id: Uuid::now_v7(),
+        message_id: crate::repeatable_ids::new_id(),
         kind: PASSWORD_RESET.to_owned(),
         payload: serde_json::json!({
             "to": profile.email.as_str(),

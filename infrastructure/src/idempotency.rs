@@ -27,11 +27,23 @@ pub struct StoredAnswer {
     pub body: Vec<u8>,
 }
 
+/// A key this request now holds: do the work, then store the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// When the key was first claimed. A request that takes over an abandoned claim gets
+    /// the first holder's instant, so that whatever it derives from the key and this
+    /// instant (its command ids) comes out as the first holder's did.
+    pub first_claimed_at: DateTime<Utc>,
+    /// True when an earlier holder of this claim died or failed without an answer: its
+    /// work may have landed in part or in full.
+    pub taken_over: bool,
+}
+
 /// What a key means for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyState {
-    /// The key is new and now claimed by this request: do the work, then store the answer.
-    Claimed,
+    /// The key is now this request's.
+    Claimed(Claim),
     /// The key was used for this same request and answered: send that answer again.
     Answered(StoredAnswer),
     /// The key is being used by the same request right now.
@@ -91,14 +103,13 @@ impl IdempotencyKeys {
             now.timestamp_micros() - i64::try_from(KEY_LIFETIME.as_micros()).unwrap_or(i64::MAX);
         let abandoned_before = now.timestamp_micros()
             - i64::try_from(self.abandoned_after.as_micros()).unwrap_or(i64::MAX);
-        // An expired key is free again, and so is a claim nobody answered in time.
-        let forget = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 \
-                      AND (created_at_us < $3 OR (status IS NULL AND created_at_us < $4))";
+        // An expired key is free again.
+        let forget =
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at_us < $3";
         on_pool!(&self.database, pool => sqlx::query(forget)
             .bind(scope)
             .bind(key)
             .bind(expired_before)
-            .bind(abandoned_before)
             .execute(pool)
             .await
             .map(drop))?;
@@ -113,21 +124,48 @@ impl IdempotencyKeys {
             .await
             .map(|done| done.rows_affected() == 1))?;
         if claimed {
-            return Ok(KeyState::Claimed);
+            return Ok(KeyState::Claimed(Claim {
+                first_claimed_at: now,
+                taken_over: false,
+            }));
         }
         let read = "SELECT request_hash, status, content_type, body, created_at_us FROM idempotency_keys \
                     WHERE scope = $1 AND key = $2";
         let row: Option<Row> = on_pool!(&self.database, pool => sqlx::query_as(read).bind(scope).bind(key).fetch_optional(pool).await)?;
-        Ok(match row {
-            None => KeyState::InProgress,
-            Some((hash, _, _, _, _)) if hash != request_hash => KeyState::Mismatch,
-            Some((_, Some(status), content_type, body, _)) => KeyState::Answered(StoredAnswer {
+        let Some((hash, status, content_type, body, created_at_us)) = row else {
+            // Answered and expired in between, by another instance: a moment later it is new.
+            return Ok(KeyState::InProgress);
+        };
+        if hash != request_hash {
+            return Ok(KeyState::Mismatch);
+        }
+        if let Some(status) = status {
+            return Ok(KeyState::Answered(StoredAnswer {
                 status: u16::try_from(status).unwrap_or(500),
                 content_type,
                 body: body.unwrap_or_default(),
-            }),
-            Some(_) => KeyState::InProgress,
-        })
+            }));
+        }
+        // Unanswered: taken over when its holder is clearly gone, by one retry only (the
+        // update is conditional, so two retries at once cannot both win it).
+        let take_over = "UPDATE idempotency_keys SET claimed_at_us = $3 \
+                         WHERE scope = $1 AND key = $2 AND status IS NULL \
+                         AND COALESCE(claimed_at_us, created_at_us) < $4";
+        let taken = on_pool!(&self.database, pool => sqlx::query(take_over)
+            .bind(scope)
+            .bind(key)
+            .bind(now.timestamp_micros())
+            .bind(abandoned_before)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() == 1))?;
+        if !taken {
+            return Ok(KeyState::InProgress);
+        }
+        Ok(KeyState::Claimed(Claim {
+            first_claimed_at: DateTime::from_timestamp_micros(created_at_us).unwrap_or(now),
+            taken_over: true,
+        }))
     }
 
     /// Stores the answer to a claimed key.
@@ -153,13 +191,15 @@ impl IdempotencyKeys {
         Ok(())
     }
 
-    /// Frees a claimed key whose request failed on the server's side, so that a retry does
-    /// the work.
+    /// Gives up a claimed key whose request failed on the server's side, so that the next
+    /// retry takes it over at once and does the work. The claim is kept, not deleted: the
+    /// failure may have come after the work landed, and the retry must derive the same
+    /// command ids to find that out.
     ///
     /// # Errors
     /// [`IdempotencyError`] when the database fails.
     pub async fn release(&self, scope: &str, key: &str) -> Result<(), IdempotencyError> {
-        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL";
+        let sql = "UPDATE idempotency_keys SET claimed_at_us = 0 WHERE scope = $1 AND key = $2 AND status IS NULL";
         on_pool!(&self.database, pool => sqlx::query(sql).bind(scope).bind(key).execute(pool).await.map(drop))?;
         Ok(())
     }

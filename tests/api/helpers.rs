@@ -365,6 +365,24 @@ impl TestApp {
         panic!("the support process never caught up with the log");
     }
 
+    /// Makes every remembered answer unanswered and its claim long abandoned, as when the
+    /// instance handling each request died after its work landed and before its answer was
+    /// stored, and the retry comes after the claim timed out (SQLite).
+    pub async fn lose_remembered_answers_as_a_crash_would(&self) {
+        let database = self.own_database().await;
+        let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+            panic!("the app runs on SQLite");
+        };
+        let lost = sqlx::query(
+            "UPDATE idempotency_keys SET status = NULL, content_type = NULL, body = NULL, claimed_at_us = 0",
+        )
+        .execute(sqlite.pool())
+        .await
+        .expect("answers lost");
+        assert!(lost.rows_affected() > 0, "no answer was remembered");
+        database.close().await;
+    }
+
     /// The app's SQLite file, opened beside it, as an operator (or an attacker) with the
     /// file would.
     pub async fn own_database(&self) -> infrastructure::database::Database {

@@ -371,6 +371,84 @@ async fn idempotency_keys_belong_to_their_user_and_refusals_are_replayed_too() {
 }
 
 #[tokio::test]
+async fn a_retry_whose_first_answer_died_with_its_instance_applies_nothing_twice() {
+    let app = spawn_app().await;
+    let register = json!({ "name": "Asha Rao", "email": "asha@example.com", "mobile": "+91 98765 43210", "password": PASSWORD });
+    let send_register = || {
+        app.client
+            .post(format!("{}/api/v1/auth/register", app.address))
+            .header("Idempotency-Key", "signup-1")
+            .json(&register)
+            .send()
+    };
+    let registered = send_register().await.expect("answered");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let user: Value = registered.json().await.expect("json");
+    let token = app.token_for("asha@example.com", PASSWORD).await;
+    let goal = json!({ "name": "New bike", "target": "300", "due": "2027-03-01" });
+    let recorded = post_with_key(
+        &app,
+        &token,
+        "/api/v1/expenses",
+        "shop-1",
+        &expense("12.50"),
+    )
+    .await;
+    assert_eq!(recorded.status(), StatusCode::CREATED);
+    let expense_answer: Value = recorded.json().await.expect("json");
+    let created = post_with_key(&app, &token, "/api/v1/savings-goals", "goal-1", &goal).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let goal_answer: Value = created.json().await.expect("json");
+    let events = app.event_count().await;
+
+    app.lose_remembered_answers_as_a_crash_would().await;
+
+    // Each retry does its work again and finds it done: the same answer, nothing new
+    // stored, instead of a second expense or goal, or "this email is taken".
+    let registered = send_register().await.expect("answered");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert!(!registered.headers().contains_key("idempotent-replayed"));
+    assert_eq!(registered.json::<Value>().await.expect("json"), user);
+    let recorded = post_with_key(
+        &app,
+        &token,
+        "/api/v1/expenses",
+        "shop-1",
+        &expense("12.50"),
+    )
+    .await;
+    assert_eq!(recorded.status(), StatusCode::CREATED);
+    assert_eq!(
+        recorded.json::<Value>().await.expect("json"),
+        expense_answer
+    );
+    let created = post_with_key(&app, &token, "/api/v1/savings-goals", "goal-1", &goal).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.json::<Value>().await.expect("json"), goal_answer);
+    assert_eq!(app.event_count().await, events, "nothing was stored twice");
+    assert_eq!(balance(&app, &token).await["balance"], "-12.50");
+    let board: Value = app
+        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let goals = &board["savings_goals"];
+    assert_eq!(goals.as_array().map(Vec::len), Some(1), "{goals}");
+
+    // The retries' answers are remembered in turn.
+    let again = post_with_key(
+        &app,
+        &token,
+        "/api/v1/expenses",
+        "shop-1",
+        &expense("12.50"),
+    )
+    .await;
+    assert!(again.headers().contains_key("idempotent-replayed"));
+}
+
+#[tokio::test]
 async fn savings_move_money_out_of_the_balance_and_back() {
     let app = spawn_app().await;
     let token = customer(&app, "asha@example.com").await;

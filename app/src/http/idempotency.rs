@@ -5,6 +5,10 @@
 //! belong to the signed-in user (or to anonymous callers together), for 24 hours.
 //! Server-side failures are not remembered, so that a retry can succeed.
 //!
+//! Inside a claimed request, ids are repeatable ([`crate::repeatable_ids`]): if its instance
+//! dies after its events were stored but before its answer was, the retry that takes the
+//! claim over makes the same command ids, and the event store does not apply them twice.
+//!
 //! The claimed request is handled on a task of its own, so it runs to its end and its
 //! answer is stored even when its caller stops waiting (the request timeout, or a client
 //! that hangs up): a retry then gets that answer instead of finding the key claimed by
@@ -16,10 +20,11 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use infrastructure::idempotency::{KeyState, StoredAnswer};
+use infrastructure::idempotency::{Claim, KeyState, StoredAnswer};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::repeatable_ids::RepeatableIds;
 use crate::state::AppState;
 
 /// The request header.
@@ -98,12 +103,13 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
             "This Idempotency-Key was already used for a different request.".into(),
         )
         .into_response()),
-        KeyState::Claimed => {
+        KeyState::Claimed(claim) => {
             let request = Request::from_parts(parts, Body::from(bytes));
             let handled = super::observe::within_this_request(run_and_remember(
                 state.clone(),
                 scope,
                 key,
+                claim,
                 request,
                 next,
             ));
@@ -118,16 +124,18 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
     }
 }
 
-/// Handles a request that claimed `key`, and stores its answer (or lets the key go again
-/// after a server-side failure).
+/// Handles a request that claimed `key`, with ids that a retry would make again, and
+/// stores its answer (or gives the claim up after a server-side failure).
 async fn run_and_remember(
     state: AppState,
     scope: String,
     key: String,
+    claim: Claim,
     request: Request,
     next: Next,
 ) -> Result<Response, Response> {
-    let response = next.run(request).await;
+    let ids = RepeatableIds::for_key(&scope, &key, claim.first_claimed_at, claim.taken_over);
+    let response = ids.scope(next.run(request)).await;
     if response.status().is_server_error() {
         state
             .idempotency

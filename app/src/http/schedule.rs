@@ -109,7 +109,7 @@ pub async fn set_reminder(
         Cadence::parse,
     );
     let ((title, due), repeat) = fields.finish(title.zip(due).zip(repeat))?;
-    let reminder_id = Uuid::now_v7();
+    let reminder_id = crate::repeatable_ids::new_id();
     let command = ScheduleCommand::SetReminder {
         reminder_id,
         title,
@@ -230,7 +230,7 @@ pub async fn schedule_payment(
                 .zip(first)
                 .zip(remind),
         )?;
-    let payment_id = Uuid::now_v7();
+    let payment_id = crate::repeatable_ids::new_id();
     let command = ScheduleCommand::ScheduleRecurringPayment {
         payment_id,
         amount,

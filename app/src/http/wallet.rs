@@ -234,7 +234,7 @@ pub async fn record_expense(
     }
     let (((amount, category), description), spent_on) =
         fields.finish(amount.zip(category).zip(description).zip(day))?;
-    let expense_id = Uuid::now_v7();
+    let expense_id = crate::repeatable_ids::new_id();
     let command = WalletCommand::RecordExpense {
         expense_id,
         amount,
@@ -588,7 +588,7 @@ pub async fn create_goal(
         None => Some(None),
     };
     let ((name, target), due) = fields.finish(name.zip(target).zip(due))?;
-    let goal_id = Uuid::now_v7();
+    let goal_id = crate::repeatable_ids::new_id();
     execute(
         &state,
         &customer,

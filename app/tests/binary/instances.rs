@@ -53,6 +53,17 @@ pub(crate) fn start_as(
     database_url: &str,
     data_dir: &Path,
 ) -> Instance {
+    start_configured(name, role, database_url, data_dir, &[])
+}
+
+/// An instance with the role `role` and `settings` added to its environment.
+pub(crate) fn start_configured(
+    name: &'static str,
+    role: &str,
+    database_url: &str,
+    data_dir: &Path,
+    settings: &[(&str, &str)],
+) -> Instance {
     let port = free_port();
     let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).expect("a log file");
     let child = Command::new(env!("CARGO_BIN_EXE_expense-tracker"))
@@ -66,6 +77,7 @@ pub(crate) fn start_as(
         .env_remove("OBJECT_STORE_URL")
         .env("ROLE", role)
         .env("RUST_LOG", "info,sqlx=warn")
+        .envs(settings.iter().copied())
         .stdout(log)
         .spawn()
         .expect("the binary starts");

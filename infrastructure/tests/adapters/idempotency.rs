@@ -2,7 +2,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use infrastructure::database::Database;
-use infrastructure::idempotency::{IdempotencyKeys, KeyState, StoredAnswer};
+use infrastructure::idempotency::{Claim, IdempotencyKeys, KeyState, StoredAnswer};
 use infrastructure::testing::TestDatabase;
 
 async fn keys_are_claimed_answered_and_forgotten(database: Database) {
@@ -17,11 +17,23 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         body: br#"{"expense_id":"x"}"#.to_vec(),
     };
 
+    let fresh = |at| {
+        KeyState::Claimed(Claim {
+            first_claimed_at: at,
+            taken_over: false,
+        })
+    };
+    // A retry that takes over a claim keeps the first holder's instant.
+    let taken_over = KeyState::Claimed(Claim {
+        first_claimed_at: now,
+        taken_over: true,
+    });
+
     assert_eq!(
         keys.claim("user:a", "k", b"request", now)
             .await
             .expect("claim"),
-        KeyState::Claimed
+        fresh(now)
     );
     assert_eq!(
         keys.claim("user:a", "k", b"request", now)
@@ -46,26 +58,41 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         keys.claim("user:b", "k", b"another", now)
             .await
             .expect("claim"),
-        KeyState::Claimed,
+        fresh(now),
         "per scope"
     );
 
+    // A claim given up after a server-side failure is taken over by the next retry at once,
+    // as the same request only: the failure may have come after the work landed.
     keys.release("user:b", "k").await.expect("release");
     assert_eq!(
-        keys.claim("user:b", "k", b"retry", now)
+        keys.claim("user:b", "k", b"different", now + Duration::seconds(1))
             .await
             .expect("claim"),
-        KeyState::Claimed,
+        KeyState::Mismatch
+    );
+    assert_eq!(
+        keys.claim("user:b", "k", b"another", now + Duration::seconds(1))
+            .await
+            .expect("claim"),
+        taken_over,
         "released"
     );
+    assert_eq!(
+        keys.claim("user:b", "k", b"another", now + Duration::seconds(2))
+            .await
+            .expect("claim"),
+        KeyState::InProgress,
+        "the retry holds it now"
+    );
 
-    // A claim left unanswered (its instance died, or the database was away when the
-    // request failed) is taken over once it is clearly abandoned, not before.
+    // A claim left unanswered (its instance died) is taken over once it is clearly
+    // abandoned, not before, and by one retry at a time.
     assert_eq!(
         keys.claim("user:c", "k", b"request", now)
             .await
             .expect("claim"),
-        KeyState::Claimed
+        fresh(now)
     );
     assert_eq!(
         keys.claim("user:c", "k", b"request", now + Duration::seconds(29))
@@ -77,8 +104,22 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         keys.claim("user:c", "k", b"request", now + Duration::seconds(31))
             .await
             .expect("claim"),
-        KeyState::Claimed,
+        taken_over,
         "abandoned"
+    );
+    assert_eq!(
+        keys.claim("user:c", "k", b"request", now + Duration::seconds(32))
+            .await
+            .expect("claim"),
+        KeyState::InProgress,
+        "the new holder's time starts when it took the claim"
+    );
+    assert_eq!(
+        keys.claim("user:c", "k", b"request", now + Duration::seconds(62))
+            .await
+            .expect("claim"),
+        taken_over,
+        "abandoned again, still with the first instant"
     );
     // Abandonment follows the server's request timeout when told it.
     let patient = keys
@@ -89,7 +130,7 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
             .claim("user:d", "k", b"request", now)
             .await
             .expect("claim"),
-        KeyState::Claimed
+        fresh(now)
     );
     assert_eq!(
         patient
@@ -103,7 +144,7 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
             .claim("user:d", "k", b"request", now + Duration::seconds(96))
             .await
             .expect("claim"),
-        KeyState::Claimed,
+        taken_over,
         "abandoned after its own time"
     );
     // An answered key is kept for its whole lifetime.
@@ -114,12 +155,14 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         KeyState::Answered(answer.clone())
     );
 
+    // After that the key is new, with a new instant: a later use of the same key is
+    // another request, not a retry of the first.
     let tomorrow = now + Duration::hours(24) + Duration::seconds(1);
     assert_eq!(
         keys.claim("user:a", "k", b"another", tomorrow)
             .await
             .expect("claim"),
-        KeyState::Claimed,
+        fresh(tomorrow),
         "expired"
     );
 }
