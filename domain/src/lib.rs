@@ -11,6 +11,8 @@
 //! - tests are given/when/then, beside the code they test.
 
 pub mod aggregate;
+#[cfg(test)]
+mod fuzz;
 pub mod money;
 pub mod schedule;
 mod text;

@@ -1,7 +1,6 @@
 //! Money: an exact decimal amount in an ISO 4217 currency. Never floats.
 
 use std::fmt;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -153,9 +152,25 @@ pub enum InvalidAmount {
 /// A positive amount of money in a currency, with no more decimals than the currency has
 /// and at most 10^12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedMoney")]
 pub struct Money {
     amount: Decimal,
     currency: Currency,
+}
+
+/// Money as it arrives in JSON, before [`Money::new`] checks it: serde refuses what `new`
+/// refuses (negative, oversized, too precise), so no `Money` breaks its promises.
+#[derive(Deserialize)]
+struct UncheckedMoney {
+    amount: Decimal,
+    currency: Currency,
+}
+
+impl TryFrom<UncheckedMoney> for Money {
+    type Error = InvalidAmount;
+    fn try_from(unchecked: UncheckedMoney) -> Result<Self, InvalidAmount> {
+        Self::new(unchecked.amount, unchecked.currency)
+    }
 }
 
 impl Money {
@@ -178,21 +193,34 @@ impl Money {
         {
             return Err(InvalidAmount::NotANumber);
         }
-        if whole.trim_start_matches('0').len() > 13 {
-            // Larger than 10^13 whatever follows; also keeps the parse below from overflowing.
-            return Err(if text.starts_with('-') {
+        let negative = text.starts_with('-');
+        let whole = whole.trim_start_matches('0');
+        let fraction = fraction.trim_end_matches('0');
+        if whole.len() > 13 {
+            // Larger than 10^13 whatever follows.
+            return Err(if negative {
                 InvalidAmount::NotPositive
             } else {
                 InvalidAmount::TooLarge
             });
         }
-        if fraction.trim_end_matches('0').len() > 20 {
+        if fraction.len() > 15 {
+            // 13 whole digits and 15 decimals are the 28 digits a `Decimal` holds. More would
+            // be rounded rather than refused: 1234567890.00000000000000000001 would become a
+            // whole number.
             return Err(InvalidAmount::TooManyDecimals {
                 max: currency.minor_units(),
                 currency: currency.code().to_owned(),
             });
         }
-        let value = Decimal::from_str(text).map_err(|_| InvalidAmount::NotANumber)?;
+        // Built from the significant digits, which fit: exact, never rounded.
+        let digits: i128 = format!("0{whole}{fraction}")
+            .parse()
+            .map_err(|_| InvalidAmount::NotANumber)?;
+        let scale = u32::try_from(fraction.len()).map_err(|_| InvalidAmount::NotANumber)?;
+        let value =
+            Decimal::try_from_i128_with_scale(if negative { -digits } else { digits }, scale)
+                .map_err(|_| InvalidAmount::NotANumber)?;
         Self::new(value, currency)
     }
 
@@ -268,6 +296,10 @@ mod tests {
             Money::parse("12.500", inr()).is_ok(),
             "trailing zeros are not decimals"
         );
+        assert!(
+            Money::parse("1234567890.00000000000000000001", inr()).is_err(),
+            "decimals past what a Decimal holds are refused, not rounded away"
+        );
     }
 
     #[test]
@@ -301,5 +333,219 @@ mod tests {
         let json =
             serde_json::to_string(&Money::parse("3.5", inr()).expect("valid")).expect("json");
         assert_eq!(json, r#"{"amount":"3.5","currency":"INR"}"#);
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::fuzz::{any_json, config, text_around};
+
+        fn any_currency() -> impl Strategy<Value = Currency> {
+            prop::sample::select(CURRENCIES)
+                .prop_map(|(code, _)| Currency::parse(code).expect("listed"))
+        }
+
+        /// Digits: random, or all zeros but the last or the first, since leading and
+        /// trailing zeros are where a parser counts and rounds.
+        fn digits(lengths: impl Strategy<Value = usize>) -> impl Strategy<Value = String> {
+            lengths.prop_flat_map(|n| {
+                let random = prop::collection::vec(prop::char::range('0', '9'), n)
+                    .prop_map(String::from_iter);
+                let one = prop::char::range('0', '9');
+                prop_oneof![
+                    random,
+                    one.clone()
+                        .prop_map(move |d| format!("{}{d}", "0".repeat(n.saturating_sub(1)))),
+                    one.prop_map(move |d| format!("{d}{}", "0".repeat(n.saturating_sub(1)))),
+                ]
+            })
+        }
+
+        /// The pieces of a plain decimal: sign, whole digits and, when a point is written,
+        /// the decimals. Lengths cluster on the limits: 13 whole digits (10^12), 20 decimals
+        /// and the 28 digits a `Decimal` holds.
+        fn decimal_pieces() -> impl Strategy<Value = (&'static str, String, Option<String>)> {
+            let whole = prop_oneof![0..=3_usize, 11..=15_usize, 26..=42_usize];
+            let decimals = prop_oneof![0..=4_usize, 14..=22_usize, 27..=40_usize];
+            (
+                prop::sample::select(vec!["", "", "-", "+"]),
+                digits(whole),
+                prop::option::of(digits(decimals)),
+            )
+        }
+
+        /// Whether a valid `Money` holds what its type promises.
+        fn keeps_its_promises(money: &Money) -> bool {
+            money.amount() > Decimal::ZERO
+                && money.amount() <= Money::MAX
+                && money.amount().normalize().scale() <= money.currency().minor_units()
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_text_is_an_amount_that_keeps_its_promises_or_refused(
+                text in prop_oneof![any::<String>(), text_around(20)],
+                currency in any_currency(),
+            ) {
+                if let Ok(money) = Money::parse(&text, currency) {
+                    prop_assert!(keeps_its_promises(&money), "{text:?} gave {money:?}");
+                }
+            }
+
+            /// The expected answer is worked out on the digits themselves, not through
+            /// `Decimal`, so that rounding or overflow inside the parser shows.
+            #[test]
+            fn a_plain_decimal_is_accepted_exactly_when_positive_bounded_and_not_too_precise(
+                (sign, whole, decimals) in decimal_pieces(),
+                padding in prop::sample::select(vec!["", " ", "\t", " \n"]),
+                currency in any_currency(),
+            ) {
+                let text = match &decimals {
+                    Some(decimals) => format!("{padding}{sign}{whole}.{decimals}{padding}"),
+                    None => format!("{padding}{sign}{whole}{padding}"),
+                };
+
+                let parsed = Money::parse(&text, currency);
+
+                let significant_whole = whole.trim_start_matches('0');
+                let significant_decimals = decimals.as_deref().unwrap_or("").trim_end_matches('0');
+                let not_a_number = whole.is_empty() || decimals.as_deref() == Some("");
+                let zero = significant_whole.is_empty() && significant_decimals.is_empty();
+                let not_positive = sign == "-" || zero;
+                let too_large = significant_whole.len() > 13
+                    || (significant_whole.len() == 13
+                        && (significant_whole > "1000000000000" || !significant_decimals.is_empty()));
+                let too_precise = significant_decimals.len() > currency.minor_units() as usize;
+                match parsed {
+                    Ok(money) => {
+                        let valid = !not_a_number && !not_positive && !too_large && !too_precise;
+                        prop_assert!(valid, "{text:?} gave {money:?}");
+                        let exact = if significant_decimals.is_empty() {
+                            significant_whole.to_owned()
+                        } else {
+                            let whole = if significant_whole.is_empty() { "0" } else { significant_whole };
+                            format!("{whole}.{significant_decimals}")
+                        };
+                        prop_assert_eq!(money.amount().to_string(), exact, "{:?}", text);
+                        prop_assert_eq!(money.currency(), currency);
+                    }
+                    Err(InvalidAmount::NotANumber) => prop_assert!(not_a_number, "{text:?} is a number"),
+                    Err(InvalidAmount::NotPositive) => {
+                        prop_assert!(!not_a_number && not_positive, "{text:?} is positive");
+                    }
+                    Err(InvalidAmount::TooLarge) => {
+                        prop_assert!(!not_a_number && too_large, "{text:?} is not too large");
+                    }
+                    Err(InvalidAmount::TooManyDecimals { max, currency: code }) => {
+                        prop_assert!(!not_a_number && too_precise, "{text:?} is not too precise");
+                        prop_assert_eq!((max, code.as_str()), (currency.minor_units(), currency.code()));
+                    }
+                }
+            }
+
+            /// A tail of decimals past the currency's precision is refused however far out
+            /// it sits, also past the 28 digits a `Decimal` holds, where it could be rounded
+            /// away instead.
+            #[test]
+            fn a_nonzero_decimal_beyond_the_currency_precision_is_refused_however_far_out(
+                whole in 0..=1_000_000_000_000_u64,
+                zeros in 0..40_usize,
+                last in 1..=9_u8,
+                currency in any_currency(),
+            ) {
+                let text = format!("{whole}.{}{last}", "0".repeat(zeros));
+
+                let parsed = Money::parse(&text, currency);
+
+                if zeros < currency.minor_units() as usize {
+                    prop_assert!(parsed.is_ok() || whole == 1_000_000_000_000, "{text:?} gave {parsed:?}");
+                } else {
+                    prop_assert_eq!(
+                        parsed,
+                        Err(InvalidAmount::TooManyDecimals {
+                            max: currency.minor_units(),
+                            currency: currency.code().to_owned(),
+                        }),
+                        "{:?}", text
+                    );
+                }
+            }
+
+            #[test]
+            fn every_valid_amount_reads_back_from_its_display_and_its_json(
+                currency in any_currency(),
+                minor in prop_oneof![Just(1_u64), Just(u64::MAX), any::<u64>(), 1..1_000_u64],
+            ) {
+                // From one minor unit up to 10^12, in minor units.
+                let most = 10_u64.pow(12 + currency.minor_units());
+                let minor = 1 + (minor - 1) % most;
+                let amount = Decimal::new(i64::try_from(minor).expect("below 10^15"), currency.minor_units());
+                let money = Money::new(amount, currency).expect("in range by construction");
+
+                let shown = money.to_string();
+                let (number, code) = shown.split_once(' ').expect("amount and code");
+                let from_display = Money::parse(number, Currency::parse(code).expect("a code"));
+                let json = serde_json::to_string(&money).expect("serialises");
+                let from_json: Money = serde_json::from_str(&json).expect("deserialises");
+
+                prop_assert_eq!(from_display, Ok(money));
+                prop_assert_eq!(from_json, money);
+                prop_assert_eq!(money.amount(), amount);
+            }
+
+            /// Money arrives by JSON too; serde must not build one that `new` would refuse.
+            #[test]
+            fn json_money_is_refused_unless_new_accepts_it(
+                json in prop_oneof![
+                    (
+                        prop_oneof![
+                            "[+-]?[0-9]{1,16}(\\.[0-9]{1,6})?".prop_map(Value::String),
+                            any::<i64>().prop_map(Value::from),
+                            any::<f64>().prop_map(Value::from),
+                            any_json(&["amount"]),
+                        ],
+                        prop_oneof![
+                            any_currency().prop_map(|c| Value::String(c.code().to_lowercase())),
+                            any_json(&["currency"]),
+                        ],
+                    ).prop_map(|(amount, currency)| json!({"amount": amount, "currency": currency})),
+                    any_json(&["amount", "currency"]),
+                ],
+            ) {
+                if let Ok(money) = serde_json::from_value::<Money>(json.clone()) {
+                    prop_assert!(keeps_its_promises(&money), "{json} gave {money:?}");
+                    prop_assert_eq!(Money::new(money.amount(), money.currency()), Ok(money));
+                }
+            }
+
+            #[test]
+            fn a_currency_is_a_listed_code_in_any_case_and_padding_or_refused(
+                text in prop_oneof![
+                    text_around(3),
+                    (any_currency(), "[ \t]{0,2}", any::<u8>()).prop_map(|(c, pad, case)| {
+                        let code: String = c.code().chars().enumerate()
+                            .map(|(i, ch)| if case >> i & 1 == 1 { ch.to_ascii_lowercase() } else { ch })
+                            .collect();
+                        format!("{pad}{code}{pad}")
+                    }),
+                ],
+            ) {
+                let listed = CURRENCIES.iter().any(|(code, _)| *code == text.trim().to_ascii_uppercase());
+                match Currency::parse(&text) {
+                    Ok(currency) => {
+                        prop_assert!(listed, "{text:?}");
+                        prop_assert_eq!(Currency::parse(&currency.to_string()), Ok(currency));
+                        let json = serde_json::to_value(currency).expect("serialises");
+                        let back: Currency = serde_json::from_value(json).expect("deserialises");
+                        prop_assert_eq!(back, currency);
+                    }
+                    Err(UnknownCurrency(_)) => prop_assert!(!listed, "{text:?} is listed"),
+                }
+            }
+        }
     }
 }

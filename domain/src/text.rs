@@ -80,3 +80,43 @@ macro_rules! string_conversions {
     )*};
 }
 pub(crate) use string_conversions;
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz::{check_text_rules, config, text_around};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn bounded_text_is_the_trimmed_text_when_its_length_fits_and_it_holds_no_control_characters(
+            raw in text_around(12),
+            min in 1..=4_usize,
+        ) {
+            let answer = bounded_text(&raw, min, 12);
+
+            check_text_rules(&raw, (min, 12), &[], answer.as_deref())?;
+        }
+
+        #[test]
+        fn free_text_is_the_trimmed_text_when_short_enough_with_only_line_breaks_and_tabs(
+            raw in text_around(12),
+        ) {
+            let answer = free_text(&raw, 12);
+
+            check_text_rules(&raw, (0, 12), &['\n', '\r', '\t'], answer.as_ref().map(|v| *v))?;
+        }
+
+        #[test]
+        fn trimmed_text_is_refused_only_when_empty_or_too_long(raw in text_around(12)) {
+            let answer = trimmed(&raw, 12);
+
+            // Control characters are the caller's business here: allow them all.
+            let all_controls: Vec<char> = raw.chars().filter(|c| c.is_control()).collect();
+            check_text_rules(&raw, (1, 12), &all_controls, answer.as_ref().map(|v| *v))?;
+        }
+    }
+}

@@ -95,7 +95,15 @@ fn decimal(fields: &Map<String, Value>, name: &str) -> Result<Decimal, UpcastErr
 }
 
 fn limit_exceeded_records_how_far_past(fields: &mut Map<String, Value>) -> Result<(), UpcastError> {
-    let overspent = decimal(fields, "spent")? - decimal(fields, "limit")?;
+    // Checked: amounts near `Decimal::MAX` of opposite signs overflow, and a stored event
+    // must give an error, not a panic.
+    let overspent = decimal(fields, "spent")?
+        .checked_sub(decimal(fields, "limit")?)
+        .ok_or_else(|| UpcastError {
+            event_type: String::new(),
+            from: 0,
+            reason: "`spent` - `limit` is out of range".into(),
+        })?;
     fields.insert("overspent".into(), Value::String(overspent.to_string()));
     Ok(())
 }
@@ -138,5 +146,132 @@ mod tests {
         );
         assert!(error.reason.contains("spent"));
         assert!(upcast("LimitExceeded", 1, &mut json!([1])).is_err());
+    }
+
+    #[test]
+    fn amounts_whose_difference_overflows_are_an_error_not_a_panic() {
+        let max = Decimal::MAX.to_string();
+        let mut payload = json!({"spent": max, "limit": format!("-{max}")});
+
+        let error = upcast("LimitExceeded", 1, &mut payload).expect_err("out of range");
+
+        assert_eq!(
+            (error.event_type.as_str(), error.from),
+            ("LimitExceeded", 1)
+        );
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::fuzz::{any_json, config};
+
+        /// Any decimal a payload may hold, from the smallest to `Decimal::MAX`, of any scale.
+        fn any_decimal() -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                (
+                    any::<u32>(),
+                    any::<u32>(),
+                    any::<u32>(),
+                    any::<bool>(),
+                    0..=28_u32
+                )
+                    .prop_map(
+                        |(lo, mid, hi, negative, scale)| Decimal::from_parts(
+                            lo, mid, hi, negative, scale
+                        )
+                    ),
+                Just(Decimal::MAX),
+                Just(Decimal::MIN),
+                (-10_000_i64..10_000).prop_map(|n| Decimal::new(n, 2)),
+            ]
+        }
+
+        /// An amount as a payload may hold it: a string, a JSON number, or something else.
+        fn amount_json() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                4 => any_decimal().prop_map(|d| Value::String(d.to_string())),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => any::<f64>().prop_map(Value::from),
+                1 => any_json(&["spent", "limit"]),
+            ]
+        }
+
+        /// The type names of events that have an upcaster, beside others and odd ones.
+        fn event_type() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("LimitExceeded".to_owned()),
+                Just("ExpenseRecorded".to_owned()),
+                "[A-Za-z]{0,16}",
+                any::<String>(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_payload_of_any_type_and_version_is_upcast_or_refused_never_panics(
+                event_type in event_type(),
+                version in prop_oneof![0..=3_u16, any::<u16>()],
+                mut payload in prop_oneof![
+                    any_json(&["spent", "limit", "overspent"]),
+                    (amount_json(), amount_json())
+                        .prop_map(|(spent, limit)| json!({"spent": spent, "limit": limit})),
+                ],
+            ) {
+                let before = payload.clone();
+
+                let answer = upcast(&event_type, version, &mut payload);
+
+                match answer {
+                    Ok(reached) => {
+                        prop_assert!(reached >= version);
+                        if reached == version {
+                            prop_assert_eq!(&payload, &before, "left alone when no step applies");
+                        }
+                    }
+                    Err(error) => {
+                        prop_assert!(needs_upcast(&event_type, version), "failed a step it did not need");
+                        prop_assert_eq!(error.event_type, event_type);
+                    }
+                }
+            }
+
+            #[test]
+            fn a_version_1_limit_exceeded_gets_exactly_spent_minus_limit_or_an_error(
+                spent in any_decimal(),
+                limit in any_decimal(),
+                as_numbers in any::<bool>(),
+            ) {
+                let amount = |d: Decimal| if as_numbers {
+                    serde_json::from_str::<Value>(&d.to_string()).expect("a decimal is a JSON number")
+                } else {
+                    Value::String(d.to_string())
+                };
+                let mut payload = json!({"spent": amount(spent), "limit": amount(limit)});
+
+                let answer = upcast("LimitExceeded", 1, &mut payload);
+
+                match spent.checked_sub(limit) {
+                    Some(overspent) if !as_numbers => {
+                        prop_assert_eq!(answer, Ok(2));
+                        let written = payload["overspent"].as_str().unwrap_or_default();
+                        prop_assert_eq!(Decimal::from_str(written).ok(), Some(overspent));
+                    }
+                    // A JSON number may lose digits on its way through serde_json (or turn
+                    // into an exponent, which is refused); what is written is an amount.
+                    Some(_) => {
+                        if answer.is_ok() {
+                            let written = payload["overspent"].as_str().unwrap_or_default();
+                            prop_assert!(Decimal::from_str(written).is_ok(), "{payload}");
+                        }
+                    }
+                    None => prop_assert!(answer.is_err(), "{spent} - {limit} overflows yet gave {payload}"),
+                }
+            }
+        }
     }
 }

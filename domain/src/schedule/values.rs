@@ -139,3 +139,169 @@ pub fn first_due(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, Invalid
     }
     Ok(date)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Datelike;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::fuzz::{
+        any_json, check_json_goes_through_parse, check_reads_back, check_text_rules, config, fail,
+        text_around,
+    };
+
+    /// Any date chrono can hold.
+    fn any_date() -> impl Strategy<Value = NaiveDate> {
+        (NaiveDate::MIN.num_days_from_ce()..=NaiveDate::MAX.num_days_from_ce())
+            .prop_map(|days| NaiveDate::from_num_days_from_ce_opt(days).expect("in range"))
+    }
+
+    /// A date of this era or near it, with month ends and leap days often.
+    fn everyday_date() -> impl Strategy<Value = NaiveDate> {
+        (
+            1990..=2200_i32,
+            1..=12_u32,
+            prop_oneof![1..=31_u32, 28..=31_u32],
+        )
+            .prop_map(|(y, m, d)| {
+                (0..4)
+                    .find_map(|back| NaiveDate::from_ymd_opt(y, m, d - back))
+                    .expect("every month has day 28")
+            })
+    }
+
+    /// `date` ten years later, worked out without `checked_add_months`: 29 February becomes
+    /// 28 February.
+    fn ten_years_after(date: NaiveDate) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(date.year() + 10, date.month(), date.day())
+            .or_else(|| NaiveDate::from_ymd_opt(date.year() + 10, date.month(), date.day() - 1))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn a_reminder_title_is_trimmed_printable_text_of_1_to_200_characters(raw in text_around(200)) {
+            let parsed = ReminderTitle::parse(&raw);
+
+            check_text_rules(&raw, (1, 200), &[], parsed.as_ref().map(ReminderTitle::as_str))?;
+            if let Ok(title) = &parsed {
+                check_reads_back(title, ReminderTitle::parse)?;
+            }
+        }
+
+        #[test]
+        fn json_becomes_a_reminder_title_only_through_its_parse(
+            json in any_json(&["title"]),
+            text in text_around(200),
+        ) {
+            for json in [json, Value::String(text)] {
+                check_json_goes_through_parse(&json, ReminderTitle::parse)?;
+            }
+        }
+
+        #[test]
+        fn a_cadence_is_its_name_in_any_case_and_reads_back_as_name_and_json(
+            raw in prop_oneof![
+                (
+                    prop::sample::select(vec!["weekly", "monthly", "yearly", "daily", "week"]),
+                    any::<u16>(),
+                    "[ \t]{0,2}",
+                )
+                    .prop_map(|(name, flips, pad)| {
+                        let cased: String = name.chars().enumerate()
+                            .map(|(i, c)| if flips >> i & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                            .collect();
+                        format!("{pad}{cased}{pad}")
+                    }),
+                text_around(8),
+            ],
+        ) {
+            let parsed = Cadence::parse(&raw);
+
+            let name = raw.trim().to_ascii_lowercase();
+            let known = ["weekly", "monthly", "yearly"].contains(&name.as_str());
+            prop_assert_eq!(parsed.is_ok(), known, "{:?}", raw);
+            if let Ok(cadence) = parsed {
+                prop_assert_eq!(cadence.as_str(), name);
+                prop_assert_eq!(Cadence::parse(cadence.as_str()), Ok(cadence));
+                let json = serde_json::to_value(cadence).map_err(fail)?;
+                prop_assert_eq!(&json, &json!(cadence.as_str()));
+                prop_assert_eq!(serde_json::from_value::<Cadence>(json).map_err(fail)?, cadence);
+            }
+        }
+
+        /// Serde also reads a name given as `{"weekly": null}`, its map form of a variant.
+        #[test]
+        fn json_becomes_a_cadence_only_from_its_exact_name(json in any_json(&["weekly", "yearly"])) {
+            if let Ok(cadence) = serde_json::from_value::<Cadence>(json.clone()) {
+                let name = cadence.as_str();
+                prop_assert!(json == json!(name) || json == json!({ name: null }), "{json} gave {cadence:?}");
+            }
+        }
+
+        #[test]
+        fn the_occurrences_of_a_series_come_in_order_and_end_at_the_calendar_end(
+            cadence in prop::sample::select(vec![Cadence::Weekly, Cadence::Monthly, Cadence::Yearly]),
+            first in prop_oneof![everyday_date(), any_date()],
+            n in prop_oneof![0..1_000_u32, any::<u32>()],
+        ) {
+            let (this, next) = (cadence.nth(first, n), cadence.nth(first, n.saturating_add(1)));
+
+            prop_assert_eq!(cadence.nth(first, 0), Some(first));
+            if let (Some(this), Some(next)) = (this, next) {
+                prop_assert!(n == u32::MAX || this < next, "{this} then {next}");
+            }
+            if this.is_none() {
+                prop_assert!(next.is_none() || n == u32::MAX, "a series does not come back after its end");
+            }
+        }
+
+        #[test]
+        fn remind_before_is_0_to_30_days_and_reads_back_from_json(
+            days in prop_oneof![0..=40_u16, any::<u16>()],
+        ) {
+            let remind = RemindBefore::new(days);
+
+            prop_assert_eq!(remind.is_ok(), days <= RemindBefore::MAX);
+            if let Ok(remind) = remind {
+                prop_assert_eq!(remind.days(), days);
+                let json = serde_json::to_value(remind).map_err(fail)?;
+                prop_assert_eq!(&json, &json!(days));
+                prop_assert_eq!(serde_json::from_value::<RemindBefore>(json).map_err(fail)?, remind);
+            }
+        }
+
+        #[test]
+        fn json_becomes_remind_before_only_when_new_would_accept_it(
+            json in prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                (-5..=40_i64).prop_map(Value::from),
+                any_json(&["days"]),
+            ],
+        ) {
+            if let Ok(remind) = serde_json::from_value::<RemindBefore>(json.clone()) {
+                prop_assert_eq!(RemindBefore::new(remind.days()), Ok(remind));
+                prop_assert_eq!(json, json!(remind.days()));
+            }
+        }
+
+        #[test]
+        fn a_first_due_date_is_accepted_from_today_to_ten_years_ahead(
+            (date, today) in prop_oneof![everyday_date(), any_date()].prop_flat_map(|today| {
+                let edge = prop_oneof![Just(today), Just(ten_years_after(today).unwrap_or(today))];
+                let near_an_edge = (edge, -2..=2_i64).prop_map(|(edge, days)| {
+                    edge.checked_add_signed(chrono::TimeDelta::days(days)).unwrap_or(edge)
+                });
+                (prop_oneof![near_an_edge, everyday_date(), any_date()], Just(today))
+            }),
+        ) {
+            let answer = first_due(date, today);
+
+            let latest = ten_years_after(today).unwrap_or(NaiveDate::MAX);
+            prop_assert_eq!(answer.is_ok(), today <= date && date <= latest, "{} with today {}", date, today);
+        }
+    }
+}

@@ -380,3 +380,67 @@ proptest::proptest! {
         }
     }
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::fuzz::{
+        any_json, check_json_goes_through_parse, check_reads_back, check_text_rules, config, fail,
+        text_around,
+    };
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn ticket_text_is_trimmed_text_of_1_to_2000_characters_with_only_line_breaks_and_tabs(
+            raw in text_around(2_000),
+        ) {
+            let parsed = TicketText::parse(&raw);
+
+            check_text_rules(&raw, (1, 2_000), &['\n', '\r', '\t'], parsed.as_ref().map(TicketText::as_str))?;
+            if let Ok(text) = &parsed {
+                check_reads_back(text, TicketText::parse)?;
+            }
+        }
+
+        #[test]
+        fn json_becomes_ticket_text_only_through_its_parse(
+            json in any_json(&["text"]),
+            text in text_around(12),
+        ) {
+            for json in [json, Value::String(text)] {
+                check_json_goes_through_parse(&json, TicketText::parse)?;
+            }
+        }
+
+        /// An actor is stored in every ticket event: what is read writes back as it was
+        /// read, and only staff and customers carry a user.
+        #[test]
+        fn json_becomes_an_actor_only_in_its_stored_shape(
+            json in prop_oneof![
+                (
+                    prop::sample::select(vec!["system", "agent", "admin", "customer", "System", "user"]),
+                    prop_oneof![
+                        any::<u128>().prop_map(|n| json!(Uuid::from_u128(n))),
+                        any_json(&["kind", "user_id"]),
+                    ],
+                ).prop_map(|(kind, user_id)| json!({"kind": kind, "user_id": user_id})),
+                prop::sample::select(vec!["system", "agent", "admin", "customer"])
+                    .prop_map(|kind| json!({"kind": kind})),
+                any_json(&["kind", "user_id"]),
+            ],
+        ) {
+            if let Ok(actor) = serde_json::from_value::<Actor>(json.clone()) {
+                let written = serde_json::to_value(actor).map_err(fail)?;
+                prop_assert_eq!(serde_json::from_value::<Actor>(written.clone()).map_err(fail)?, actor);
+                prop_assert_eq!(written.get("kind"), json.get("kind"));
+                if !matches!(actor, Actor::System) {
+                    prop_assert_eq!(written.get("user_id"), json.get("user_id"));
+                }
+            }
+        }
+    }
+}

@@ -40,7 +40,7 @@ impl Email {
     /// The longest address accepted (RFC 5321's path limit).
     pub const MAX_LEN: usize = 254;
 
-    /// Parses an address: one `@`, a local part of at most 64 characters, a domain with a
+    /// Parses an address: one `@`, a local part of at most 64 bytes, a domain with a
     /// dot, no spaces or control characters.
     ///
     /// # Errors
@@ -365,5 +365,205 @@ mod tests {
                 max: PersonName::MAX_LEN
             })
         );
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::fuzz::{
+            any_json, check_json_goes_through_parse, check_reads_back, check_text_rules, config,
+            fail, text_around,
+        };
+
+        /// Addresses that look right or nearly so, with local parts and totals around
+        /// their limits (64 and 254).
+        fn email_like() -> impl Strategy<Value = String> {
+            let local = prop_oneof![
+                "[a-zA-Z0-9._%+-]{0,8}",
+                "[a-z]{62,66}",
+                "[a-zA-Z0-9._+\\-@ ]{1,8}",
+            ];
+            let domain = prop_oneof![
+                "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,3}",
+                "[a-z.]{0,8}",
+                "[a-z]{60,64}\\.[a-z]{60,64}\\.[a-z]{60,64}\\.[a-z]{0,64}",
+            ];
+            (local, domain, prop::sample::select(vec!["", " ", "\n"]))
+                .prop_map(|(local, domain, pad)| format!("{pad}{local}@{domain}{pad}"))
+        }
+
+        /// An optional `+` and 5 to 17 digits (7 to 15 are allowed), often with the
+        /// separators people type, sometimes with a stray character.
+        fn phone_like() -> impl Strategy<Value = String> {
+            let digit_and_separator = (
+                prop::char::range('0', '9'),
+                prop_oneof![
+                    3 => Just(""),
+                    1 => prop::sample::select(vec![" ", "-", ".", "(", ")", "+", "x", "  "]),
+                ],
+            );
+            (
+                prop::sample::select(vec!["", "+", " +", "++"]),
+                prop::collection::vec(digit_and_separator, 5..=17),
+            )
+                .prop_map(|(plus, digits)| {
+                    let typed: String = digits
+                        .into_iter()
+                        .map(|(d, sep)| format!("{d}{sep}"))
+                        .collect();
+                    format!("{plus}{typed}")
+                })
+        }
+
+        fn username_like() -> impl Strategy<Value = String> {
+            "[ ]?[A-Za-z0-9._-]{0,36}[ ]?"
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn an_email_is_accepted_exactly_when_it_has_the_documented_form(
+                raw in prop_oneof![email_like(), text_around(Email::MAX_LEN)],
+            ) {
+                let parsed = Email::parse(&raw);
+
+                let value = raw.trim();
+                let one_at = value.matches('@').count() == 1;
+                let (local, domain) = value.split_once('@').unwrap_or((value, ""));
+                let well_formed = one_at
+                    && (1..=64).contains(&local.len())
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+                let length = value.chars().count();
+                match &parsed {
+                    Ok(email) => {
+                        prop_assert!(well_formed && length <= Email::MAX_LEN, "{raw:?} accepted");
+                        prop_assert_eq!(email.as_str(), value);
+                        prop_assert_eq!(email.normalized(), value.to_lowercase());
+                        check_reads_back(email, Email::parse)?;
+                    }
+                    Err(InvalidValue::Empty) => prop_assert_eq!(length, 0),
+                    Err(InvalidValue::TooLong { max }) => {
+                        prop_assert!(*max == Email::MAX_LEN && length > Email::MAX_LEN);
+                    }
+                    Err(InvalidValue::Malformed(_)) => prop_assert!(!well_formed, "{raw:?} refused"),
+                    Err(other) => prop_assert!(false, "{raw:?} gave {other:?}"),
+                }
+            }
+
+            #[test]
+            fn a_person_name_is_trimmed_printable_text_of_1_to_100_characters(
+                raw in text_around(PersonName::MAX_LEN),
+            ) {
+                let parsed = PersonName::parse(&raw);
+
+                let answer = parsed.as_ref().map(PersonName::as_str);
+                check_text_rules(&raw, (1, PersonName::MAX_LEN), &[], answer)?;
+                if let Ok(name) = &parsed {
+                    check_reads_back(name, PersonName::parse)?;
+                }
+            }
+
+            #[test]
+            fn a_mobile_is_accepted_exactly_with_7_to_15_digits_and_kept_as_them(
+                raw in prop_oneof![phone_like(), text_around(32)],
+            ) {
+                let parsed = Mobile::parse(&raw);
+
+                let value = raw.trim();
+                let rest = value.strip_prefix('+').unwrap_or(value);
+                let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+                let plausible = !value.is_empty()
+                    && value.chars().count() <= 32
+                    && rest.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c))
+                    && (7..=15).contains(&digits.len());
+                match &parsed {
+                    Ok(mobile) => {
+                        prop_assert!(plausible, "{raw:?} accepted");
+                        let plus = if value.starts_with('+') { "+" } else { "" };
+                        prop_assert_eq!(mobile.as_str(), format!("{plus}{digits}"));
+                        check_reads_back(mobile, Mobile::parse)?;
+                    }
+                    Err(_) => prop_assert!(!plausible, "{raw:?} refused"),
+                }
+            }
+
+            #[test]
+            fn a_username_is_3_to_32_plain_characters_kept_in_lower_case(
+                raw in prop_oneof![username_like(), text_around(32)],
+            ) {
+                let parsed = Username::parse(&raw);
+
+                let value = raw.trim();
+                let plain = value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                let fits = (3..=32).contains(&value.chars().count());
+                match &parsed {
+                    Ok(username) => {
+                        prop_assert!(plain && fits, "{raw:?} accepted");
+                        prop_assert_eq!(username.as_str(), value.to_ascii_lowercase());
+                        check_reads_back(username, Username::parse)?;
+                    }
+                    Err(_) => prop_assert!(!(plain && fits), "{raw:?} refused"),
+                }
+            }
+
+            #[test]
+            fn a_new_password_is_10_to_128_characters_not_all_blank_and_never_printed(
+                raw in prop_oneof![text_around(NewPassword::MIN_LEN), text_around(NewPassword::MAX_LEN)],
+            ) {
+                let parsed = NewPassword::parse(&raw);
+
+                let length = raw.chars().count();
+                let fits = !raw.trim().is_empty()
+                    && (NewPassword::MIN_LEN..=NewPassword::MAX_LEN).contains(&length);
+                match &parsed {
+                    Ok(password) => {
+                        prop_assert!(fits, "{raw:?} accepted");
+                        // Kept as typed: spaces at the ends are part of a password.
+                        prop_assert_eq!(password.expose(), raw.as_str());
+                        prop_assert_eq!(format!("{password:?}"), "NewPassword(***)");
+                    }
+                    Err(_) => prop_assert!(!fits, "{raw:?} refused"),
+                }
+            }
+
+            #[test]
+            fn json_becomes_a_user_value_only_through_its_parse(
+                json in any_json(&["admin", "agent", "female", "prefer_not_to_say"]),
+                text in prop_oneof![
+                    Just("admin".to_owned()),
+                    Just("non_binary".to_owned()),
+                    email_like(),
+                    phone_like(),
+                    username_like(),
+                    text_around(8),
+                ],
+            ) {
+                for json in [json, Value::String(text)] {
+                    check_json_goes_through_parse(&json, Email::parse)?;
+                    check_json_goes_through_parse(&json, PersonName::parse)?;
+                    check_json_goes_through_parse(&json, Mobile::parse)?;
+                    check_json_goes_through_parse(&json, Username::parse)?;
+                    // Enumerations are read from their name, or serde's map form of it
+                    // (`{"admin": null}`), and written as the name.
+                    if let Ok(role) = serde_json::from_value::<Role>(json.clone()) {
+                        let name = serde_json::to_value(role).map_err(fail)?;
+                        let map_form = json!({ name.as_str().unwrap_or_default(): null });
+                        prop_assert!(json == name || json == map_form, "{json} gave {role:?}");
+                    }
+                    if let Ok(gender) = serde_json::from_value::<Gender>(json.clone()) {
+                        let name = serde_json::to_value(gender).map_err(fail)?;
+                        let map_form = json!({ name.as_str().unwrap_or_default(): null });
+                        prop_assert!(json == name || json == map_form, "{json} gave {gender:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -109,8 +109,18 @@ pub enum Period {
     /// 1 to 28 so that every month has it.
     Monthly {
         /// Day of the month the period starts on.
+        #[serde(deserialize_with = "first_day_of_month")]
         first_day: u8,
     },
+}
+
+/// Reads a monthly period's first day through [`Period::monthly`]: a stored 0 or 31 would
+/// otherwise become a period that some months do not have.
+fn first_day_of_month<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let first_day = u8::deserialize(deserializer)?;
+    Period::monthly(first_day)
+        .map(|_| first_day)
+        .map_err(serde::de::Error::custom)
 }
 
 impl Period {
@@ -219,5 +229,192 @@ mod tests {
         assert!(spent_on(day(2027, 11, 21), today).is_ok());
         assert!(spent_on(day(1899, 12, 31), today).is_err());
         assert!(spent_on(day(2027, 11, 22), today).is_err());
+    }
+
+    mod fuzz {
+        use std::hash::{BuildHasher, RandomState};
+
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::fuzz::{
+            any_json, check_json_goes_through_parse, check_reads_back, check_text_rules, config,
+            fail, text_around,
+        };
+
+        /// Any date chrono can hold.
+        fn any_date() -> impl Strategy<Value = NaiveDate> {
+            (NaiveDate::MIN.num_days_from_ce()..=NaiveDate::MAX.num_days_from_ce())
+                .prop_map(|days| NaiveDate::from_num_days_from_ce_opt(days).expect("in range"))
+        }
+
+        /// A date in the years people record expenses in, with month ends and leap days
+        /// often.
+        fn everyday_date() -> impl Strategy<Value = NaiveDate> {
+            (
+                1890..=2200_i32,
+                1..=12_u32,
+                prop_oneof![1..=31_u32, 28..=31_u32],
+            )
+                .prop_map(|(y, m, d)| {
+                    (0..4)
+                        .find_map(|back| NaiveDate::from_ymd_opt(y, m, d - back))
+                        .expect("every month has day 28")
+                })
+        }
+
+        /// `date` a year later, worked out without `checked_add_months`: 29 February
+        /// becomes 28 February.
+        fn a_year_after(date: NaiveDate) -> Option<NaiveDate> {
+            NaiveDate::from_ymd_opt(date.year() + 1, date.month(), date.day())
+                .or_else(|| NaiveDate::from_ymd_opt(date.year() + 1, date.month(), date.day() - 1))
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn a_category_is_trimmed_printable_text_of_1_to_64_characters(raw in text_around(64)) {
+                let parsed = Category::parse(&raw);
+
+                check_text_rules(&raw, (1, 64), &[], parsed.as_ref().map(Category::as_str))?;
+                if let Ok(category) = &parsed {
+                    check_reads_back(category, Category::parse)?;
+                }
+            }
+
+            #[test]
+            fn categories_equal_without_case_hash_alike(
+                raw in "[a-zA-Z ]{1,10}",
+                flips in any::<u16>(),
+            ) {
+                let other: String = raw.chars().enumerate()
+                    .map(|(i, c)| {
+                        if flips >> (i % 16) & 1 == 1 { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }
+                    })
+                    .collect();
+                let (Ok(one), Ok(two)) = (Category::parse(&raw), Category::parse(&other)) else {
+                    return Ok(());
+                };
+
+                prop_assert_eq!(&one, &two);
+                let hasher = RandomState::new();
+                prop_assert_eq!(hasher.hash_one(&one), hasher.hash_one(&two));
+            }
+
+            #[test]
+            fn a_goal_name_is_trimmed_printable_text_of_1_to_100_characters(raw in text_around(100)) {
+                let parsed = GoalName::parse(&raw);
+
+                check_text_rules(&raw, (1, 100), &[], parsed.as_ref().map(GoalName::as_str))?;
+                if let Ok(name) = &parsed {
+                    check_reads_back(name, GoalName::parse)?;
+                }
+            }
+
+            #[test]
+            fn a_description_is_trimmed_text_of_at_most_500_characters_with_only_line_breaks_and_tabs(
+                raw in text_around(500),
+            ) {
+                let parsed = Description::parse(&raw);
+
+                let answer = parsed.as_ref().map(Description::as_str);
+                check_text_rules(&raw, (0, 500), &['\n', '\r', '\t'], answer)?;
+                if let Ok(description) = &parsed {
+                    check_reads_back(description, Description::parse)?;
+                }
+            }
+
+            #[test]
+            fn json_becomes_an_expense_text_only_through_its_parse(
+                json in any_json(&["kind"]),
+                text in text_around(64),
+            ) {
+                for json in [json, Value::String(text)] {
+                    check_json_goes_through_parse(&json, Category::parse)?;
+                    check_json_goes_through_parse(&json, GoalName::parse)?;
+                    check_json_goes_through_parse(&json, Description::parse)?;
+                }
+            }
+
+            #[test]
+            fn a_monthly_period_starts_on_day_1_to_28_and_reads_back_from_json(first_day in any::<u8>()) {
+                let period = Period::monthly(first_day);
+
+                prop_assert_eq!(period.is_ok(), (1..=28).contains(&first_day));
+                if let Ok(period) = period {
+                    let json = serde_json::to_value(period).map_err(fail)?;
+                    prop_assert_eq!(&json, &json!({"kind": "monthly", "first_day": first_day}));
+                    prop_assert_eq!(serde_json::from_value::<Period>(json).map_err(fail)?, period);
+                }
+            }
+
+            /// Periods are stored in events; serde must not build one `monthly` refuses.
+            #[test]
+            fn json_becomes_a_period_only_when_monthly_would_accept_it(
+                json in prop_oneof![
+                    any::<i64>().prop_map(|day| json!({"kind": "monthly", "first_day": day})),
+                    (-3..=40_i64).prop_map(|day| json!({"kind": "monthly", "first_day": day})),
+                    any_json(&["kind", "first_day"])
+                        .prop_map(|day| json!({"kind": "monthly", "first_day": day})),
+                    any_json(&["kind", "first_day"]),
+                ],
+            ) {
+                match serde_json::from_value::<Period>(json.clone()) {
+                    Ok(Period::Monthly { first_day }) => {
+                        let read = Period::Monthly { first_day };
+                        prop_assert_eq!(Period::monthly(first_day), Ok(read), "{}", json);
+                    }
+                    Ok(Period::Weekly) => prop_assert_eq!(json.get("kind"), Some(&json!("weekly"))),
+                    Err(_) => {}
+                }
+            }
+
+            #[test]
+            fn a_period_starts_on_or_before_the_day_and_on_its_own_first_day(
+                date in everyday_date(),
+                first_day in prop::option::of(1..=28_u8),
+            ) {
+                let period = first_day.map_or(Ok(Period::Weekly), Period::monthly).map_err(fail)?;
+
+                let start = period.start_of(date);
+
+                prop_assert!(start <= date);
+                prop_assert_eq!(period.start_of(start), start);
+                match first_day {
+                    None => {
+                        prop_assert_eq!(start.weekday(), chrono::Weekday::Mon);
+                        prop_assert!((date - start).num_days() < 7);
+                    }
+                    Some(day) => {
+                        prop_assert_eq!(start.day(), u32::from(day));
+                        prop_assert!((date - start).num_days() < 31);
+                    }
+                }
+            }
+
+            #[test]
+            fn an_expense_date_is_accepted_from_1900_to_a_year_after_today(
+                (date, today) in prop_oneof![everyday_date(), any_date()].prop_flat_map(|today| {
+                    let first = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
+                    let edge = prop_oneof![Just(first), Just(a_year_after(today).unwrap_or(today))];
+                    let near_an_edge = (edge, -2..=2_i64).prop_map(|(edge, days)| {
+                        edge.checked_add_signed(chrono::TimeDelta::days(days)).unwrap_or(edge)
+                    });
+                    (prop_oneof![near_an_edge, everyday_date(), any_date()], Just(today))
+                }),
+            ) {
+                let answer = spent_on(date, today);
+
+                let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
+                let latest = a_year_after(today).unwrap_or(NaiveDate::MAX);
+                let in_range = earliest <= date && date <= latest;
+                prop_assert_eq!(answer.is_ok(), in_range, "{} with today {}", date, today);
+                if let Ok(accepted) = answer {
+                    prop_assert_eq!(accepted, date);
+                }
+            }
+        }
     }
 }
