@@ -231,7 +231,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let database = startup::open_database(&cli.config).await?;
+            // Events stored before the hash chain existed get theirs here, under the
+            // migrating role: the application's role may not update events (ADR 0024).
+            let chained = infrastructure::tamper_evidence::chain_earlier_events(&database).await;
             database.close().await;
+            let chained = chained.context("chaining the events stored before the chain")?;
+            if chained > 0 {
+                println!("chained {chained} events stored before tamper evidence");
+            }
             println!(
                 "database migrated: {}",
                 infrastructure::database::redact(&cli.config.database_url())

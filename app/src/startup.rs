@@ -68,7 +68,10 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     let database = Database::connect(&url, settings)
         .await
         .with_context(|| format!("opening the database at {}", redact(&url)))?;
-    database.migrate().await.context("migrating the database")?;
+    database.migrate().await.context(
+        "migrating the database (where the application's role may not change the schema, \
+         run `expense-tracker migrate` with the owner role's DATABASE_URL first: deploy/README.md)",
+    )?;
     Ok(database)
 }
 

@@ -2,7 +2,7 @@
 //! bad position once a row is altered behind the application's back), `export` and
 //! `replay`, on a demo history in a fresh data directory; in `instances`, several serving
 //! instances of it on one PostgreSQL database; in `crashes`, one killed again and again
-//! under load.
+//! under load; in `least_privilege`, one served by a role that cannot change the log.
 
 #[path = "binary/crashes.rs"]
 mod crashes;
@@ -10,6 +10,8 @@ mod crashes;
 mod deploy;
 #[path = "binary/instances.rs"]
 mod instances;
+#[path = "binary/least_privilege.rs"]
+mod least_privilege;
 
 use std::path::Path;
 use std::process::{Command, Output};

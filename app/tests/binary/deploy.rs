@@ -103,6 +103,7 @@ fn the_kubernetes_manifests_parse_and_name_only_real_settings() {
         .map(|r| r.as_str().expect("a file").to_owned())
         .collect();
     let mut kinds = Vec::new();
+    let (mut secrets, mut referenced_secrets) = (Vec::new(), Vec::new());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&directory)
         .expect("deploy/kubernetes")
         .map(|entry| entry.expect("an entry").path())
@@ -131,10 +132,21 @@ fn the_kubernetes_manifests_parse_and_name_only_real_settings() {
                     for variable in keys(&document["stringData"]) {
                         assert!(read_by_the_binary(&variable), "{file}: {variable}");
                     }
+                    secrets.push(
+                        document["metadata"]["name"]
+                            .as_str()
+                            .expect("a name")
+                            .to_owned(),
+                    );
                 }
                 "Deployment" | "Job" => {
                     let pod = &document["spec"]["template"]["spec"];
                     for container in pod["containers"].as_vec().expect("containers") {
+                        for source in container["envFrom"].as_vec().into_iter().flatten() {
+                            if let Some(secret) = source["secretRef"]["name"].as_str() {
+                                referenced_secrets.push((file.to_owned(), secret.to_owned()));
+                            }
+                        }
                         for variable in container["env"].as_vec().into_iter().flatten() {
                             let name = variable["name"].as_str().expect("a name");
                             assert!(read_by_the_binary(name), "{file}: {name}");
@@ -158,6 +170,13 @@ fn the_kubernetes_manifests_parse_and_name_only_real_settings() {
             }
             kinds.push(kind);
         }
+    }
+    // Each Secret a pod reads is one the template shows how to fill in.
+    for (file, secret) in &referenced_secrets {
+        assert!(
+            secrets.contains(secret),
+            "{file} reads the Secret {secret}, not in the template"
+        );
     }
     for needed in [
         "Deployment",

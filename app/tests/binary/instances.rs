@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 /// The tests here stop PostgreSQL or lean on it hard: one at a time. Each takes it before
 /// making its database and keeps it until that database is dropped, since another may be
 /// restarting PostgreSQL meanwhile.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "a long enough password";
