@@ -436,8 +436,10 @@ async fn fill(
         .map(|_| mpsc::channel::<Page>(PAGES_AHEAD))
         .unzip();
     let mut reader = AbortOnDrop(tokio::spawn(read_pages(Arc::clone(store), queues_in)));
-    // Runner `i` applied `n` events up to position `p`.
-    let (applied_out, mut applied) = mpsc::unbounded_channel::<(usize, usize, Position)>();
+    // Runner `i` applied `n` events up to position `p`. Bounded like every queue here: a
+    // slow progress report holds the writers back rather than piling up their news.
+    let (applied_out, mut applied) =
+        mpsc::channel::<(usize, usize, Position)>(runners.len() * (PAGES_AHEAD + 1));
     let writers = runners
         .iter()
         .zip(queues_out)
@@ -450,7 +452,7 @@ async fn fill(
                     stopped_twin(runner)?;
                     let last = facts.last().map_or(after, |fact| fact.position);
                     // The receiver outlives every writer; a failed send only means it ended.
-                    let _ = applied_out.send((index, facts.len(), last));
+                    let _ = applied_out.send((index, facts.len(), last)).await;
                 }
                 anyhow::Ok(())
             }
