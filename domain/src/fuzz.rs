@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono::{Datelike, NaiveDate};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde::Serialize;
@@ -165,4 +166,31 @@ where
 /// A serde or other error as a failed case.
 pub(crate) fn fail(error: impl fmt::Display) -> TestCaseError {
     TestCaseError::fail(error.to_string())
+}
+
+/// Any date chrono can hold.
+pub(crate) fn any_date() -> impl Strategy<Value = NaiveDate> {
+    (NaiveDate::MIN.num_days_from_ce()..=NaiveDate::MAX.num_days_from_ce())
+        .prop_map(|days| NaiveDate::from_num_days_from_ce_opt(days).expect("in range"))
+}
+
+/// A date from `first_year` to 2200, with month ends and leap days often.
+pub(crate) fn everyday_date(first_year: i32) -> impl Strategy<Value = NaiveDate> {
+    (
+        first_year..=2200_i32,
+        1..=12_u32,
+        prop_oneof![1..=31_u32, 28..=31_u32],
+    )
+        .prop_map(|(y, m, d)| {
+            (0..4)
+                .find_map(|back| NaiveDate::from_ymd_opt(y, m, d - back))
+                .expect("every month has day 28")
+        })
+}
+
+/// `date` `years` later, worked out without `checked_add_months`: 29 February becomes
+/// 28 February.
+pub(crate) fn years_after(date: NaiveDate, years: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(date.year() + years, date.month(), date.day())
+        .or_else(|| NaiveDate::from_ymd_opt(date.year() + years, date.month(), date.day() - 1))
 }
