@@ -374,57 +374,36 @@ async fn idempotency_keys_belong_to_their_user_and_refusals_are_replayed_too() {
 async fn a_retry_whose_first_answer_died_with_its_instance_applies_nothing_twice() {
     let app = spawn_app().await;
     let register = json!({ "name": "Asha Rao", "email": "asha@example.com", "mobile": "+91 98765 43210", "password": PASSWORD });
-    let send_register = || {
-        app.client
-            .post(format!("{}/api/v1/auth/register", app.address))
-            .header("Idempotency-Key", "signup-1")
-            .json(&register)
-            .send()
-    };
-    let registered = send_register().await.expect("answered");
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    let user: Value = registered.json().await.expect("json");
+    let signup = (None, "/api/v1/auth/register", "signup-1", register);
+    let user = created_with_key(&app, &signup).await;
     let token = app.token_for("asha@example.com", PASSWORD).await;
     let goal = json!({ "name": "New bike", "target": "300", "due": "2027-03-01" });
-    let recorded = post_with_key(
-        &app,
-        &token,
-        "/api/v1/expenses",
-        "shop-1",
-        &expense("12.50"),
-    )
-    .await;
-    assert_eq!(recorded.status(), StatusCode::CREATED);
-    let expense_answer: Value = recorded.json().await.expect("json");
-    let created = post_with_key(&app, &token, "/api/v1/savings-goals", "goal-1", &goal).await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let goal_answer: Value = created.json().await.expect("json");
+    let keyed = [
+        signup,
+        (
+            Some(token.clone()),
+            "/api/v1/expenses",
+            "shop-1",
+            expense("12.50"),
+        ),
+        (Some(token.clone()), "/api/v1/savings-goals", "goal-1", goal),
+    ];
+    let mut answers = vec![user];
+    for request in &keyed[1..] {
+        answers.push(created_with_key(&app, request).await);
+    }
     let events = app.event_count().await;
 
     app.lose_remembered_answers_as_a_crash_would().await;
 
     // Each retry does its work again and finds it done: the same answer, nothing new
     // stored, instead of a second expense or goal, or "this email is taken".
-    let registered = send_register().await.expect("answered");
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    assert!(!registered.headers().contains_key("idempotent-replayed"));
-    assert_eq!(registered.json::<Value>().await.expect("json"), user);
-    let recorded = post_with_key(
-        &app,
-        &token,
-        "/api/v1/expenses",
-        "shop-1",
-        &expense("12.50"),
-    )
-    .await;
-    assert_eq!(recorded.status(), StatusCode::CREATED);
-    assert_eq!(
-        recorded.json::<Value>().await.expect("json"),
-        expense_answer
-    );
-    let created = post_with_key(&app, &token, "/api/v1/savings-goals", "goal-1", &goal).await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    assert_eq!(created.json::<Value>().await.expect("json"), goal_answer);
+    for (request, first) in keyed.iter().zip(&answers) {
+        let retried = send_with_key(&app, request).await;
+        assert_eq!(retried.status(), StatusCode::CREATED, "{}", request.1);
+        assert!(!retried.headers().contains_key("idempotent-replayed"));
+        assert_eq!(&retried.json::<Value>().await.expect("json"), first);
+    }
     assert_eq!(app.event_count().await, events, "nothing was stored twice");
     assert_eq!(balance(&app, &token).await["balance"], "-12.50");
     let board: Value = app
@@ -437,15 +416,36 @@ async fn a_retry_whose_first_answer_died_with_its_instance_applies_nothing_twice
     assert_eq!(goals.as_array().map(Vec::len), Some(1), "{goals}");
 
     // The retries' answers are remembered in turn.
-    let again = post_with_key(
-        &app,
-        &token,
-        "/api/v1/expenses",
-        "shop-1",
-        &expense("12.50"),
-    )
-    .await;
+    let again = send_with_key(&app, &keyed[1]).await;
     assert!(again.headers().contains_key("idempotent-replayed"));
+}
+
+/// A POST with an `Idempotency-Key`: the caller's token (none for sign-up), path, key, body.
+type KeyedRequest = (Option<String>, &'static str, &'static str, Value);
+
+async fn send_with_key(
+    app: &TestApp,
+    (token, path, key, body): &KeyedRequest,
+) -> reqwest::Response {
+    let request = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("Idempotency-Key", *key)
+        .json(body);
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+    .send()
+    .await
+    .expect("answered")
+}
+
+/// Sends `request`, expects 201, and returns the answer's body.
+async fn created_with_key(app: &TestApp, request: &KeyedRequest) -> Value {
+    let response = send_with_key(app, request).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{}", request.1);
+    response.json().await.expect("json")
 }
 
 #[tokio::test]

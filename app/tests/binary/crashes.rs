@@ -221,11 +221,10 @@ async fn killed_at_random_moments_the_server_loses_nothing_and_doubles_nothing()
         ));
     }
     let mut landed_before_the_kill = 0;
-    for (key, n) in std::mem::take(&mut seen.unanswered) {
-        let id = retry_until_answered(&client, &base, &tokens[n], &key).await;
+    for (key, &n) in &seen.unanswered {
+        let id = retry_until_answered(&client, &base, &tokens[n], key).await;
         landed_before_the_kill += usize::from(stored_before_retries.contains(&id));
         seen.acknowledged.insert(key.clone(), (n, id));
-        seen.unanswered.insert(key, n);
     }
     caught_up(&client, &base, &admin).await;
 

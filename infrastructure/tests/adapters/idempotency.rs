@@ -5,6 +5,16 @@ use infrastructure::database::Database;
 use infrastructure::idempotency::{Claim, IdempotencyKeys, KeyState, StoredAnswer};
 use infrastructure::testing::TestDatabase;
 
+/// What the key "k" of `scope` means for `request` at `at`.
+async fn claim(
+    keys: &IdempotencyKeys,
+    scope: &str,
+    request: &[u8],
+    at: chrono::DateTime<Utc>,
+) -> KeyState {
+    keys.claim(scope, "k", request, at).await.expect("claim")
+}
+
 async fn keys_are_claimed_answered_and_forgotten(database: Database) {
     let keys = IdempotencyKeys::new(database);
     let now = Utc
@@ -29,35 +39,22 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
         taken_over: true,
     });
 
+    assert_eq!(claim(&keys, "user:a", b"request", now).await, fresh(now));
     assert_eq!(
-        keys.claim("user:a", "k", b"request", now)
-            .await
-            .expect("claim"),
-        fresh(now)
-    );
-    assert_eq!(
-        keys.claim("user:a", "k", b"request", now)
-            .await
-            .expect("claim"),
+        claim(&keys, "user:a", b"request", now).await,
         KeyState::InProgress
     );
     keys.answer("user:a", "k", &answer).await.expect("answer");
     assert_eq!(
-        keys.claim("user:a", "k", b"request", now)
-            .await
-            .expect("claim"),
+        claim(&keys, "user:a", b"request", now).await,
         KeyState::Answered(answer.clone())
     );
     assert_eq!(
-        keys.claim("user:a", "k", b"another", now)
-            .await
-            .expect("claim"),
+        claim(&keys, "user:a", b"another", now).await,
         KeyState::Mismatch
     );
     assert_eq!(
-        keys.claim("user:b", "k", b"another", now)
-            .await
-            .expect("claim"),
+        claim(&keys, "user:b", b"another", now).await,
         fresh(now),
         "per scope"
     );
@@ -66,58 +63,39 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
     // as the same request only: the failure may have come after the work landed.
     keys.release("user:b", "k").await.expect("release");
     assert_eq!(
-        keys.claim("user:b", "k", b"different", now + Duration::seconds(1))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:b", b"different", now + Duration::seconds(1)).await,
         KeyState::Mismatch
     );
     assert_eq!(
-        keys.claim("user:b", "k", b"another", now + Duration::seconds(1))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:b", b"another", now + Duration::seconds(1)).await,
         taken_over,
         "released"
     );
     assert_eq!(
-        keys.claim("user:b", "k", b"another", now + Duration::seconds(2))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:b", b"another", now + Duration::seconds(2)).await,
         KeyState::InProgress,
         "the retry holds it now"
     );
 
     // A claim left unanswered (its instance died) is taken over once it is clearly
     // abandoned, not before, and by one retry at a time.
+    assert_eq!(claim(&keys, "user:c", b"request", now).await, fresh(now));
     assert_eq!(
-        keys.claim("user:c", "k", b"request", now)
-            .await
-            .expect("claim"),
-        fresh(now)
-    );
-    assert_eq!(
-        keys.claim("user:c", "k", b"request", now + Duration::seconds(29))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:c", b"request", now + Duration::seconds(29)).await,
         KeyState::InProgress
     );
     assert_eq!(
-        keys.claim("user:c", "k", b"request", now + Duration::seconds(31))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:c", b"request", now + Duration::seconds(31)).await,
         taken_over,
         "abandoned"
     );
     assert_eq!(
-        keys.claim("user:c", "k", b"request", now + Duration::seconds(32))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:c", b"request", now + Duration::seconds(32)).await,
         KeyState::InProgress,
         "the new holder's time starts when it took the claim"
     );
     assert_eq!(
-        keys.claim("user:c", "k", b"request", now + Duration::seconds(62))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:c", b"request", now + Duration::seconds(62)).await,
         taken_over,
         "abandoned again, still with the first instant"
     );
@@ -125,33 +103,19 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
     let patient = keys
         .clone()
         .abandoned_after(std::time::Duration::from_secs(95));
+    assert_eq!(claim(&patient, "user:d", b"request", now).await, fresh(now));
     assert_eq!(
-        patient
-            .claim("user:d", "k", b"request", now)
-            .await
-            .expect("claim"),
-        fresh(now)
-    );
-    assert_eq!(
-        patient
-            .claim("user:d", "k", b"request", now + Duration::seconds(94))
-            .await
-            .expect("claim"),
+        claim(&patient, "user:d", b"request", now + Duration::seconds(94)).await,
         KeyState::InProgress
     );
     assert_eq!(
-        patient
-            .claim("user:d", "k", b"request", now + Duration::seconds(96))
-            .await
-            .expect("claim"),
+        claim(&patient, "user:d", b"request", now + Duration::seconds(96)).await,
         taken_over,
         "abandoned after its own time"
     );
     // An answered key is kept for its whole lifetime.
     assert_eq!(
-        keys.claim("user:a", "k", b"request", now + Duration::hours(1))
-            .await
-            .expect("claim"),
+        claim(&keys, "user:a", b"request", now + Duration::hours(1)).await,
         KeyState::Answered(answer.clone())
     );
 
@@ -159,9 +123,7 @@ async fn keys_are_claimed_answered_and_forgotten(database: Database) {
     // another request, not a retry of the first.
     let tomorrow = now + Duration::hours(24) + Duration::seconds(1);
     assert_eq!(
-        keys.claim("user:a", "k", b"another", tomorrow)
-            .await
-            .expect("claim"),
+        claim(&keys, "user:a", b"another", tomorrow).await,
         fresh(tomorrow),
         "expired"
     );
