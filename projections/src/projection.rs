@@ -51,6 +51,20 @@ pub fn table_rows(tables: Vec<String>, shapes: &[TableShape]) -> Vec<TableRows> 
         .collect()
 }
 
+/// A page's writes, prepared from its events without the database (see
+/// [`Projection::prepare`]).
+#[async_trait::async_trait]
+pub trait PreparedWrites: Send {
+    /// Writes them inside the runner's transaction, as [`Projection::apply`] would have.
+    ///
+    /// # Errors
+    /// [`ApplyError`]: the events are as the projection's `apply` would find them.
+    async fn write(self: Box<Self>, tx: &mut WriteTx) -> Result<(), ApplyError>;
+}
+
+/// What [`Projection::prepare`] gives: `None` for a projection that only applies.
+pub type Prepared = Option<Result<Box<dyn PreparedWrites>, ApplyError>>;
+
 /// A read model's writer.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
@@ -78,4 +92,14 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`ApplyError`].
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError>;
+
+    /// What [`Self::apply`] would write for `facts`, worked out without the database, for
+    /// PostgreSQL (`postgres`) or SQLite: a rebuild prepares the next page on one core
+    /// while the database stores this one. `Some(Err(..))` when an event cannot be applied.
+    /// `None` (the default) for a projection whose writes depend on what it reads as it
+    /// goes, or that writes too little for it to matter: it is only applied.
+    fn prepare(&self, facts: &[&Fact], postgres: bool) -> Prepared {
+        let _ = (facts, postgres);
+        None
+    }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::facts::{Fact, decode};
 use crate::projection::{ApplyError, Projection, TableRows};
-use crate::runner::{Batch, ProjectionRunner, resume};
+use crate::runner::{Batch, PagePreparer, PageWrites, ProjectionRunner, resume};
 use crate::sql::{Value, WriteTx, fetch_all};
 
 /// Events read per batch by a rebuild.
@@ -390,7 +390,8 @@ async fn twin_runners(
     for group in groups {
         runners.push(
             ProjectionRunner::new(Arc::clone(store), database.clone(), group, REBUILD_BATCH)
-                .await?,
+                .await?
+                .committing_lazily(),
         );
     }
     Ok(runners)
@@ -423,8 +424,10 @@ type Page = (Position, Arc<Vec<Fact>>);
 /// Fills the twins up to the head. One task reads and decodes the log page after page;
 /// each runner takes the pages from a queue of its own, so reading and writing overlap and
 /// no runner waits for a slower one to finish a page before starting the next (a twin that
-/// writes little runs ahead, bounded by its queue). Then every runner catches up with what
-/// was written since the reader reached the head.
+/// writes little runs ahead, bounded by its queue). Between the two, each runner's next
+/// page is prepared (its rows worked out, see `Projection::prepare`) on a thread of its
+/// own while the current one is written. Then every runner catches up with what was
+/// written since the reader reached the head.
 async fn fill(
     store: &Arc<dyn EventStore>,
     runners: &[ProjectionRunner],
@@ -436,19 +439,31 @@ async fn fill(
         .map(|_| mpsc::channel::<Page>(PAGES_AHEAD))
         .unzip();
     let mut reader = AbortOnDrop(tokio::spawn(read_pages(Arc::clone(store), queues_in)));
+    let (ready_in, ready_out): (Vec<_>, Vec<_>) = runners
+        .iter()
+        .map(|_| mpsc::channel::<(Page, PageWrites)>(1))
+        .unzip();
+    let mut preparers = runners
+        .iter()
+        .zip(queues_out)
+        .zip(ready_in)
+        .map(|((runner, pages), ready)| {
+            AbortOnDrop(tokio::spawn(prepare_pages(runner.preparer(), pages, ready)))
+        })
+        .collect::<Vec<_>>();
     // Runner `i` applied `n` events up to position `p`. Bounded like every queue here: a
     // slow progress report holds the writers back rather than piling up their news.
     let (applied_out, mut applied) =
         mpsc::channel::<(usize, usize, Position)>(runners.len() * (PAGES_AHEAD + 1));
     let writers = runners
         .iter()
-        .zip(queues_out)
+        .zip(ready_out)
         .enumerate()
         .map(|(index, (runner, mut pages))| {
             let applied_out = applied_out.clone();
             async move {
-                while let Some((after, facts)) = pages.recv().await {
-                    runner.apply_page(after, &facts).await?;
+                while let Some(((after, facts), writes)) = pages.recv().await {
+                    runner.apply_prepared_page(after, &facts, writes).await?;
                     stopped_twin(runner)?;
                     let last = facts.last().map_or(after, |fact| fact.position);
                     // The receiver outlives every writer; a failed send only means it ended.
@@ -481,6 +496,9 @@ async fn fill(
     };
     let (_, mut events) = tokio::try_join!(try_join_all(writers), report)?;
     (&mut reader.0).await??;
+    for preparer in &mut preparers {
+        (&mut preparer.0).await??;
+    }
     // What was written since the reader reached the head it saw.
     loop {
         let batch =
@@ -528,6 +546,25 @@ async fn read_pages(
         }
         after = last;
     }
+}
+
+/// Prepares each page of `pages` for a runner (on a blocking thread: it is CPU work that
+/// would otherwise hold up the tasks of a serving instance) and hands it on. Stops once
+/// the writer is gone.
+async fn prepare_pages(
+    preparer: PagePreparer,
+    mut pages: mpsc::Receiver<Page>,
+    ready: mpsc::Sender<(Page, PageWrites)>,
+) -> anyhow::Result<()> {
+    let preparer = Arc::new(preparer);
+    while let Some((after, facts)) = pages.recv().await {
+        let (preparer, shared) = (Arc::clone(&preparer), Arc::clone(&facts));
+        let writes = tokio::task::spawn_blocking(move || preparer.prepare(&shared)).await?;
+        if ready.send(((after, facts), writes)).await.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// An error when a twin of `runner` stopped on an event, as its last step published.

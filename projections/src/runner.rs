@@ -21,7 +21,7 @@ use infrastructure::event_store::{EventStore, Position};
 use tokio::sync::watch;
 
 use crate::facts::{Fact, decode};
-use crate::projection::{ApplyError, Projection};
+use crate::projection::{ApplyError, Prepared, Projection};
 use crate::sql::{Value, WriteTx};
 
 /// What one step did.
@@ -48,6 +48,50 @@ pub struct ProjectionStatus {
     pub paused: bool,
 }
 
+/// A page's writes, prepared ahead for each projection of a runner that prepares (see
+/// [`Projection::prepare`]), by projection name.
+pub struct PageWrites(Vec<(String, Prepared)>);
+
+impl std::fmt::Debug for PageWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl PageWrites {
+    fn take(&mut self, name: &str) -> Prepared {
+        let at = self.0.iter().position(|(n, _)| n == name)?;
+        self.0.swap_remove(at).1
+    }
+}
+
+/// Prepares pages for a runner's projections, on a task of its own (see
+/// [`ProjectionRunner::preparer`]).
+#[derive(Debug, Clone)]
+pub struct PagePreparer {
+    projections: Vec<Arc<dyn Projection>>,
+    postgres: bool,
+}
+
+impl PagePreparer {
+    /// The writes of `facts`, a whole page, for each projection that prepares.
+    #[must_use]
+    pub fn prepare(&self, facts: &[Fact]) -> PageWrites {
+        let share: Vec<&Fact> = facts.iter().collect();
+        PageWrites(
+            self.projections
+                .iter()
+                .filter_map(|projection| {
+                    let prepared = projection.prepare(&share, self.postgres)?;
+                    Some((projection.name().to_owned(), Some(prepared)))
+                })
+                .collect(),
+        )
+    }
+}
+
 /// Feeds projections from the log.
 #[derive(Debug)]
 pub struct ProjectionRunner {
@@ -56,6 +100,8 @@ pub struct ProjectionRunner {
     projections: Vec<Arc<dyn Projection>>,
     batch_size: u32,
     published: watch::Sender<BTreeMap<String, ProjectionStatus>>,
+    /// Whether a batch's commit waits until it is on disk (see [`Self::committing_lazily`]).
+    lazy_commits: bool,
 }
 
 /// How often a following instance re-reads the standings while a read model is behind.
@@ -111,9 +157,31 @@ impl ProjectionRunner {
             projections,
             batch_size: batch_size.max(1),
             published: watch::Sender::new(BTreeMap::new()),
+            lazy_commits: false,
         };
         runner.publish(runner.statuses().await?);
         Ok(runner)
+    }
+
+    /// The same runner, whose batches commit without waiting for the disk on PostgreSQL
+    /// (`synchronous_commit = off` for their transactions): for a rebuild's twins. A crash
+    /// may then lose the last batches, but a batch's rows and its checkpoint are lost
+    /// together, and nothing reads a twin before the swap, whose own commit waits for the
+    /// disk and so flushes every batch before it. The fill then no longer stops at every
+    /// page while the server writes it to disk.
+    #[must_use]
+    pub fn committing_lazily(mut self) -> Self {
+        self.lazy_commits = true;
+        self
+    }
+
+    /// What prepares this runner's pages ahead (see [`Self::apply_prepared_page`]).
+    #[must_use]
+    pub fn preparer(&self) -> PagePreparer {
+        PagePreparer {
+            projections: self.projections.clone(),
+            postgres: matches!(self.database, Database::Postgres(_)),
+        }
     }
 
     /// Every projection's stored standing.
@@ -151,7 +219,7 @@ impl ProjectionRunner {
             return Ok(Batch::CaughtUp);
         }
         let facts: Vec<Fact> = events.iter().map(decode).collect();
-        self.apply_read(from, &facts, &stored).await
+        self.apply_read(from, &facts, &stored, None).await
     }
 
     /// The standings this runner last published of the projections it feeds.
@@ -191,7 +259,23 @@ impl ProjectionRunner {
     /// When the database fails (nothing of the page is kept then).
     pub async fn apply_page(&self, after: Position, facts: &[Fact]) -> anyhow::Result<Batch> {
         let stored = self.statuses().await?;
-        self.apply_read(after, facts, &stored).await
+        self.apply_read(after, facts, &stored, None).await
+    }
+
+    /// [`Self::apply_page`] with the page's writes prepared by [`Self::preparer`]: they
+    /// are written for every projection that stands exactly at `after` (the others get
+    /// their share applied as usual).
+    ///
+    /// # Errors
+    /// As [`Self::apply_page`].
+    pub async fn apply_prepared_page(
+        &self,
+        after: Position,
+        facts: &[Fact],
+        writes: PageWrites,
+    ) -> anyhow::Result<Batch> {
+        let stored = self.statuses().await?;
+        self.apply_read(after, facts, &stored, Some(writes)).await
     }
 
     /// [`Self::apply_page`] with the standings already read.
@@ -200,6 +284,7 @@ impl ProjectionRunner {
         after: Position,
         facts: &[Fact],
         stored: &[ProjectionStatus],
+        mut prepared: Option<PageWrites>,
     ) -> anyhow::Result<Batch> {
         let running: Vec<(&Arc<dyn Projection>, Position)> = self
             .running(stored)
@@ -209,6 +294,10 @@ impl ProjectionRunner {
             return Ok(Batch::CaughtUp);
         };
         let mut tx = WriteTx::begin(&self.database).await?;
+        if self.lazy_commits && tx.is_postgres() {
+            tx.execute("SET LOCAL synchronous_commit = off", &[])
+                .await?;
+        }
         let lock = match &self.database {
             Database::Sqlite(_) => "",
             Database::Postgres(_) => " FOR UPDATE",
@@ -231,8 +320,18 @@ impl ProjectionRunner {
             if share.is_empty() {
                 continue;
             }
+            // Prepared for the whole page: right only for a projection that stands at its start.
+            let ready = match prepared.as_mut() {
+                Some(writes) if seen == after => writes.take(projection.name()),
+                _ => None,
+            };
             tx.execute("SAVEPOINT projection", &[]).await?;
-            match projection.apply(&mut tx, &share).await {
+            let applied = match ready {
+                Some(Ok(writes)) => writes.write(&mut tx).await,
+                Some(Err(error)) => Err(error),
+                None => projection.apply(&mut tx, &share).await,
+            };
+            match applied {
                 Ok(()) => {
                     tx.execute("RELEASE SAVEPOINT projection", &[]).await?;
                     tx.execute(

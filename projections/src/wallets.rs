@@ -19,9 +19,10 @@ use infrastructure::event_store::Position;
 
 use crate::facts::{Fact, What};
 use crate::projection::{
-    ApplyError, Projection, TableRows, TableShape, suffixed_tables, table_rows,
+    ApplyError, Prepared, PreparedWrites, Projection, TableRows, TableShape, suffixed_tables,
+    table_rows,
 };
-use crate::sql::{Value, WriteTx};
+use crate::sql::{RowsToInsert, Value, WriteTx, iso_day};
 
 /// Thousandths of a currency unit: how amounts are stored.
 pub const MILLI: i64 = 1_000;
@@ -182,7 +183,7 @@ impl Sql {
 pub struct WalletsProjection {
     name: String,
     suffix: String,
-    sql: Sql,
+    sql: Arc<Sql>,
 }
 
 impl Default for WalletsProjection {
@@ -196,7 +197,7 @@ impl WalletsProjection {
         Self {
             name: format!("wallets{suffix}"),
             suffix: suffix.to_owned(),
-            sql: Sql::for_suffix(suffix),
+            sql: Arc::new(Sql::for_suffix(suffix)),
         }
     }
 }
@@ -216,10 +217,33 @@ struct EarlierVoid {
     reason: String,
 }
 
-/// What a batch writes at its end, in as few statements as it can: new expense and
-/// category rows, savings moves per goal, and the sums per wallet.
+/// A statement a page runs once per event, in log order, before its many-row writes.
+#[derive(Debug, Clone, Copy)]
+enum OneByOne {
+    SetLimit,
+    RemoveLimit,
+    CreateGoal,
+    ReachGoal,
+}
+
+impl OneByOne {
+    fn sql(self, sql: &Sql) -> &str {
+        match self {
+            Self::SetLimit => &sql.set_limit,
+            Self::RemoveLimit => &sql.remove_limit,
+            Self::CreateGoal => &sql.create_goal,
+            Self::ReachGoal => &sql.reach_goal,
+        }
+    }
+}
+
+/// What a page of events writes, gathered event by event: first the few statements that
+/// go one by one, then, in as few statements as it can, new wallet, expense and category
+/// rows, savings moves per goal, and the sums per wallet.
 #[derive(Default)]
 struct Pending {
+    /// Limits and goals, in log order (a limit may be set, removed and set again).
+    one_by_one: Vec<(OneByOne, Vec<Value>)>,
     /// New wallet rows, [`WALLET_WIDTH`] values each; written before the sums.
     wallets: Vec<Value>,
     sums: HashMap<Uuid, Sums>,
@@ -236,12 +260,53 @@ struct Pending {
     voided: HashSet<Uuid>,
 }
 
-impl WalletsProjection {
+/// A page's writes, ready before its transaction begins (see [`Projection::prepare`]).
+struct PreparedPage {
+    sql: Arc<Sql>,
+    one_by_one: Vec<(OneByOne, Vec<Value>)>,
+    wallets: RowsToInsert,
+    expenses: RowsToInsert,
+    categories: Vec<Value>,
+    voids: Vec<EarlierVoid>,
+    /// Rows of (goal id, amount).
+    goal_moves: Vec<Value>,
+    sums: HashMap<Uuid, Sums>,
+}
+
+impl PreparedPage {
+    async fn write_page(mut self, tx: &mut WriteTx) -> Result<(), ApplyError> {
+        let sql = Arc::clone(&self.sql);
+        for (statement, args) in &self.one_by_one {
+            tx.execute(statement.sql(&sql), args).await?;
+        }
+        // Only the sums below read these rows; no other statement touches the table.
+        tx.insert_rows(&sql.open_wallets, self.wallets).await?;
+        tx.insert_rows(&sql.expenses_into, self.expenses).await?;
+        tx.write_rows(&sql.insert_categories, CATEGORIES_TAIL, 3, self.categories)
+            .await?;
+        Self::void_earlier(&sql, tx, &self.voids, &mut self.sums).await?;
+        tx.write_rows(&sql.move_savings, MOVE_SAVINGS_TAIL, 2, self.goal_moves)
+            .await?;
+        let sums = self
+            .sums
+            .into_iter()
+            .flat_map(|(owner, sums)| {
+                [
+                    owner.to_string().into(),
+                    Value::Int(sums.balance),
+                    Value::Int(sums.saved),
+                ]
+            })
+            .collect();
+        tx.write_rows(&sql.add_sums, ADD_SUMS_TAIL, 3, sums).await?;
+        Ok(())
+    }
+
     /// Voids the expenses of earlier batches in a few statements and adds their amounts
     /// back to their wallets; the first void that finds no live expense of its wallet
     /// stops the batch at its position.
     async fn void_earlier(
-        &self,
+        sql: &Sql,
         tx: &mut WriteTx,
         voids: &[EarlierVoid],
         sums: &mut HashMap<Uuid, Sums>,
@@ -257,7 +322,7 @@ impl WalletsProjection {
             })
             .collect();
         let voided: HashMap<String, i64> = tx
-            .write_rows_returning(&self.sql.void_expenses, VOID_EXPENSES_TAIL, 3, rows)
+            .write_rows_returning(&sql.void_expenses, VOID_EXPENSES_TAIL, 3, rows)
             .await?
             .into_iter()
             .collect();
@@ -273,14 +338,43 @@ impl WalletsProjection {
         }
         Ok(())
     }
+}
 
-    async fn apply_one(
-        sql: &Sql,
-        tx: &mut WriteTx,
-        fact: &Fact,
-        event: &WalletEvent,
-        pending: &mut Pending,
-    ) -> Result<(), ApplyError> {
+#[async_trait::async_trait]
+impl PreparedWrites for PreparedPage {
+    async fn write(self: Box<Self>, tx: &mut WriteTx) -> Result<(), ApplyError> {
+        self.write_page(tx).await
+    }
+}
+
+impl WalletsProjection {
+    /// The writes of `facts`, worked out without the database.
+    fn prepared(&self, facts: &[&Fact], postgres: bool) -> Result<PreparedPage, ApplyError> {
+        let mut pending = Pending::default();
+        for fact in facts {
+            fact.readable_in(Wallet::CATEGORY)?;
+            if let What::Wallet(event) = &fact.what {
+                Self::gather(fact, event, &mut pending)?;
+            }
+        }
+        Ok(PreparedPage {
+            sql: Arc::clone(&self.sql),
+            one_by_one: pending.one_by_one,
+            wallets: RowsToInsert::new(postgres, WALLET_WIDTH, pending.wallets),
+            expenses: RowsToInsert::new(postgres, EXPENSE_WIDTH, pending.expenses),
+            categories: pending.categories,
+            voids: pending.voids,
+            goal_moves: pending
+                .goal_moves
+                .into_iter()
+                .flat_map(|(goal_id, amount)| [goal_id.to_string().into(), amount.into()])
+                .collect(),
+            sums: pending.sums,
+        })
+    }
+
+    /// What one event adds to its page's writes.
+    fn gather(fact: &Fact, event: &WalletEvent, pending: &mut Pending) -> Result<(), ApplyError> {
         let owner = fact.subject.to_string();
         let bad = |reason: String| ApplyError::Event {
             position: fact.position,
@@ -330,7 +424,7 @@ impl WalletsProjection {
                     category.as_str().into(),
                     category_key.into(),
                     description.as_str().into(),
-                    spent_on.format("%Y-%m-%d").to_string().into(),
+                    iso_day(*spent_on).into(),
                     receipt_id.map(|id| id.to_string()).into(),
                     Value::Int(0),
                     Value::NullText,
@@ -374,9 +468,9 @@ impl WalletsProjection {
                     Period::Weekly => ("weekly", None),
                     Period::Monthly { first_day } => ("monthly", Some(i64::from(first_day))),
                 };
-                tx.execute(
-                    &sql.set_limit,
-                    &[
+                pending.one_by_one.push((
+                    OneByOne::SetLimit,
+                    vec![
                         owner.into(),
                         key_text(key).map_err(bad)?.into(),
                         period.into(),
@@ -389,15 +483,13 @@ impl WalletsProjection {
                         milli(*amount)?.into(),
                         i64::try_from(fact.position.0).unwrap_or(i64::MAX).into(),
                     ],
-                )
-                .await?;
+                ));
             }
             WalletEvent::LimitRemoved { key } => {
-                tx.execute(
-                    &sql.remove_limit,
-                    &[owner.into(), key_text(key).map_err(bad)?.into()],
-                )
-                .await?;
+                pending.one_by_one.push((
+                    OneByOne::RemoveLimit,
+                    vec![owner.into(), key_text(key).map_err(bad)?.into()],
+                ));
             }
             // Alerts open tickets; they change nothing the customer's read models show.
             WalletEvent::LimitWarningReached { .. } | WalletEvent::LimitExceeded { .. } => {}
@@ -407,17 +499,16 @@ impl WalletsProjection {
                 target,
                 due,
             } => {
-                tx.execute(
-                    &sql.create_goal,
-                    &[
+                pending.one_by_one.push((
+                    OneByOne::CreateGoal,
+                    vec![
                         goal_id.to_string().into(),
                         owner.into(),
                         name.as_str().into(),
                         milli(*target)?.into(),
-                        due.map(|d| d.format("%Y-%m-%d").to_string()).into(),
+                        due.map(iso_day).into(),
                     ],
-                )
-                .await?;
+                ));
             }
             WalletEvent::SavingsContributed { goal_id, amount }
             | WalletEvent::SavingsWithdrawn { goal_id, amount } => {
@@ -431,8 +522,9 @@ impl WalletsProjection {
                 wallet.saved += amount;
             }
             WalletEvent::SavingsGoalReached { goal_id } => {
-                tx.execute(&sql.reach_goal, &[goal_id.to_string().into()])
-                    .await?;
+                pending
+                    .one_by_one
+                    .push((OneByOne::ReachGoal, vec![goal_id.to_string().into()]));
             }
         }
         Ok(())
@@ -462,48 +554,14 @@ impl Projection for WalletsProjection {
     }
 
     async fn apply(&self, tx: &mut WriteTx, facts: &[&Fact]) -> Result<(), ApplyError> {
-        let mut pending = Pending::default();
-        for fact in facts {
-            fact.readable_in(Wallet::CATEGORY)?;
-            if let What::Wallet(event) = &fact.what {
-                Self::apply_one(&self.sql, tx, fact, event, &mut pending).await?;
-            }
-        }
-        // Only the sums below read these rows; no other statement touches the table.
-        tx.copy_rows(&self.sql.open_wallets, WALLET_WIDTH, pending.wallets)
-            .await?;
-        tx.copy_rows(&self.sql.expenses_into, EXPENSE_WIDTH, pending.expenses)
-            .await?;
-        tx.write_rows(
-            &self.sql.insert_categories,
-            CATEGORIES_TAIL,
-            3,
-            pending.categories,
+        self.prepared(facts, tx.is_postgres())?.write_page(tx).await
+    }
+
+    fn prepare(&self, facts: &[&Fact], postgres: bool) -> Prepared {
+        Some(
+            self.prepared(facts, postgres)
+                .map(|page| Box::new(page) as Box<dyn PreparedWrites>),
         )
-        .await?;
-        self.void_earlier(tx, &pending.voids, &mut pending.sums)
-            .await?;
-        let moves = pending
-            .goal_moves
-            .into_iter()
-            .flat_map(|(goal_id, amount)| [goal_id.to_string().into(), amount.into()])
-            .collect();
-        tx.write_rows(&self.sql.move_savings, MOVE_SAVINGS_TAIL, 2, moves)
-            .await?;
-        let sums = pending
-            .sums
-            .into_iter()
-            .flat_map(|(owner, sums)| {
-                [
-                    owner.to_string().into(),
-                    Value::Int(sums.balance),
-                    Value::Int(sums.saved),
-                ]
-            })
-            .collect();
-        tx.write_rows(&self.sql.add_sums, ADD_SUMS_TAIL, 3, sums)
-            .await?;
-        Ok(())
     }
 }
 

@@ -113,14 +113,16 @@ pub async fn incremental_projection_equals_projection_from_zero(database: Databa
     );
 
     // ...and again from nothing in big batches.
-    let mut tx = WriteTx::begin(&database).await.expect("tx");
-    for table in [
-        "rm_wallets",
-        "rm_expenses",
-        "rm_categories",
-        "rm_limits",
-        "rm_goals",
-    ] {
+    forget_the_wallets(&database).await;
+    let from_zero = runner_with_batch(&database, 1_000).await;
+    from_zero.catch_up().await.expect("projected");
+    assert_eq!(dump(&database).await, incremental);
+}
+
+/// Empties the `wallets` read model and moves its checkpoint back to the start.
+async fn forget_the_wallets(database: &Database) {
+    let mut tx = WriteTx::begin(database).await.expect("tx");
+    for table in projections::wallets::TABLES {
         tx.execute(&format!("DELETE FROM {table}"), &[])
             .await
             .expect("cleared");
@@ -129,9 +131,149 @@ pub async fn incremental_projection_equals_projection_from_zero(database: Databa
         .await
         .expect("reset");
     tx.commit().await.expect("commit");
-    let from_zero = runner_with_batch(&database, 1_000).await;
-    from_zero.catch_up().await.expect("projected");
-    assert_eq!(dump(&database).await, incremental);
+}
+
+pub async fn pages_prepared_ahead_write_what_applying_them_would(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 300, 3, 80).await;
+    let runner = runner(&database, 25).await;
+    runner.catch_up().await.expect("projected");
+    let applied = dump(&database).await;
+
+    // The same log, each page's writes prepared before its transaction, as a rebuild
+    // does it. Each page is also offered again with the page after it, as a page read
+    // ahead may be: only the events after where the projection stands are written then.
+    forget_the_wallets(&database).await;
+    let preparer = runner.preparer();
+    let mut after = Position::START;
+    loop {
+        let events = store.read_all(after, 50).await.expect("read");
+        let Some(last) = events.last().map(|event| event.position) else {
+            break;
+        };
+        let facts: Vec<_> = events.iter().map(projections::facts::decode).collect();
+        let first_half = &facts[..facts.len().div_ceil(2)];
+        let writes = preparer.prepare(first_half);
+        assert_eq!(format!("{writes:?}"), r#"["wallets"]"#, "wallets prepares");
+        runner
+            .apply_prepared_page(after, first_half, writes)
+            .await
+            .expect("written");
+        runner
+            .apply_prepared_page(after, &facts, preparer.prepare(&facts))
+            .await
+            .expect("the rest written");
+        after = last;
+    }
+    assert_eq!(dump(&database).await, applied);
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+}
+
+/// A read model of one column: the `synchronous_commit` setting of the transaction each
+/// batch was written in.
+#[derive(Debug)]
+struct CommitSettings {
+    table: String,
+}
+
+#[async_trait::async_trait]
+impl projections::Projection for CommitSettings {
+    fn name(&self) -> &str {
+        &self.table
+    }
+
+    fn tables(&self) -> Vec<String> {
+        vec![self.table.clone()]
+    }
+
+    fn rows(&self) -> Vec<projections::projection::TableRows> {
+        vec![projections::projection::TableRows {
+            table: self.table.clone(),
+            columns: &["setting"],
+        }]
+    }
+
+    fn twin(&self, suffix: &str) -> Arc<dyn projections::Projection> {
+        Arc::new(Self {
+            table: format!("{}{suffix}", self.table),
+        })
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut WriteTx,
+        _: &[&projections::facts::Fact],
+    ) -> Result<(), projections::ApplyError> {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} SELECT current_setting('synchronous_commit')",
+                self.table
+            ),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+pub async fn a_rebuild_writes_its_twins_without_waiting_for_the_disk(database: Database) {
+    if !matches!(database, Database::Postgres(_)) {
+        // SQLite's durability is the connection's, not the transaction's: nothing to see.
+        return;
+    }
+    let store = store_on(&database).await;
+    write_random_history(&store, 9, 1, 20).await;
+    let mut tx = WriteTx::begin(&database).await.expect("tx");
+    tx.execute("CREATE TABLE rm_commit_settings (setting TEXT)", &[])
+        .await
+        .expect("table");
+    tx.commit().await.expect("commit");
+    let live: Arc<dyn projections::Projection> = Arc::new(CommitSettings {
+        table: "rm_commit_settings".into(),
+    });
+    ProjectionRunner::new(
+        store_on(&database).await,
+        database.clone(),
+        vec![Arc::clone(&live)],
+        5,
+    )
+    .await
+    .expect("runner")
+    .catch_up()
+    .await
+    .expect("projected");
+    let settings = || async {
+        fetch_all::<(String,)>(
+            &database,
+            "SELECT DISTINCT setting FROM rm_commit_settings",
+            &[],
+        )
+        .await
+        .expect("settings")
+    };
+    assert_eq!(
+        settings().await,
+        [("on".to_owned(),)],
+        "the live read model waits"
+    );
+
+    projections::rebuild::rebuild(
+        store_on(&database).await,
+        database.clone(),
+        live,
+        &mut |_| {},
+    )
+    .await
+    .expect("rebuilt");
+    // A crash before the swap loses only the rebuild; the swap's own commit waits.
+    assert_eq!(settings().await, [("off".to_owned(),)], "the twin did not");
 }
 
 async fn runner_with_batch(database: &Database, batch: u32) -> ProjectionRunner {

@@ -292,6 +292,8 @@ on_both_databases!(
     a_batch_moves_the_checkpoint_and_an_empty_log_is_caught_up,
     an_event_that_cannot_be_applied_stops_the_projection_just_before_it,
     incremental_projection_equals_projection_from_zero,
+    pages_prepared_ahead_write_what_applying_them_would,
+    a_rebuild_writes_its_twins_without_waiting_for_the_disk,
     concurrent_runners_and_writers_skip_nothing_and_apply_nothing_twice,
     a_rebuild_reports_what_it_repaired_and_matches_the_log,
     reads_during_a_live_rebuild_never_fail_or_see_half_a_read_model,
