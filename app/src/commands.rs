@@ -47,7 +47,19 @@ impl CommandContext {
     /// A command started by an outside request.
     #[must_use]
     pub fn new(actor: impl Into<String>, now: DateTime<Utc>) -> Self {
-        let command_id = crate::repeatable_ids::new_id();
+        Self::with_command_id(actor, now, crate::repeatable_ids::new_id())
+    }
+
+    /// A command a request makes only when it finds it not made yet (opening the wallet
+    /// the request needs). Its id is random, not drawn from the request's repeatable ids:
+    /// a retry that finds the work done skips the command, and would otherwise draw every
+    /// later id one place early and so not make the first attempt's ids (ADR 0023).
+    #[must_use]
+    pub fn once_only(actor: impl Into<String>, now: DateTime<Utc>) -> Self {
+        Self::with_command_id(actor, now, Uuid::now_v7())
+    }
+
+    fn with_command_id(actor: impl Into<String>, now: DateTime<Utc>, command_id: Uuid) -> Self {
         Self {
             command_id,
             correlation_id: command_id,

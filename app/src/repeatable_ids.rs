@@ -123,6 +123,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_command_made_only_once_leaves_the_ids_after_it_as_they_were() {
+        // The first attempt opened the wallet it needed; the retry finds it open and skips
+        // that: both must make the same ids for what follows.
+        let first = RepeatableIds::for_key("user:a", "k", instant(0), false)
+            .scope(async {
+                let opened = crate::commands::CommandContext::once_only("user:a", instant(0));
+                let ids = vec![new_id(), new_id(), new_id()];
+                assert!(!ids.contains(&opened.command_id));
+                ids
+            })
+            .await;
+        let retry = three_ids(RepeatableIds::for_key("user:a", "k", instant(0), true)).await;
+        assert_eq!(first, retry);
+    }
+
+    #[tokio::test]
     async fn another_key_scope_or_later_use_of_the_key_makes_other_ids() {
         let first = three_ids(RepeatableIds::for_key("user:a", "k", instant(0), false)).await;
         for other in [

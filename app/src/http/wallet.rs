@@ -44,7 +44,9 @@ pub(crate) async fn wallet_of(
         owner,
         currency: state.default_currency,
     };
-    match run(state, owner, &command).await {
+    // Only when not opened yet: its id must not shift the ids the request draws after it.
+    let context = CommandContext::once_only(format!("user:{owner}"), state.now());
+    match run(state, owner, &command, &context).await {
         // Opened by a concurrent request meanwhile.
         Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => {
             match state.commands.load::<Wallet>(owner.0).await? {
@@ -75,10 +77,10 @@ async fn run(
     state: &AppState,
     owner: UserId,
     command: &WalletCommand,
+    context: &CommandContext,
 ) -> Result<Box<OpenWallet>, CommandError<WalletRejection>> {
-    let context = CommandContext::new(format!("user:{owner}"), state.now());
     let done = state
-        .execute_seen::<Wallet>(owner.0, command, &context, WALLETS)
+        .execute_seen::<Wallet>(owner.0, command, context, WALLETS)
         .await?;
     match done.state {
         Wallet::Open(wallet) => Ok(wallet),
@@ -93,7 +95,9 @@ async fn execute(
     customer: &Customer,
     command: WalletCommand,
 ) -> Result<Box<OpenWallet>, ApiError> {
-    run(state, customer.user.user_id, &command)
+    let owner = customer.user.user_id;
+    let context = CommandContext::new(format!("user:{owner}"), state.now());
+    run(state, owner, &command, &context)
         .await
         .map_err(wallet_error)
 }
