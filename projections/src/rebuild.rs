@@ -131,6 +131,10 @@ async fn create_twin_tables(
                 // The twin gets the live table's keys and indexes; the plain indexes are
                 // dropped below and built again after the fill.
                 statements.push(format!("CREATE TABLE {twin} (LIKE {table} INCLUDING ALL)"));
+                // Owned, as the live table is, by the group every serving role belongs to
+                // (ADR 0024), not by the role that happens to rebuild: the next migration
+                // and every other instance must be able to alter or swap it again.
+                statements.push(format!("ALTER TABLE {twin} OWNER TO expense_tracker_app"));
             }
             Database::Sqlite(_) => {
                 let tables: Vec<(String,)> = fetch_all(

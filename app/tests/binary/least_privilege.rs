@@ -213,6 +213,20 @@ async fn the_serving_role_reads_and_appends_the_log_but_cannot_change_it() {
         .map(|(table, granted)| (table.to_owned(), granted.to_owned()))
         .collect();
     assert_eq!(actual_matrix(&mut server).await, expected);
+    // The rebuilt read models belong to the group, as the migrated ones did, not to the
+    // serving role that rebuilt them: the owner role's next migration may alter them.
+    let owners: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::TEXT, pg_get_userbyid(c.relowner)::TEXT FROM pg_class c \
+         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' \
+         AND c.relname LIKE 'rm\\_%' ORDER BY 1",
+    )
+    .fetch_all(&mut server)
+    .await
+    .expect("the owners");
+    assert!(owners.len() >= 5, "{owners:?}");
+    for (table, owner) in owners {
+        assert_eq!(owner, "expense_tracker_app", "{table}");
+    }
 
     // And the database itself refuses it, before any trigger is asked.
     for statement in [
