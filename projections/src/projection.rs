@@ -62,8 +62,11 @@ pub trait PreparedWrites: Send {
     async fn write(self: Box<Self>, tx: &mut WriteTx) -> Result<(), ApplyError>;
 }
 
+/// A page's writes as prepared, or why one of its events cannot be applied.
+pub type Preparation = Result<Box<dyn PreparedWrites>, ApplyError>;
+
 /// What [`Projection::prepare`] gives: `None` for a projection that only applies.
-pub type Prepared = Option<Result<Box<dyn PreparedWrites>, ApplyError>>;
+pub type Prepared = Option<Preparation>;
 
 /// A read model's writer.
 #[async_trait::async_trait]

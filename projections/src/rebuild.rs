@@ -131,22 +131,27 @@ async fn create_twin_tables(
                 // The twin gets the live table's keys and indexes; the plain indexes are
                 // dropped below and built again after the fill.
                 statements.push(format!("CREATE TABLE {twin} (LIKE {table} INCLUDING ALL)"));
-                // Owned, as the live table is, by the group every serving role belongs to
-                // (ADR 0024), not by the role that happens to rebuild: the next migration
-                // and every other instance must be able to alter or swap it again.
-                statements.push(format!("ALTER TABLE {twin} OWNER TO expense_tracker_app"));
+                // `LIKE` copies everything but the owner. The twin takes the live table's
+                // (the group every serving role belongs to, ADR 0024), not the role that
+                // happens to rebuild: the next migration and every other instance must be
+                // able to alter or swap it again.
+                let owner = about_table(
+                    database,
+                    "SELECT tableowner::TEXT FROM pg_tables \
+                     WHERE schemaname = current_schema() AND tablename = $1",
+                    table,
+                )
+                .await?
+                .replace('"', "\"\"");
+                statements.push(format!("ALTER TABLE {twin} OWNER TO \"{owner}\""));
             }
             Database::Sqlite(_) => {
-                let tables: Vec<(String,)> = fetch_all(
+                let ddl = about_table(
                     database,
                     "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
-                    &[table.as_str().into()],
+                    table,
                 )
                 .await?;
-                let (ddl,) = tables
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("the table {table} does not exist"))?;
                 statements.push(twin_table_ddl(&ddl, table, &twin));
                 let indexes: Vec<(String,)> = fetch_all(
                     database,
@@ -183,6 +188,16 @@ async fn create_twin_tables(
         execute_all(database, &drops).await?;
     }
     Ok(deferred)
+}
+
+/// The one text `sql` finds about `table` (bound as `$1`): its DDL, its owner.
+async fn about_table(database: &Database, sql: &str, table: &str) -> anyhow::Result<String> {
+    let found: Vec<(String,)> = fetch_all(database, sql, &[table.into()]).await?;
+    let (text,) = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the table {table} does not exist"))?;
+    Ok(text)
 }
 
 /// Runs `statements` in one transaction.

@@ -21,7 +21,7 @@ use infrastructure::event_store::{EventStore, Position};
 use tokio::sync::watch;
 
 use crate::facts::{Fact, decode};
-use crate::projection::{ApplyError, Prepared, Projection};
+use crate::projection::{ApplyError, Preparation, Prepared, Projection};
 use crate::sql::{Value, WriteTx};
 
 /// What one step did.
@@ -50,7 +50,7 @@ pub struct ProjectionStatus {
 
 /// A page's writes, prepared ahead for each projection of a runner that prepares (see
 /// [`Projection::prepare`]), by projection name.
-pub struct PageWrites(Vec<(String, Prepared)>);
+pub struct PageWrites(Vec<(String, Preparation)>);
 
 impl std::fmt::Debug for PageWrites {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +63,7 @@ impl std::fmt::Debug for PageWrites {
 impl PageWrites {
     fn take(&mut self, name: &str) -> Prepared {
         let at = self.0.iter().position(|(n, _)| n == name)?;
-        self.0.swap_remove(at).1
+        Some(self.0.swap_remove(at).1)
     }
 }
 
@@ -85,7 +85,7 @@ impl PagePreparer {
                 .iter()
                 .filter_map(|projection| {
                     let prepared = projection.prepare(&share, self.postgres)?;
-                    Some((projection.name().to_owned(), Some(prepared)))
+                    Some((projection.name().to_owned(), prepared))
                 })
                 .collect(),
         )

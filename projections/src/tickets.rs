@@ -163,7 +163,7 @@ impl TicketsProjection {
                             .into(),
                         to_milli(crossing.limit_amount).map_err(bad)?.into(),
                         to_milli(crossing.spent).map_err(bad)?.into(),
-                        crossing.period_start.format("%Y-%m-%d").to_string().into(),
+                        crossing.period_start.into(),
                         crossing.expense_id.to_string().into(),
                         crossing.cause.to_string().into(),
                         micros.into(),

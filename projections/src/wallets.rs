@@ -22,7 +22,7 @@ use crate::projection::{
     ApplyError, Prepared, PreparedWrites, Projection, TableRows, TableShape, suffixed_tables,
     table_rows,
 };
-use crate::sql::{RowsToInsert, Value, WriteTx, iso_day};
+use crate::sql::{RowsToInsert, Value, WriteTx};
 
 /// Thousandths of a currency unit: how amounts are stored.
 pub const MILLI: i64 = 1_000;
@@ -424,7 +424,7 @@ impl WalletsProjection {
                     category.as_str().into(),
                     category_key.into(),
                     description.as_str().into(),
-                    iso_day(*spent_on).into(),
+                    Value::from(*spent_on),
                     receipt_id.map(|id| id.to_string()).into(),
                     Value::Int(0),
                     Value::NullText,
@@ -506,7 +506,7 @@ impl WalletsProjection {
                         owner.into(),
                         name.as_str().into(),
                         milli(*target)?.into(),
-                        due.map(iso_day).into(),
+                        Value::from(*due),
                     ],
                 ));
             }

@@ -172,11 +172,38 @@ pub async fn pages_prepared_ahead_write_what_applying_them_would(database: Datab
     );
 }
 
-/// A read model of one column: the `synchronous_commit` setting of the transaction each
-/// batch was written in.
+/// A read model of how each batch was written: the `synchronous_commit` setting of its
+/// transaction, and whether its writes were prepared ahead or applied.
 #[derive(Debug)]
 struct CommitSettings {
     table: String,
+}
+
+impl CommitSettings {
+    async fn record(
+        table: &str,
+        tx: &mut WriteTx,
+        how: &str,
+    ) -> Result<(), projections::ApplyError> {
+        tx.execute(
+            &format!("INSERT INTO {table} SELECT current_setting('synchronous_commit'), $1"),
+            &[how.into()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A batch of [`CommitSettings`] prepared ahead.
+struct PreparedRecord {
+    table: String,
+}
+
+#[async_trait::async_trait]
+impl projections::projection::PreparedWrites for PreparedRecord {
+    async fn write(self: Box<Self>, tx: &mut WriteTx) -> Result<(), projections::ApplyError> {
+        CommitSettings::record(&self.table, tx, "prepared").await
+    }
 }
 
 #[async_trait::async_trait]
@@ -192,7 +219,7 @@ impl projections::Projection for CommitSettings {
     fn rows(&self) -> Vec<projections::projection::TableRows> {
         vec![projections::projection::TableRows {
             table: self.table.clone(),
-            columns: &["setting"],
+            columns: &["setting", "how"],
         }]
     }
 
@@ -211,29 +238,33 @@ impl projections::Projection for CommitSettings {
         tx: &mut WriteTx,
         _: &[&projections::facts::Fact],
     ) -> Result<(), projections::ApplyError> {
-        tx.execute(
-            &format!(
-                "INSERT INTO {} SELECT current_setting('synchronous_commit')",
-                self.table
-            ),
-            &[],
-        )
-        .await?;
-        Ok(())
+        Self::record(&self.table, tx, "applied").await
+    }
+
+    fn prepare(
+        &self,
+        _: &[&projections::facts::Fact],
+        _: bool,
+    ) -> projections::projection::Prepared {
+        Some(Ok(Box::new(PreparedRecord {
+            table: self.table.clone(),
+        })))
     }
 }
 
-pub async fn a_rebuild_writes_its_twins_without_waiting_for_the_disk(database: Database) {
-    if !matches!(database, Database::Postgres(_)) {
-        // SQLite's durability is the connection's, not the transaction's: nothing to see.
-        return;
-    }
+/// PostgreSQL only: SQLite's durability is the connection's, not the transaction's.
+pub async fn a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk(
+    database: Database,
+) {
     let store = store_on(&database).await;
     write_random_history(&store, 9, 1, 20).await;
     let mut tx = WriteTx::begin(&database).await.expect("tx");
-    tx.execute("CREATE TABLE rm_commit_settings (setting TEXT)", &[])
-        .await
-        .expect("table");
+    tx.execute(
+        "CREATE TABLE rm_commit_settings (setting TEXT, how TEXT)",
+        &[],
+    )
+    .await
+    .expect("table");
     tx.commit().await.expect("commit");
     let live: Arc<dyn projections::Projection> = Arc::new(CommitSettings {
         table: "rm_commit_settings".into(),
@@ -258,11 +289,21 @@ pub async fn a_rebuild_writes_its_twins_without_waiting_for_the_disk(database: D
         .await
         .expect("settings")
     };
+    let ways = || async {
+        fetch_all::<(String,)>(
+            &database,
+            "SELECT DISTINCT how FROM rm_commit_settings",
+            &[],
+        )
+        .await
+        .expect("ways")
+    };
     assert_eq!(
         settings().await,
         [("on".to_owned(),)],
         "the live read model waits"
     );
+    assert_eq!(ways().await, [("applied".to_owned(),)]);
 
     projections::rebuild::rebuild(
         store_on(&database).await,
@@ -274,6 +315,11 @@ pub async fn a_rebuild_writes_its_twins_without_waiting_for_the_disk(database: D
     .expect("rebuilt");
     // A crash before the swap loses only the rebuild; the swap's own commit waits.
     assert_eq!(settings().await, [("off".to_owned(),)], "the twin did not");
+    assert_eq!(
+        ways().await,
+        [("prepared".to_owned(),)],
+        "the rebuild wrote what was prepared ahead"
+    );
 }
 
 async fn runner_with_batch(database: &Database, batch: u32) -> ProjectionRunner {

@@ -293,7 +293,6 @@ on_both_databases!(
     an_event_that_cannot_be_applied_stops_the_projection_just_before_it,
     incremental_projection_equals_projection_from_zero,
     pages_prepared_ahead_write_what_applying_them_would,
-    a_rebuild_writes_its_twins_without_waiting_for_the_disk,
     concurrent_runners_and_writers_skip_nothing_and_apply_nothing_twice,
     a_rebuild_reports_what_it_repaired_and_matches_the_log,
     reads_during_a_live_rebuild_never_fail_or_see_half_a_read_model,
@@ -305,3 +304,18 @@ on_both_databases!(
     tickets_show_where_they_stand_and_rebuild_identically,
     accounts_changed_in_the_batch_that_registers_them_read_as_in_the_log,
 );
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk() {
+        let Some(database) =
+            infrastructure::testing::TestDatabase::postgres("runner_lazy_prepared_twins").await
+        else {
+            return;
+        };
+        crate::cases::a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk(
+            database.connect().await,
+        )
+        .await;
+    }
+}
