@@ -11,6 +11,7 @@ use uuid::Uuid;
 const POLICY: TokenPolicy = TokenPolicy {
     idle: Duration::from_secs(30 * 60),
     absolute: Duration::from_secs(8 * 60 * 60),
+    trusted_for: Duration::from_secs(1),
 };
 
 fn at(minutes: i64) -> chrono::DateTime<Utc> {
@@ -73,6 +74,14 @@ async fn tokens_live_and_die_as_promised(database: Database) {
     );
 
     let logged_out = tokens.issue(asha, at(0)).await.expect("issue");
+    assert_eq!(
+        tokens
+            .authenticate(&logged_out.token, at(1))
+            .await
+            .expect("check"),
+        Some(asha),
+        "alive, and now remembered"
+    );
     tokens
         .revoke(&logged_out.token, at(1))
         .await
@@ -88,6 +97,12 @@ async fn tokens_live_and_die_as_promised(database: Database) {
     let first = tokens.issue(asha, at(0)).await.expect("issue");
     let second = tokens.issue(asha, at(0)).await.expect("issue");
     let other = tokens.issue(ravi, at(0)).await.expect("issue");
+    for remembered in [&first, &second, &other] {
+        tokens
+            .authenticate(&remembered.token, at(1))
+            .await
+            .expect("check");
+    }
     tokens
         .revoke_all_for(asha, at(1))
         .await
@@ -131,6 +146,59 @@ async fn tokens_live_and_die_as_promised(database: Database) {
         stored.iter().all(|row| !row.contains(&other.token)),
         "only digests are stored"
     );
+}
+
+/// Another instance's revocation (another server, or another process on the same file) is
+/// seen once the token's trusted second has passed, and not looked up before.
+async fn a_revocation_elsewhere_is_seen_within_the_trusted_second(database: Database) {
+    let here = AccessTokens::new(database.clone(), POLICY);
+    let elsewhere = AccessTokens::new(database, POLICY);
+    let asha = Uuid::new_v4();
+    let issued = here.issue(asha, at(0)).await.expect("issue");
+    let second = |millis: i64| at(1) + chrono::Duration::milliseconds(millis);
+
+    assert_eq!(
+        here.authenticate(&issued.token, second(0))
+            .await
+            .expect("check"),
+        Some(asha)
+    );
+    elsewhere
+        .revoke(&issued.token, second(100))
+        .await
+        .expect("revoke");
+    assert_eq!(
+        here.authenticate(&issued.token, second(900))
+            .await
+            .expect("check"),
+        Some(asha),
+        "trusted without a lookup for a second"
+    );
+    assert_eq!(
+        here.authenticate(&issued.token, second(1_001))
+            .await
+            .expect("check"),
+        None,
+        "looked up again, and found revoked"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_a_revocation_elsewhere_is_seen_within_the_trusted_second() {
+    a_revocation_elsewhere_is_seen_within_the_trusted_second(
+        TestDatabase::sqlite().connect().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_a_revocation_elsewhere_is_seen_within_the_trusted_second() {
+    let Some(database) =
+        TestDatabase::postgres("postgres_a_revocation_elsewhere_is_seen_within_the_trusted").await
+    else {
+        return;
+    };
+    a_revocation_elsewhere_is_seen_within_the_trusted_second(database.connect().await).await;
 }
 
 #[tokio::test]
