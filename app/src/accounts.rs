@@ -132,11 +132,7 @@ pub async fn create_account(
     Ok(user_id)
 }
 
-/// The read model of the directory of accounts.
-pub const USERS: &str = "users";
-
-/// Runs `command` on the account `user_id` and answers once the directory shows its change
-/// (read-your-writes, ADR 0011).
+/// Runs `command` on the account `user_id`.
 ///
 /// # Errors
 /// [`CommandError`].
@@ -147,7 +143,8 @@ pub async fn run_on_account(
     context: &CommandContext,
 ) -> Result<Executed<User>, CommandError<UserRejection>> {
     state
-        .execute_seen::<User>(user_id, command, context, USERS)
+        .commands
+        .execute::<User>(user_id, command, context)
         .await
 }
 

@@ -97,20 +97,7 @@ impl Application {
         };
         let (state, projections) = build_parts(config).await?;
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
-            // The admin's account command waits for the users read model, and no worker
-            // runs yet: feed the read models meanwhile instead of letting it time out.
-            let created = ensure_admin(&state, "Administrator", email, password);
-            tokio::pin!(created);
-            let outcome = loop {
-                tokio::select! {
-                    outcome = &mut created => break outcome,
-                    () = tokio::time::sleep(Duration::from_millis(10)) => {
-                        if let Err(error) = projections.catch_up().await {
-                            tracing::warn!(error = format!("{error:#}"), "cannot bring the read models up to date");
-                        }
-                    }
-                }
-            };
+            let outcome = ensure_admin(&state, "Administrator", email, password).await;
             match outcome {
                 Ok(AdminSetup::Created(user_id)) => {
                     tracing::info!(%user_id, "created the first admin from ADMIN_EMAIL")
@@ -212,7 +199,11 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         Arc::clone(&metrics),
     );
     let state = AppState {
-        read_models: ReadModels::new(projections.watch()),
+        read_models: ReadModels::new(
+            projections.watch(),
+            read_models.iter().map(|p| p.name().to_owned()),
+            Arc::clone(&events),
+        ),
         rebuilds: Rebuilds::new(Arc::clone(&events), database.clone(), read_models),
         tokens: AccessTokens::new(database.clone(), TokenPolicy::default()),
         login_throttle: LoginThrottle::new(database.clone(), ThrottlePolicy::default()),

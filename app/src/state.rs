@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::Aggregate;
 use domain::money::Currency;
 use infrastructure::access_tokens::AccessTokens;
 use infrastructure::audit_reads::AuditReads;
@@ -18,12 +17,9 @@ use infrastructure::passwords::PasswordHasher;
 use infrastructure::personal_data::PersonalDataVault;
 use infrastructure::receipts::Receipts;
 use infrastructure::web_sessions::WebSessions;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
-use uuid::Uuid;
 
-use crate::commands::{CommandContext, CommandError, CommandService, Executed};
+use crate::commands::CommandService;
 use crate::read_models::ReadModels;
 use crate::rebuilds::Rebuilds;
 
@@ -81,31 +77,5 @@ impl AppState {
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    /// Runs `command` on the aggregate `id` and returns once the read model `read_model`
-    /// shows what it appended (read-your-writes, ADR 0011), so the caller's next read finds
-    /// it on any instance.
-    ///
-    /// # Errors
-    /// [`CommandError`], as [`CommandService::execute`].
-    pub async fn execute_seen<A>(
-        &self,
-        id: Uuid,
-        command: &A::Command,
-        context: &CommandContext,
-        read_model: &str,
-    ) -> Result<Executed<A>, CommandError<A::Rejection>>
-    where
-        A: Aggregate + Clone + Send + Sync + 'static,
-        A::Event: Serialize + DeserializeOwned,
-    {
-        let done = self.commands.execute::<A>(id, command, context).await?;
-        if let Some(outcome) = &done.outcome {
-            self.read_models
-                .wait_for(read_model, outcome.last_position)
-                .await;
-        }
-        Ok(done)
     }
 }

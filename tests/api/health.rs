@@ -81,6 +81,12 @@ async fn metrics_show_each_read_model_against_the_log() {
     let app = crate::helpers::spawn_app().await;
     app.register_customer("asha@example.com", "correct horse battery staple")
         .await;
+    let token = app
+        .token_for("asha@example.com", "correct horse battery staple")
+        .await;
+    // A read shows every write acknowledged before it: once it answers, the read models
+    // stand at the head (and /metrics itself waits for nothing).
+    assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     assert!(

@@ -151,6 +151,8 @@ pub async fn reply(
     role: Role,
     message: &str,
 ) -> anyhow::Result<Reply> {
+    // It answers from the read models: after every write the asker was told is done.
+    state.read_models.show_acknowledged_writes().await;
     let today = state.now().date_naive();
     let intent = understand(message, today);
     let staff = matches!(role, Role::Agent | Role::Admin);

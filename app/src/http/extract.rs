@@ -3,9 +3,9 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use domain::user::{Account, Role, User, UserId};
 
 use super::error::ApiError;
@@ -115,18 +115,36 @@ impl FromRequestParts<AppState> for CurrentUser {
             .await
             .map_err(anyhow::Error::from)?
             .ok_or(expired)?;
-        let (user, _) = state.commands.load::<User>(user_id).await?;
-        match user {
-            User::Registered(account) if account.active => Ok(Self {
-                user_id: account.id,
-                role: account.role,
-                account,
-                token: token.to_owned(),
-            }),
-            _ => Err(ApiError::Unauthorized(
-                "This account can no longer sign in.",
-            )),
+        let account = match state
+            .commands
+            .peek::<User, _>(user_id, active_account)
+            .await?
+        {
+            Some(account) => Some(account),
+            // Refused only on the account as stored, not as this instance last saw it.
+            None => active_account(&state.commands.load::<User>(user_id).await?.0),
+        };
+        let account = account.ok_or(ApiError::Unauthorized(
+            "This account can no longer sign in.",
+        ))?;
+        if parts.method == Method::GET || parts.method == Method::HEAD {
+            // A read shows every write its reader was told is done (ADR 0026).
+            state.read_models.show_acknowledged_writes().await;
         }
+        Ok(Self {
+            user_id: account.id,
+            role: account.role,
+            account,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// The account, if it may sign in.
+fn active_account(user: &User) -> Option<Account> {
+    match user {
+        User::Registered(account) if account.active => Some(account.clone()),
+        _ => None,
     }
 }
 

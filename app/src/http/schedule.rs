@@ -24,10 +24,7 @@ use crate::state::AppState;
 
 type Customer = Authorized<Customers>;
 
-/// The projection behind these reads.
-const SCHEDULES: &str = "schedules";
-
-/// Runs a command on the customer's schedule and answers once the read model shows it.
+/// Runs a command on the customer's schedule.
 async fn execute(
     state: &AppState,
     customer: &Customer,
@@ -36,7 +33,8 @@ async fn execute(
     let owner = customer.user.user_id;
     let context = CommandContext::new(format!("user:{owner}"), state.now());
     state
-        .execute_seen::<Schedule>(owner.0, &command, &context, SCHEDULES)
+        .commands
+        .execute::<Schedule>(owner.0, &command, &context)
         .await
         .map(drop)
         .map_err(|error| match error {
@@ -206,10 +204,10 @@ pub async fn schedule_payment(
     customer: Customer,
     ApiJson(body): ApiJson<PaymentBody>,
 ) -> Result<(StatusCode, Json<PaymentCreated>), ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let currency = wallet_of(&state, customer.user.user_id).await?;
     let today = state.now().date_naive();
     let mut fields = Fields::default();
-    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let amount = fields.check("amount", Money::parse(&body.amount, currency));
     let category = fields.check("category", Category::parse(&body.category));
     let description = fields.check("description", Description::parse(&body.description));
     let cadence = fields.check("cadence", Cadence::parse(&body.cadence));

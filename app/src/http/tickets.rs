@@ -94,9 +94,6 @@ pub async fn detail(
     Ok(Json(detail))
 }
 
-/// The ticket read model, which ticket answers read from.
-const TICKETS: &str = "tickets";
-
 fn actor(user: &super::extract::CurrentUser) -> Actor {
     match user.role {
         Role::Customer => Actor::Customer(user.user_id),
@@ -106,7 +103,7 @@ fn actor(user: &super::extract::CurrentUser) -> Actor {
     }
 }
 
-/// Runs `command` on the ticket for `user`, answering once the read model shows it.
+/// Runs `command` on the ticket for `user`.
 /// A ticket that does not exist, or is another customer's, is a 404 alike.
 async fn run(
     state: &AppState,
@@ -116,7 +113,8 @@ async fn run(
 ) -> Result<StatusCode, ApiError> {
     let context = CommandContext::new(format!("user:{}", user.user_id), state.now());
     match state
-        .execute_seen::<Ticket>(ticket, &command, &context, TICKETS)
+        .commands
+        .execute::<Ticket>(ticket, &command, &context)
         .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
@@ -276,6 +274,8 @@ pub async fn assign(
     if staff.user.role == Role::Agent && body.assignee != staff.user.user_id.0 {
         return Err(ApiError::Forbidden);
     }
+    // The assignee may have been created or deactivated a moment ago.
+    state.read_models.show_acknowledged_writes().await;
     let active: Vec<(i64,)> = fetch_all(
         &state.database,
         "SELECT COUNT(*) FROM rm_users WHERE user_id = $1 AND role IN ('agent', 'admin') \

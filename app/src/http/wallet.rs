@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::money::Money;
+use domain::money::{Currency, Money};
 use domain::user::UserId;
 use domain::wallet::{
     Category, Description, LimitKey, OpenWallet, Period, Wallet, WalletCommand, WalletRejection,
@@ -29,16 +29,15 @@ use crate::wallet_views::{
 
 type Customer = Authorized<Customers>;
 
-/// The projection behind the customer's reads.
-const WALLETS: &str = "wallets";
-
-/// The customer's open wallet, opened now in the default currency if it never was.
-pub(crate) async fn wallet_of(
-    state: &AppState,
-    owner: UserId,
-) -> Result<Box<OpenWallet>, ApiError> {
-    if let (Wallet::Open(wallet), _) = state.commands.load::<Wallet>(owner.0).await? {
-        return Ok(wallet);
+/// The currency of the customer's wallet, opened now in the default currency if it never
+/// was.
+pub(crate) async fn wallet_of(state: &AppState, owner: UserId) -> Result<Currency, ApiError> {
+    let open = |wallet: &Wallet| match wallet {
+        Wallet::Open(wallet) => Some(wallet.currency),
+        Wallet::Unopened => None,
+    };
+    if let Some(currency) = state.commands.peek::<Wallet, _>(owner.0, open).await? {
+        return Ok(currency);
     }
     let command = WalletCommand::Open {
         owner,
@@ -46,16 +45,13 @@ pub(crate) async fn wallet_of(
     };
     // Only when not opened yet: its id must not shift the ids the request draws after it.
     let context = CommandContext::once_only(format!("user:{owner}"), state.now());
-    match run(state, owner, &command, &context).await {
-        // Opened by a concurrent request meanwhile.
-        Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => {
-            match state.commands.load::<Wallet>(owner.0).await? {
-                (Wallet::Open(wallet), _) => Ok(wallet),
-                (Wallet::Unopened, _) => Err(ApiError::Internal(anyhow::anyhow!(
-                    "a wallet is neither open nor closed"
-                ))),
-            }
-        }
+    match run(state, owner, &command, &context, |wallet| wallet.currency).await {
+        // Opened by a concurrent request, or another instance, meanwhile.
+        Err(CommandError::Rejected(WalletRejection::AlreadyOpen)) => state
+            .commands
+            .peek::<Wallet, _>(owner.0, open)
+            .await?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an open wallet is unopened"))),
         done => done.map_err(wallet_error),
     }
 }
@@ -71,33 +67,36 @@ fn wallet_error(error: CommandError<WalletRejection>) -> ApiError {
     }
 }
 
-/// Runs a command on `owner`'s wallet and answers once the read model shows its change
-/// (read-your-writes, ADR 0011).
-async fn run(
+/// Runs a command on `owner`'s wallet, answering with what `view` sees of it afterwards.
+async fn run<R>(
     state: &AppState,
     owner: UserId,
     command: &WalletCommand,
     context: &CommandContext,
-) -> Result<Box<OpenWallet>, CommandError<WalletRejection>> {
-    let done = state
-        .execute_seen::<Wallet>(owner.0, command, context, WALLETS)
-        .await?;
-    match done.state {
-        Wallet::Open(wallet) => Ok(wallet),
-        Wallet::Unopened => Err(CommandError::Failed(anyhow::anyhow!(
-            "a command left a wallet unopened"
-        ))),
-    }
+    view: impl Fn(&OpenWallet) -> R,
+) -> Result<R, CommandError<WalletRejection>> {
+    let done =
+        state
+            .commands
+            .execute_then::<Wallet, _>(owner.0, command, context, Vec::new(), |wallet| match wallet
+            {
+                Wallet::Open(wallet) => Some(view(wallet)),
+                Wallet::Unopened => None,
+            })
+            .await?;
+    done.state
+        .ok_or_else(|| CommandError::Failed(anyhow::anyhow!("a command left a wallet unopened")))
 }
 
-async fn execute(
+async fn execute<R>(
     state: &AppState,
     customer: &Customer,
     command: WalletCommand,
-) -> Result<Box<OpenWallet>, ApiError> {
+    view: impl Fn(&OpenWallet) -> R,
+) -> Result<R, ApiError> {
     let owner = customer.user.user_id;
     let context = CommandContext::new(format!("user:{owner}"), state.now());
-    run(state, owner, &command, &context)
+    run(state, owner, &command, &context, view)
         .await
         .map_err(wallet_error)
 }
@@ -170,16 +169,22 @@ pub async fn top_up(
     customer: Customer,
     ApiJson(body): ApiJson<TopUpBody>,
 ) -> Result<(StatusCode, Json<Balance>), ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let currency = wallet_of(&state, customer.user.user_id).await?;
     let mut fields = Fields::default();
-    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let amount = fields.check("amount", Money::parse(&body.amount, currency));
     let note = fields.check(
         "note",
         Description::parse(body.note.as_deref().unwrap_or("")),
     );
     let (amount, note) = fields.finish(amount.zip(note))?;
-    let wallet = execute(&state, &customer, WalletCommand::TopUp { amount, note }).await?;
-    Ok((StatusCode::CREATED, Json(balance_of(&wallet))))
+    let balance = execute(
+        &state,
+        &customer,
+        WalletCommand::TopUp { amount, note },
+        balance_of,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(balance)))
 }
 
 /// `POST /api/v1/expenses`.
@@ -216,9 +221,9 @@ pub async fn record_expense(
     customer: Customer,
     ApiJson(body): ApiJson<ExpenseBody>,
 ) -> Result<(StatusCode, Json<Recorded>), ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let currency = wallet_of(&state, customer.user.user_id).await?;
     let mut fields = Fields::default();
-    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let amount = fields.check("amount", Money::parse(&body.amount, currency));
     let category = fields.check("category", Category::parse(&body.category));
     let description = fields.check("description", Description::parse(&body.description));
     let today = state.now().date_naive();
@@ -247,7 +252,7 @@ pub async fn record_expense(
         spent_on,
         receipt_id: body.receipt_id,
     };
-    execute(&state, &customer, command).await?;
+    execute(&state, &customer, command, |_| ()).await?;
     Ok((StatusCode::CREATED, Json(Recorded { expense_id })))
 }
 
@@ -412,6 +417,7 @@ pub async fn void_expense(
         &state,
         &customer,
         WalletCommand::VoidExpense { expense_id, reason },
+        |_| (),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -454,7 +460,7 @@ pub async fn set_limit(
     customer: Customer,
     ApiJson(body): ApiJson<LimitBody>,
 ) -> Result<Json<LimitView>, ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let currency = wallet_of(&state, customer.user.user_id).await?;
     let mut fields = Fields::default();
     let key = limit_key(
         &mut fields,
@@ -462,7 +468,7 @@ pub async fn set_limit(
         body.first_day,
         body.category.as_deref(),
     );
-    let amount = fields.check("amount", Money::parse(&body.amount, wallet.currency));
+    let amount = fields.check("amount", Money::parse(&body.amount, currency));
     let (key, amount) = fields.finish(key.zip(amount))?;
     execute(
         &state,
@@ -471,6 +477,7 @@ pub async fn set_limit(
             key: key.clone(),
             amount,
         },
+        |_| (),
     )
     .await?;
     Ok(Json(LimitView {
@@ -543,7 +550,13 @@ pub async fn remove_limit(
     );
     let key = fields.finish(key)?;
     wallet_of(&state, customer.user.user_id).await?;
-    execute(&state, &customer, WalletCommand::RemoveLimit { key }).await?;
+    execute(
+        &state,
+        &customer,
+        WalletCommand::RemoveLimit { key },
+        |_| (),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -578,10 +591,10 @@ pub async fn create_goal(
     customer: Customer,
     ApiJson(body): ApiJson<GoalBody>,
 ) -> Result<(StatusCode, Json<GoalCreated>), ApiError> {
-    let wallet = wallet_of(&state, customer.user.user_id).await?;
+    let currency = wallet_of(&state, customer.user.user_id).await?;
     let mut fields = Fields::default();
     let name = fields.check("name", domain::wallet::GoalName::parse(&body.name));
-    let target = fields.check("target", Money::parse(&body.target, wallet.currency));
+    let target = fields.check("target", Money::parse(&body.target, currency));
     let due = match body.due.as_deref() {
         Some(due) => fields
             .check(
@@ -602,6 +615,7 @@ pub async fn create_goal(
             target,
             due,
         },
+        |_| (),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(GoalCreated { goal_id })))
@@ -628,24 +642,25 @@ async fn move_savings(
     amount: &str,
     contribute: bool,
 ) -> Result<Json<SavingsMoved>, ApiError> {
-    let wallet = wallet_of(state, customer.user.user_id).await?;
+    let currency = wallet_of(state, customer.user.user_id).await?;
     let mut fields = Fields::default();
-    let amount = fields.check("amount", Money::parse(amount, wallet.currency));
+    let amount = fields.check("amount", Money::parse(amount, currency));
     let amount = fields.finish(amount)?;
     let command = if contribute {
         WalletCommand::ContributeToSavings { goal_id, amount }
     } else {
         WalletCommand::WithdrawFromSavings { goal_id, amount }
     };
-    let wallet = execute(state, customer, command).await?;
-    let saved = wallet
-        .goals
-        .get(&goal_id)
-        .map_or(Decimal::ZERO, |goal| goal.saved);
-    Ok(Json(SavingsMoved {
-        saved: saved.to_string(),
-        balance: balance_of(&wallet).balance,
-    }))
+    let moved = execute(state, customer, command, |wallet| SavingsMoved {
+        saved: wallet
+            .goals
+            .get(&goal_id)
+            .map_or(Decimal::ZERO, |goal| goal.saved)
+            .to_string(),
+        balance: balance_of(wallet).balance,
+    })
+    .await?;
+    Ok(Json(moved))
 }
 
 /// Moves money from the spendable balance into a goal. 200; 404 for no such goal; 422 when

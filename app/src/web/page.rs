@@ -336,6 +336,9 @@ impl<R: AllowedRoles + Send + Sync> FromRequestParts<AppState> for Page<R> {
                 true,
             )
         })?;
+        // Every page shows read models, a refused form too: after every write its reader
+        // was told is done (ADR 0026).
+        state.read_models.show_acknowledged_writes().await;
         // A notice and an answer are shown once, by the next page that is looked at.
         let (notice, exchange) = if parts.method == Method::GET {
             let notice = session

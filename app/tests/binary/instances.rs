@@ -444,15 +444,15 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
     }
 
     // Read-your-writes held on both instances, the one that runs the projections and the
-    // one that only follows them: no command had to give up waiting for its read model.
+    // one that only follows them: no read had to give up waiting for its read models.
     for name in ["first", "second"] {
         let log = std::fs::read_to_string(data.path().join(format!("{name}.log"))).expect("a log");
         assert!(
             !log.contains("a read model is behind its writes"),
-            "{name} answered a command before its read model showed it:\n{log}"
+            "{name} gave up waiting for its read models to show a write:\n{log}"
         );
     }
-    // And a write on the follower is read back from it at once.
+    // And a write on the follower is read back at once, on either instance.
     let follower = usize::from(leaders.0.get("projections").copied().unwrap_or(false));
     let reader = customers
         .iter()
@@ -469,17 +469,21 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
         StatusCode::CREATED,
     )
     .await;
-    let listed = get(
-        &client,
-        &bases[follower],
-        &reader.token,
-        "/api/v1/expenses?category=Travel",
-    )
-    .await;
-    assert_eq!(
-        listed["items"][0]["expense_id"], written["expense_id"],
-        "{listed}"
-    );
+    // First on the other instance, which heard of the write from nobody but the database,
+    // then on the follower itself.
+    for reading in [1 - follower, follower] {
+        let listed = get(
+            &client,
+            &bases[reading],
+            &reader.token,
+            "/api/v1/expenses?category=Travel",
+        )
+        .await;
+        assert_eq!(
+            listed["items"][0]["expense_id"], written["expense_id"],
+            "{listed}"
+        );
+    }
 
     // Every customer spends ten times 15 in Food (crossing 80% at the 6th, the limit at
     // the 7th), on its own instance; the instance that runs the support process manager
@@ -598,7 +602,16 @@ async fn two_instances_share_the_work_and_one_killed_loses_nothing_and_doubles_n
             "{}",
             customer.email
         );
-        let tickets = get(&client, survivor, &customer.token, "/api/v1/tickets").await;
+        // The support process opens the ticket after the crossing, in its own time.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let tickets = loop {
+            let tickets = get(&client, survivor, &customer.token, "/api/v1/tickets").await;
+            if !tickets["items"].as_array().is_some_and(Vec::is_empty) || Instant::now() > deadline
+            {
+                break tickets;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(
             tickets["items"].as_array().map(Vec::len),
             Some(1),
@@ -911,6 +924,6 @@ async fn a_web_instance_serves_while_a_worker_instance_runs_every_worker() {
     let log = std::fs::read_to_string(data.path().join("web.log")).expect("a log");
     assert!(
         !log.contains("a read model is behind its writes"),
-        "the web instance answered before its read model showed the write:\n{log}"
+        "the web instance gave up waiting for its read model to show the write:\n{log}"
     );
 }

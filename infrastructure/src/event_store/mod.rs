@@ -39,17 +39,69 @@ use crate::database::Database;
 use committer::{GroupCommitter, PendingAppend};
 use plan::PreparedAppend;
 
+/// An append queued by [`EventStore::submit`]: its outcome, once it is decided.
+#[derive(Debug)]
+pub struct Appending(AppendingState);
+
+#[derive(Debug)]
+enum AppendingState {
+    Queued(oneshot::Receiver<Result<AppendOutcome, AppendError>>),
+    Decided(Result<AppendOutcome, AppendError>),
+}
+
+impl From<oneshot::Receiver<Result<AppendOutcome, AppendError>>> for Appending {
+    /// An append whose outcome will be sent on `answer`.
+    fn from(answer: oneshot::Receiver<Result<AppendOutcome, AppendError>>) -> Self {
+        Self(AppendingState::Queued(answer))
+    }
+}
+
+impl Appending {
+    /// An append whose outcome is already known (for stores that decide at once).
+    #[must_use]
+    pub fn decided(outcome: Result<AppendOutcome, AppendError>) -> Self {
+        Self(AppendingState::Decided(outcome))
+    }
+
+    /// Waits for the outcome.
+    ///
+    /// # Errors
+    /// As [`EventStore::append`].
+    pub async fn outcome(self) -> Result<AppendOutcome, AppendError> {
+        match self.0 {
+            AppendingState::Decided(outcome) => outcome,
+            AppendingState::Queued(answer) => answer.await.map_err(|_| {
+                StoreError::message("the group committer dropped an append without answering")
+            })?,
+        }
+    }
+}
+
 /// The contract every part of the product uses to write and read events.
 #[async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug {
+    /// Queues one command's append and returns as soon as it is queued, behind every append
+    /// submitted before it returned: appends submitted one after the other are decided in
+    /// that order, so a caller may submit the next command on a stream (decided on the
+    /// state the previous one leaves, see [`AppendRequest::following`]) before the previous
+    /// one's outcome is known.
+    ///
+    /// # Errors
+    /// [`AppendError::EmptyBatch`] for a request without events, and [`AppendError::Store`]
+    /// when it cannot be queued; the outcome's errors are [`EventStore::append`]'s.
+    async fn submit(&self, request: AppendRequest) -> Result<Appending, AppendError>;
+
     /// Appends one command's events to one stream, atomically.
     ///
     /// # Errors
-    /// [`AppendError::Conflict`] when the stream is not at the expected version,
+    /// [`AppendError::Conflict`] when the stream is not at the expected version (or the
+    /// append it follows was not written),
     /// [`AppendError::DuplicateEventId`] when an event id is already stored,
     /// [`AppendError::EmptyBatch`] for a request without events, and
     /// [`AppendError::Store`] when the storage fails (then nothing was written).
-    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError>;
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        self.submit(request).await?.outcome().await
+    }
 
     /// The events of one stream with a version of at least `from_version`, in order.
     ///
@@ -87,6 +139,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// process commits and, on PostgreSQL, when another instance does. Readers wait on it
     /// instead of polling.
     fn watch_head(&self) -> watch::Receiver<Position>;
+
+    /// A position at or after every append acknowledged to anyone before this call: what a
+    /// read must wait for to show every write answered before it began.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the storage fails.
+    async fn acknowledged_head(&self) -> Result<Position, StoreError> {
+        self.head().await
+    }
 }
 
 /// How the group committer gathers appends into one transaction.
@@ -201,7 +262,7 @@ impl SqlEventStore {
 #[async_trait]
 impl EventStore for SqlEventStore {
     #[tracing::instrument(level = "debug", skip_all, fields(stream = %request.stream, events = request.events.len()))]
-    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+    async fn submit(&self, request: AppendRequest) -> Result<Appending, AppendError> {
         if request.events.is_empty() {
             return Err(AppendError::EmptyBatch);
         }
@@ -216,9 +277,7 @@ impl EventStore for SqlEventStore {
             })
             .await
             .map_err(|_| StoreError::message("the group committer has stopped"))?;
-        answer.await.map_err(|_| {
-            StoreError::message("the group committer dropped an append without answering")
-        })?
+        Ok(Appending(AppendingState::Queued(answer)))
     }
 
     async fn read_stream(
@@ -288,6 +347,16 @@ impl EventStore for SqlEventStore {
 
     fn watch_head(&self) -> watch::Receiver<Position> {
         self.inner.head.subscribe()
+    }
+
+    async fn acknowledged_head(&self) -> Result<Position, StoreError> {
+        match &self.inner.database {
+            // One instance writes a SQLite file (ADR 0019), and its committer moves the
+            // watch before it answers anyone: the watch is exact, and asking costs nothing.
+            Database::Sqlite(_) => Ok(*self.inner.head.borrow()),
+            // Another instance may have answered an append this one has not heard of yet.
+            Database::Postgres(_) => self.head().await,
+        }
     }
 }
 

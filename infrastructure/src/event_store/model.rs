@@ -245,6 +245,9 @@ pub struct AppendRequest {
     pub releases: Vec<UniqueClaim>,
     /// Side effects, stored only if the events are (not for a refused or replayed append).
     pub outbox: Vec<OutboxMessage>,
+    /// The command whose append this one was decided after, before that one's outcome was
+    /// known (see [`AppendRequest::following`]). `None` for a decision on stored events.
+    pub follows: Option<Uuid>,
 }
 
 impl AppendRequest {
@@ -264,7 +267,18 @@ impl AppendRequest {
             claims: Vec::new(),
             releases: Vec::new(),
             outbox: Vec::new(),
+            follows: None,
         }
+    }
+
+    /// The same request, decided on the state that the append of `command_id` (to the same
+    /// stream, submitted earlier) would leave. It is refused as a [`AppendError::Conflict`]
+    /// unless that append was written: its expected version alone cannot tell, since
+    /// another writer may have taken the stream to that very version with other events.
+    #[must_use]
+    pub fn following(mut self, command_id: Option<Uuid>) -> Self {
+        self.follows = command_id;
+        self
     }
 }
 

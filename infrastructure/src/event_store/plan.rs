@@ -4,7 +4,9 @@
 //! state of the streams a batch touches, and then this pure function decides, request by
 //! request and in arrival order, which ones are written, which are idempotent replays and
 //! which conflict. Requests for the same stream in one batch see each other's effect, so a
-//! hot stream behaves exactly as if its appends had been committed one by one.
+//! hot stream behaves exactly as if its appends had been committed one by one. A request
+//! that [follows](AppendRequest::following) another is refused unless that one was written,
+//! here or in an earlier batch.
 
 use std::collections::{HashMap, HashSet};
 
@@ -119,8 +121,14 @@ pub(crate) struct Plan<'a> {
     pub decisions: Vec<Decision>,
 }
 
-/// Decides every request of a batch against the stored state.
-pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredState) -> Plan<'a> {
+/// Decides every request of a batch against the stored state. `unwritten` holds the command
+/// ids of recent requests of earlier batches that were not written (refused or replayed),
+/// unless a later attempt of the same command was.
+pub(crate) fn plan_batch<'a>(
+    appends: &[&'a PreparedAppend],
+    stored: &StoredState,
+    unwritten: &HashSet<Uuid>,
+) -> Plan<'a> {
     let mut head = stored.head.0;
     let mut chain = stored.head_chain;
     let mut versions: HashMap<&StreamId, u64> = HashMap::new();
@@ -132,8 +140,17 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
     let mut outbox = Vec::new();
     let mut rows = Vec::new();
     let mut decisions = Vec::with_capacity(appends.len());
+    // Whether each command of this batch so far was written, for the requests that follow
+    // it: a command refused once may be written by its retry later in the batch.
+    let mut written_here: HashMap<Uuid, bool> = HashMap::new();
 
-    for append in appends {
+    for (index, append) in appends.iter().enumerate() {
+        if let Some(previous) = index.checked_sub(1).map(|i| appends[i]) {
+            written_here.insert(
+                previous.request.metadata.command_id,
+                matches!(decisions.last(), Some(Decision::Write(_))),
+            );
+        }
         let request = &append.request;
         let stream = &request.stream;
         let command_id = request.metadata.command_id;
@@ -157,7 +174,12 @@ pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredStat
             .get(stream)
             .copied()
             .unwrap_or_else(|| stored.versions.get(stream).copied().unwrap_or(0));
-        if !request.expected.admits(actual) {
+        let predecessor_lost = request.follows.is_some_and(|before| {
+            written_here
+                .get(&before)
+                .map_or_else(|| unwritten.contains(&before), |written| !written)
+        });
+        if predecessor_lost || !request.expected.admits(actual) {
             decisions.push(Decision::Reject(AppendError::Conflict {
                 stream: stream.clone(),
                 expected: request.expected,
@@ -278,6 +300,7 @@ mod tests {
             claims: Vec::new(),
             releases: Vec::new(),
             outbox: Vec::new(),
+            follows: None,
             stream: StreamId::parse(stream).expect("valid stream"),
             expected,
             metadata: EventMetadata {
@@ -324,7 +347,7 @@ mod tests {
     fn requests_on_distinct_streams_get_consecutive_positions() {
         let a = request("a", ExpectedVersion::NoStream, Uuid::new_v4(), 2);
         let b = request("b", ExpectedVersion::Exact(3), Uuid::new_v4(), 1);
-        let plan = plan_batch(&[&a, &b], &stored(10, &[("b", 3)]));
+        let plan = plan_batch(&[&a, &b], &stored(10, &[("b", 3)]), &HashSet::new());
 
         assert_eq!(plan.rows.len(), 3);
         let positions: Vec<u64> = plan.rows.iter().map(|r| r.position.0).collect();
@@ -343,7 +366,11 @@ mod tests {
         let first = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
         let stale = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
         let next = request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1);
-        let plan = plan_batch(&[&first, &stale, &next], &stored(5, &[("s", 1)]));
+        let plan = plan_batch(
+            &[&first, &stale, &next],
+            &stored(5, &[("s", 1)]),
+            &HashSet::new(),
+        );
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -370,7 +397,7 @@ mod tests {
             .commands
             .insert(command, vec![(retry.request.stream.clone(), original)]);
 
-        let plan = plan_batch(&[&retry], &state);
+        let plan = plan_batch(&[&retry], &state, &HashSet::new());
 
         assert!(plan.rows.is_empty());
         assert!(
@@ -383,7 +410,7 @@ mod tests {
         let command = Uuid::new_v4();
         let first = request("s", ExpectedVersion::NoStream, command, 1);
         let retry = request("s", ExpectedVersion::NoStream, command, 1);
-        let plan = plan_batch(&[&first, &retry], &stored(0, &[]));
+        let plan = plan_batch(&[&first, &retry], &stored(0, &[]), &HashSet::new());
 
         assert_eq!(plan.rows.len(), 1);
         assert!(
@@ -396,7 +423,7 @@ mod tests {
         let first = request("a", ExpectedVersion::Any, Uuid::new_v4(), 1);
         let mut second = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
         second.request.events[0].event_id = first.request.events[0].event_id;
-        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]), &HashSet::new());
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -431,7 +458,7 @@ mod tests {
             StreamId::parse("user-a").expect("valid"),
         );
 
-        let plan = plan_batch(&[&taken], &state);
+        let plan = plan_batch(&[&taken], &state, &HashSet::new());
 
         assert!(plan.rows.is_empty() && plan.claim_changes.is_empty());
         assert!(matches!(
@@ -452,7 +479,7 @@ mod tests {
             &["a@x.com"],
             &[],
         );
-        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]), &HashSet::new());
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -482,7 +509,7 @@ mod tests {
             &[],
         );
 
-        let plan = plan_batch(&[&release, &take], &state);
+        let plan = plan_batch(&[&release, &take], &state, &HashSet::new());
 
         assert!(
             plan.decisions
@@ -508,7 +535,7 @@ mod tests {
             &[],
         );
 
-        let plan = plan_batch(&[&again], &state);
+        let plan = plan_batch(&[&again], &state, &HashSet::new());
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(plan.claim_changes.is_empty());
@@ -522,7 +549,7 @@ mod tests {
         let mut state = stored(3, &[]);
         state.head_chain = [7; 32];
 
-        let plan = plan_batch(&[&a, &refused, &c], &state);
+        let plan = plan_batch(&[&a, &refused, &c], &state, &HashSet::new());
 
         let first = chain::link(&[7; 32], 4, 1, &a.contents[0]);
         let second = chain::link(&first, 5, 2, &a.contents[1]);
@@ -532,10 +559,124 @@ mod tests {
     }
 
     #[test]
+    fn a_request_that_follows_a_refused_one_is_refused_even_where_its_version_fits() {
+        let lost = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
+        // Decided on the state `lost` would leave; another writer took the stream to that
+        // very version meanwhile.
+        let follower = AppendRequest {
+            follows: Some(lost.request.metadata.command_id),
+            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
+        };
+        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+        let next = AppendRequest {
+            follows: Some(follower.request.metadata.command_id),
+            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
+        };
+        let next = PreparedAppend::new(next).expect("metadata serialises");
+        let unrelated = request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1);
+
+        let plan = plan_batch(
+            &[&lost, &follower, &next, &unrelated],
+            &stored(9, &[("s", 2)]),
+            &HashSet::new(),
+        );
+
+        let conflicts = plan
+            .decisions
+            .iter()
+            .take(3)
+            .all(|d| matches!(d, Decision::Reject(AppendError::Conflict { actual: 2, .. })));
+        assert!(conflicts, "{:?}", plan.decisions);
+        assert!(matches!(plan.decisions[3], Decision::Write(_)));
+    }
+
+    #[test]
+    fn a_request_that_follows_one_lost_in_an_earlier_batch_is_refused() {
+        let earlier = Uuid::new_v4();
+        let follower = AppendRequest {
+            follows: Some(earlier),
+            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
+        };
+        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+        let state = stored(9, &[("s", 2)]);
+
+        let lost = plan_batch(&[&follower], &state, &HashSet::from([earlier]));
+        let written = plan_batch(&[&follower], &state, &HashSet::new());
+
+        assert!(matches!(
+            lost.decisions[0],
+            Decision::Reject(AppendError::Conflict { .. })
+        ));
+        assert!(lost.rows.is_empty());
+        assert!(matches!(written.decisions[0], Decision::Write(_)));
+    }
+
+    #[test]
+    fn a_request_that_follows_the_written_retry_of_a_refused_command_is_written() {
+        let command = Uuid::new_v4();
+        let retry = request("s", ExpectedVersion::Exact(2), command, 1);
+        let follower = AppendRequest {
+            follows: Some(command),
+            ..request("s", ExpectedVersion::Exact(3), Uuid::new_v4(), 1).request
+        };
+        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+
+        let plan = plan_batch(
+            &[&retry, &follower],
+            &stored(9, &[("s", 2)]),
+            &HashSet::from([command]),
+        );
+
+        assert!(
+            plan.decisions
+                .iter()
+                .all(|d| matches!(d, Decision::Write(_))),
+            "{:?}",
+            plan.decisions
+        );
+    }
+
+    #[test]
+    fn a_request_that_follows_a_replayed_one_is_refused() {
+        // The replayed command's events were stored before the follower's state was worked
+        // out from them a second time.
+        let command = Uuid::new_v4();
+        let replayed = request("s", ExpectedVersion::Exact(1), command, 1);
+        let follower = AppendRequest {
+            follows: Some(command),
+            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
+        };
+        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+        let mut state = stored(9, &[("s", 2)]);
+        let original = AppendOutcome {
+            first_version: 2,
+            last_version: 2,
+            first_position: Position(9),
+            last_position: Position(9),
+            already_stored: false,
+        };
+        state
+            .commands
+            .insert(command, vec![(replayed.request.stream.clone(), original)]);
+
+        let plan = plan_batch(&[&replayed, &follower], &state, &HashSet::new());
+
+        assert!(matches!(plan.decisions[0], Decision::Replay(_)));
+        assert!(matches!(
+            plan.decisions[1],
+            Decision::Reject(AppendError::Conflict { .. })
+        ));
+    }
+
+    #[test]
     fn a_conflict_leaves_no_gap_in_positions() {
         let refused = request("a", ExpectedVersion::Exact(9), Uuid::new_v4(), 1);
         let accepted = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
-        let plan = plan_batch(&[&refused, &accepted], &stored(3, &[("a", 1)]));
+        let plan = plan_batch(
+            &[&refused, &accepted],
+            &stored(3, &[("a", 1)]),
+            &HashSet::new(),
+        );
 
         assert_eq!(plan.rows[0].position, Position(4));
         assert!(matches!(
