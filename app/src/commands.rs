@@ -501,8 +501,13 @@ impl CommandService {
         let stream = Self::stream_of::<A>(id);
         let slot = self.slots.of(&stream);
         let mut decoded = slot.turn.lock().await;
+        // The earlier attempt may still be alive, its append queued: only once it is
+        // answered does the stream tell whether it landed.
         if crate::repeatable_ids::earlier_attempt_may_have_landed()
-            && let Some(outcome) = self.stored_outcome(&stream, context.command_id).await?
+            && let Some(outcome) = {
+                slot.settled().await;
+                self.stored_outcome(&stream, context.command_id).await?
+            }
         {
             // An earlier attempt of this request stored this command before it died: answer
             // as it would have, rather than deciding again on a state that already holds it
@@ -615,6 +620,8 @@ impl CommandService {
                         return Err(CommandError::Conflict(stream));
                     }
                     decoded = slot.turn.lock().await;
+                    // Others may have queued appends on the stream while the turn was free.
+                    fresh = false;
                 }
                 Err(AppendError::ClaimTaken { scope, .. }) => {
                     return Err(CommandError::ValueTaken { scope });
@@ -1037,5 +1044,42 @@ mod tests {
             .await
             .expect("voided on the stream as stored, not refused on the state it held");
         assert_eq!(balance(&voided.state), Decimal::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_retry_that_took_over_waits_for_the_first_attempts_append_instead_of_deciding_again()
+    {
+        let two = TwoInstances::new().await;
+        let first_attempt = context();
+        let first = tokio::spawn({
+            let (here, owner, context) = (two.here.clone(), two.owner, first_attempt.clone());
+            async move {
+                here.execute::<Wallet>(owner.0, &top_up("10"), &context)
+                    .await
+            }
+        });
+        two.held.holding(1).await;
+        // The first attempt is alive but slow; its key's claim is taken over by a retry,
+        // which makes the same command id.
+        let retry = tokio::spawn({
+            let (here, owner, context) = (two.here.clone(), two.owner, first_attempt);
+            async move {
+                crate::repeatable_ids::RepeatableIds::for_key("user:a", "k", Utc::now(), true)
+                    .scope(here.execute::<Wallet>(owner.0, &top_up("10"), &context))
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            two.held.requests().len(),
+            1,
+            "the retry queued the command again before learning whether it landed"
+        );
+        two.held.release().await;
+        first.await.expect("joined").expect("written");
+        let retried = retry.await.expect("joined").expect("answered");
+        assert!(retried.outcome.expect("stored").already_stored);
+        assert_eq!(balance(&retried.state), Decimal::from(10));
+        assert!(two.held.requests().is_empty());
     }
 }

@@ -59,9 +59,16 @@ struct Alive {
     checked_at_us: i64,
 }
 
-/// Tokens found alive recently, by digest.
+/// Tokens found alive recently, by digest, and how many revocations this process has made:
+/// a lookup that a revocation overtook must not remember what it found.
+struct Remembered {
+    alive: LruCache<Vec<u8>, Alive>,
+    revocations: u64,
+}
+
+/// What this process remembers of the token table.
 #[derive(Clone)]
-struct AliveTokens(Arc<Mutex<LruCache<Vec<u8>, Alive>>>);
+struct AliveTokens(Arc<Mutex<Remembered>>);
 
 impl std::fmt::Debug for AliveTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,11 +79,29 @@ impl std::fmt::Debug for AliveTokens {
 impl AliveTokens {
     fn new() -> Self {
         let capacity = NonZeroUsize::new(REMEMBERED_TOKENS).unwrap_or(NonZeroUsize::MIN);
-        Self(Arc::new(Mutex::new(LruCache::new(capacity))))
+        Self(Arc::new(Mutex::new(Remembered {
+            alive: LruCache::new(capacity),
+            revocations: 0,
+        })))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Vec<u8>, Alive>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Remembered> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the tokens `which` picks, and counts a revocation.
+    fn revoke(&self, which: impl Fn(&[u8], &Alive) -> bool) {
+        let mut remembered = self.lock();
+        let gone: Vec<Vec<u8>> = remembered
+            .alive
+            .iter()
+            .filter(|(hash, token)| which(hash, token))
+            .map(|(hash, _)| hash.clone())
+            .collect();
+        for hash in gone {
+            remembered.alive.pop(&hash);
+        }
+        remembered.revocations += 1;
     }
 }
 
@@ -155,24 +180,32 @@ impl AccessTokens {
         let hash = sha256(token.as_bytes());
         let now_us = micros(now);
         let idle_us = span_us(self.policy.idle);
-        if let Some(alive) = self.alive.lock().get_mut(&hash) {
-            let trusted = now_us.saturating_sub(alive.checked_at_us)
-                < span_us(self.policy.trusted_for)
-                && now_us >= alive.checked_at_us;
-            if trusted && alive.expires_at_us > now_us && now_us - alive.last_used_us < idle_us {
-                alive.last_used_us = alive.last_used_us.max(now_us);
-                return Ok(Some(alive.user_id));
+        let revocations_before = {
+            let mut remembered = self.alive.lock();
+            if let Some(alive) = remembered.alive.get_mut(&hash) {
+                let trusted = now_us.saturating_sub(alive.checked_at_us)
+                    < span_us(self.policy.trusted_for)
+                    && now_us >= alive.checked_at_us;
+                if trusted && alive.expires_at_us > now_us && now_us - alive.last_used_us < idle_us
+                {
+                    alive.last_used_us = alive.last_used_us.max(now_us);
+                    return Ok(Some(alive.user_id));
+                }
             }
-        }
+            remembered.revocations
+        };
         let found = self.look_up(&hash, now).await?;
-        let mut alive = self.alive.lock();
+        let mut remembered = self.alive.lock();
         match found {
-            Some(found) => {
-                alive.put(hash, found);
+            // A revocation that ran meanwhile may have come too late for the lookup: this
+            // answer stands, but it is not trusted for later requests.
+            Some(found) if remembered.revocations == revocations_before => {
+                remembered.alive.put(hash, found);
                 Ok(Some(found.user_id))
             }
+            Some(found) => Ok(Some(found.user_id)),
             None => {
-                alive.pop(&hash);
+                remembered.alive.pop(&hash);
                 Ok(None)
             }
         }
@@ -214,9 +247,9 @@ impl AccessTokens {
     /// [`TokenStoreError`] when the database fails.
     pub async fn revoke(&self, token: &str, now: DateTime<Utc>) -> Result<(), TokenStoreError> {
         let hash = sha256(token.as_bytes());
-        self.alive.lock().pop(&hash);
         let sql = "UPDATE access_tokens SET revoked_at_us = $2 WHERE token_hash = $1 AND revoked_at_us IS NULL";
         on_pool!(&self.database, pool => sqlx::query(sql).bind(&hash).bind(micros(now)).execute(pool).await.map(drop))?;
+        self.alive.revoke(|revoked, _| revoked == hash.as_slice());
         Ok(())
     }
 
@@ -229,23 +262,9 @@ impl AccessTokens {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), TokenStoreError> {
-        self.forget_user(user_id);
         let sql = "UPDATE access_tokens SET revoked_at_us = $2 WHERE user_id = $1 AND revoked_at_us IS NULL";
         on_pool!(&self.database, pool => sqlx::query(sql).bind(user_id.to_string()).bind(micros(now)).execute(pool).await.map(drop))?;
-        // Again: a check that read the table before the update may have remembered one.
-        self.forget_user(user_id);
+        self.alive.revoke(|_, token| token.user_id == user_id);
         Ok(())
-    }
-
-    fn forget_user(&self, user_id: Uuid) {
-        let mut alive = self.alive.lock();
-        let theirs: Vec<Vec<u8>> = alive
-            .iter()
-            .filter(|(_, token)| token.user_id == user_id)
-            .map(|(hash, _)| hash.clone())
-            .collect();
-        for hash in theirs {
-            alive.pop(&hash);
-        }
     }
 }

@@ -173,6 +173,11 @@ async fn a_deactivated_agent_is_signed_out_at_once_and_can_come_back() {
         )
         .await;
     assert_eq!(reactivated.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.me(Some(&agent_token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "deactivation ended the tokens they had"
+    );
     assert_eq!(app.login("ravi", PASSWORD).await.status(), StatusCode::OK);
 }
 

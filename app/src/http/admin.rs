@@ -169,7 +169,14 @@ async fn change_activation(
     command: UserCommand,
 ) -> Result<StatusCode, ApiError> {
     let context = CommandContext::new(actor(admin), state.now());
+    let deactivating = matches!(command, UserCommand::Deactivate { .. });
     match run_on_account(state, user_id, &command, &context).await {
+        Ok(_) if deactivating => {
+            // Every instance then refuses their tokens within a second (an instance that
+            // keeps their account decoded would otherwise not learn of it).
+            crate::accounts::end_every_sign_in(state, user_id, context.now).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(crate::commands::CommandError::Rejected(
             domain::user::UserRejection::NotRegistered,

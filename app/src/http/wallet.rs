@@ -140,6 +140,8 @@ pub(crate) async fn read_wallet(state: &AppState, owner: UserId) -> Result<Walle
         return Ok(wallet);
     }
     wallet_of(state, owner).await?;
+    // Opened just now: the read model shows it once it has applied that write.
+    state.read_models.show_acknowledged_writes().await;
     wallet_views::wallet(&state.database, owner.0)
         .await?
         .ok_or_else(|| ApiError::Unavailable("The wallet is being prepared; try again.".into()))
@@ -379,6 +381,7 @@ pub(crate) async fn dashboard_of(state: &AppState, owner: UserId) -> Result<Dash
         return Ok(board);
     }
     wallet_of(state, owner).await?;
+    state.read_models.show_acknowledged_writes().await;
     wallet_views::dashboard(&state.database, owner.0, today)
         .await?
         .ok_or_else(|| ApiError::Unavailable("The wallet is being prepared; try again.".into()))

@@ -6,12 +6,6 @@
 //! accepted event in a few multi-row statements and commits once: one disk sync for the
 //! whole batch. Each caller is then answered on its own, so a conflict in one stream fails
 //! only that caller.
-//!
-//! The committer remembers the command ids of the last requests it did not write, so that
-//! a request decided after one of them, before its outcome was known, is refused too (see
-//! [`super::AppendRequest::following`]).
-
-use std::collections::{HashMap, HashSet, VecDeque};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -77,48 +71,6 @@ pub(crate) struct GroupCommitter<B> {
     settings: super::GroupCommitSettings,
     head: watch::Sender<Position>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
-    unwritten: Unwritten,
-}
-
-/// How many refused or replayed requests the committer remembers. A request that follows
-/// one of them was queued right behind it, so it is decided within a queue's length; this
-/// is several queues.
-const REMEMBERED_UNWRITTEN: usize = 16_384;
-
-/// The command ids of the most recent requests that were not written (and not written by a
-/// later attempt since), oldest first out.
-#[derive(Default)]
-struct Unwritten {
-    ids: HashSet<Uuid>,
-    /// When each id was last noted, to forget only the entry that is oldest.
-    noted: HashMap<Uuid, u64>,
-    order: VecDeque<(Uuid, u64)>,
-    count: u64,
-}
-
-impl Unwritten {
-    /// Notes `append`'s answer: anything but a fresh write is remembered; a fresh write
-    /// (a retry of a refused command) is forgotten.
-    fn note(&mut self, append: &PreparedAppend, answer: &Result<AppendOutcome, AppendError>) {
-        let id = append.request.metadata.command_id;
-        if matches!(answer, Ok(outcome) if !outcome.already_stored) {
-            self.ids.remove(&id);
-            self.noted.remove(&id);
-            return;
-        }
-        self.count += 1;
-        self.ids.insert(id);
-        self.noted.insert(id, self.count);
-        self.order.push_back((id, self.count));
-        while self.order.len() > REMEMBERED_UNWRITTEN {
-            if let Some((oldest, when)) = self.order.pop_front()
-                && self.noted.get(&oldest) == Some(&when)
-            {
-                self.ids.remove(&oldest);
-                self.noted.remove(&oldest);
-            }
-        }
-    }
 }
 
 enum CommitFailure {
@@ -140,7 +92,6 @@ impl<B: WriteBackend> GroupCommitter<B> {
             settings,
             head,
             metrics,
-            unwritten: Unwritten::default(),
         }
     }
 
@@ -178,10 +129,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
             Err(CommitFailure::UniqueViolation) => {
                 let mut answers = Vec::with_capacity(appends.len());
                 for append in &appends {
-                    let answer = self.commit_alone(append).await;
-                    // The requests after it in this batch may follow it.
-                    self.unwritten.note(append, &answer);
-                    answers.push(answer);
+                    answers.push(self.commit_alone(append).await);
                 }
                 answers
             }
@@ -194,9 +142,6 @@ impl<B: WriteBackend> GroupCommitter<B> {
                     .collect()
             }
         };
-        for (append, answer) in appends.iter().zip(&answers) {
-            self.unwritten.note(append, answer);
-        }
         for (pending, result) in batch.drain(..).zip(answers) {
             // A caller that gave up waiting is no reason to stop serving the others.
             let _ = pending.reply.send(result);
@@ -236,7 +181,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
         appends: &[&PreparedAppend],
     ) -> Result<Vec<Decision>, CommitFailure> {
         if let Some(known) = self.backend.known_state(appends) {
-            let plan = plan_batch(appends, &known, &self.unwritten.ids);
+            let plan = plan_batch(appends, &known);
             let all_written = plan
                 .decisions
                 .iter()
@@ -269,7 +214,7 @@ impl<B: WriteBackend> GroupCommitter<B> {
             .begin_and_read_state(appends)
             .await
             .map_err(store("reading stream versions"))?;
-        let plan = plan_batch(appends, &stored, &self.unwritten.ids);
+        let plan = plan_batch(appends, &stored);
         let Some(last) = plan.rows.last() else {
             // Only replays and rejections: nothing to write.
             self.backend

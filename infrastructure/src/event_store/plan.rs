@@ -5,8 +5,8 @@
 //! request and in arrival order, which ones are written, which are idempotent replays and
 //! which conflict. Requests for the same stream in one batch see each other's effect, so a
 //! hot stream behaves exactly as if its appends had been committed one by one. A request
-//! that [follows](AppendRequest::following) another is refused unless that one was written,
-//! here or in an earlier batch.
+//! that [follows](AppendRequest::following) another is refused unless that one's events are
+//! the last of the stream, here or as stored.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +27,8 @@ pub(crate) struct StoredState {
     pub head_chain: Hash,
     /// Current version of each touched stream that exists.
     pub versions: HashMap<StreamId, u64>,
+    /// The command that appended the last event of each touched stream that exists.
+    pub last_commands: HashMap<StreamId, Uuid>,
     /// Outcome of each (stream, command id) of the batch that is already stored, by
     /// command id (a command id is rarely reused across streams, so the list is short).
     pub commands: HashMap<Uuid, Vec<(StreamId, AppendOutcome)>>,
@@ -121,17 +123,12 @@ pub(crate) struct Plan<'a> {
     pub decisions: Vec<Decision>,
 }
 
-/// Decides every request of a batch against the stored state. `unwritten` holds the command
-/// ids of recent requests of earlier batches that were not written (refused or replayed),
-/// unless a later attempt of the same command was.
-pub(crate) fn plan_batch<'a>(
-    appends: &[&'a PreparedAppend],
-    stored: &StoredState,
-    unwritten: &HashSet<Uuid>,
-) -> Plan<'a> {
+/// Decides every request of a batch against the stored state.
+pub(crate) fn plan_batch<'a>(appends: &[&'a PreparedAppend], stored: &StoredState) -> Plan<'a> {
     let mut head = stored.head.0;
     let mut chain = stored.head_chain;
     let mut versions: HashMap<&StreamId, u64> = HashMap::new();
+    let mut last_commands: HashMap<&StreamId, Uuid> = HashMap::new();
     let mut commands: HashMap<(&StreamId, Uuid), AppendOutcome> = HashMap::new();
     let mut event_ids: HashSet<Uuid> = HashSet::new();
     // Claims changed earlier in this batch: `Some(owner)` taken, `None` released.
@@ -140,17 +137,7 @@ pub(crate) fn plan_batch<'a>(
     let mut outbox = Vec::new();
     let mut rows = Vec::new();
     let mut decisions = Vec::with_capacity(appends.len());
-    // Whether each command of this batch so far was written, for the requests that follow
-    // it: a command refused once may be written by its retry later in the batch.
-    let mut written_here: HashMap<Uuid, bool> = HashMap::new();
-
-    for (index, append) in appends.iter().enumerate() {
-        if let Some(previous) = index.checked_sub(1).map(|i| appends[i]) {
-            written_here.insert(
-                previous.request.metadata.command_id,
-                matches!(decisions.last(), Some(Decision::Write(_))),
-            );
-        }
+    for append in appends {
         let request = &append.request;
         let stream = &request.stream;
         let command_id = request.metadata.command_id;
@@ -174,11 +161,14 @@ pub(crate) fn plan_batch<'a>(
             .get(stream)
             .copied()
             .unwrap_or_else(|| stored.versions.get(stream).copied().unwrap_or(0));
-        let predecessor_lost = request.follows.is_some_and(|before| {
-            written_here
-                .get(&before)
-                .map_or_else(|| unwritten.contains(&before), |written| !written)
-        });
+        // Decided on the state `follows` leaves: right only if its events end the stream (a
+        // version alone cannot tell: another writer may have reached it with other events).
+        let last_command = last_commands
+            .get(stream)
+            .or_else(|| stored.last_commands.get(stream));
+        let predecessor_lost = request
+            .follows
+            .is_some_and(|before| last_command != Some(&before));
         if predecessor_lost || !request.expected.admits(actual) {
             decisions.push(Decision::Reject(AppendError::Conflict {
                 stream: stream.clone(),
@@ -271,6 +261,7 @@ pub(crate) fn plan_batch<'a>(
         );
         head += count;
         versions.insert(stream, outcome.last_version);
+        last_commands.insert(stream, command_id);
         commands.insert((stream, command_id), outcome);
         decisions.push(Decision::Write(outcome));
     }
@@ -331,9 +322,18 @@ mod tests {
                 .iter()
                 .map(|(s, v)| (StreamId::parse(*s).expect("valid"), *v))
                 .collect(),
+            last_commands: HashMap::new(),
             commands: HashMap::new(),
             claims: HashMap::new(),
         }
+    }
+
+    /// `state`, whose stream `stream` ends with events of `command`.
+    fn ending_with(mut state: StoredState, stream: &str, command: Uuid) -> StoredState {
+        state
+            .last_commands
+            .insert(StreamId::parse(stream).expect("valid"), command);
+        state
     }
 
     fn outcome(decision: &Decision) -> AppendOutcome {
@@ -347,7 +347,7 @@ mod tests {
     fn requests_on_distinct_streams_get_consecutive_positions() {
         let a = request("a", ExpectedVersion::NoStream, Uuid::new_v4(), 2);
         let b = request("b", ExpectedVersion::Exact(3), Uuid::new_v4(), 1);
-        let plan = plan_batch(&[&a, &b], &stored(10, &[("b", 3)]), &HashSet::new());
+        let plan = plan_batch(&[&a, &b], &stored(10, &[("b", 3)]));
 
         assert_eq!(plan.rows.len(), 3);
         let positions: Vec<u64> = plan.rows.iter().map(|r| r.position.0).collect();
@@ -366,11 +366,7 @@ mod tests {
         let first = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
         let stale = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
         let next = request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1);
-        let plan = plan_batch(
-            &[&first, &stale, &next],
-            &stored(5, &[("s", 1)]),
-            &HashSet::new(),
-        );
+        let plan = plan_batch(&[&first, &stale, &next], &stored(5, &[("s", 1)]));
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -397,7 +393,7 @@ mod tests {
             .commands
             .insert(command, vec![(retry.request.stream.clone(), original)]);
 
-        let plan = plan_batch(&[&retry], &state, &HashSet::new());
+        let plan = plan_batch(&[&retry], &state);
 
         assert!(plan.rows.is_empty());
         assert!(
@@ -410,7 +406,7 @@ mod tests {
         let command = Uuid::new_v4();
         let first = request("s", ExpectedVersion::NoStream, command, 1);
         let retry = request("s", ExpectedVersion::NoStream, command, 1);
-        let plan = plan_batch(&[&first, &retry], &stored(0, &[]), &HashSet::new());
+        let plan = plan_batch(&[&first, &retry], &stored(0, &[]));
 
         assert_eq!(plan.rows.len(), 1);
         assert!(
@@ -423,7 +419,7 @@ mod tests {
         let first = request("a", ExpectedVersion::Any, Uuid::new_v4(), 1);
         let mut second = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
         second.request.events[0].event_id = first.request.events[0].event_id;
-        let plan = plan_batch(&[&first, &second], &stored(0, &[]), &HashSet::new());
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -458,7 +454,7 @@ mod tests {
             StreamId::parse("user-a").expect("valid"),
         );
 
-        let plan = plan_batch(&[&taken], &state, &HashSet::new());
+        let plan = plan_batch(&[&taken], &state);
 
         assert!(plan.rows.is_empty() && plan.claim_changes.is_empty());
         assert!(matches!(
@@ -479,7 +475,7 @@ mod tests {
             &["a@x.com"],
             &[],
         );
-        let plan = plan_batch(&[&first, &second], &stored(0, &[]), &HashSet::new());
+        let plan = plan_batch(&[&first, &second], &stored(0, &[]));
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(matches!(
@@ -509,7 +505,7 @@ mod tests {
             &[],
         );
 
-        let plan = plan_batch(&[&release, &take], &state, &HashSet::new());
+        let plan = plan_batch(&[&release, &take], &state);
 
         assert!(
             plan.decisions
@@ -535,7 +531,7 @@ mod tests {
             &[],
         );
 
-        let plan = plan_batch(&[&again], &state, &HashSet::new());
+        let plan = plan_batch(&[&again], &state);
 
         assert!(matches!(plan.decisions[0], Decision::Write(_)));
         assert!(plan.claim_changes.is_empty());
@@ -549,7 +545,7 @@ mod tests {
         let mut state = stored(3, &[]);
         state.head_chain = [7; 32];
 
-        let plan = plan_batch(&[&a, &refused, &c], &state, &HashSet::new());
+        let plan = plan_batch(&[&a, &refused, &c], &state);
 
         let first = chain::link(&[7; 32], 4, 1, &a.contents[0]);
         let second = chain::link(&first, 5, 2, &a.contents[1]);
@@ -558,28 +554,26 @@ mod tests {
         assert_eq!(chains, vec![first, second, third]);
     }
 
+    /// A request on stream `s` expecting `version`, decided after `follows`.
+    fn following(version: u64, follows: Uuid) -> PreparedAppend {
+        PreparedAppend::new(AppendRequest {
+            follows: Some(follows),
+            ..request("s", ExpectedVersion::Exact(version), Uuid::new_v4(), 1).request
+        })
+        .expect("metadata serialises")
+    }
+
     #[test]
     fn a_request_that_follows_a_refused_one_is_refused_even_where_its_version_fits() {
         let lost = request("s", ExpectedVersion::Exact(1), Uuid::new_v4(), 1);
         // Decided on the state `lost` would leave; another writer took the stream to that
         // very version meanwhile.
-        let follower = AppendRequest {
-            follows: Some(lost.request.metadata.command_id),
-            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
-        };
-        let follower = PreparedAppend::new(follower).expect("metadata serialises");
-        let next = AppendRequest {
-            follows: Some(follower.request.metadata.command_id),
-            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
-        };
-        let next = PreparedAppend::new(next).expect("metadata serialises");
+        let follower = following(2, lost.request.metadata.command_id);
+        let next = following(3, follower.request.metadata.command_id);
         let unrelated = request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1);
+        let state = ending_with(stored(9, &[("s", 2)]), "s", Uuid::new_v4());
 
-        let plan = plan_batch(
-            &[&lost, &follower, &next, &unrelated],
-            &stored(9, &[("s", 2)]),
-            &HashSet::new(),
-        );
+        let plan = plan_batch(&[&lost, &follower, &next, &unrelated], &state);
 
         let conflicts = plan
             .decisions
@@ -591,44 +585,39 @@ mod tests {
     }
 
     #[test]
-    fn a_request_that_follows_one_lost_in_an_earlier_batch_is_refused() {
+    fn a_request_that_follows_one_of_an_earlier_batch_is_written_only_if_that_one_ends_the_stream()
+    {
         let earlier = Uuid::new_v4();
-        let follower = AppendRequest {
-            follows: Some(earlier),
-            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
-        };
-        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+        let follower = following(2, earlier);
         let state = stored(9, &[("s", 2)]);
 
-        let lost = plan_batch(&[&follower], &state, &HashSet::from([earlier]));
-        let written = plan_batch(&[&follower], &state, &HashSet::new());
+        let after_it = plan_batch(
+            &[&follower],
+            &ending_with(stored(9, &[("s", 2)]), "s", earlier),
+        );
+        let after_another = plan_batch(&[&follower], &ending_with(state, "s", Uuid::new_v4()));
 
+        assert!(matches!(after_it.decisions[0], Decision::Write(_)));
         assert!(matches!(
-            lost.decisions[0],
+            after_another.decisions[0],
             Decision::Reject(AppendError::Conflict { .. })
         ));
-        assert!(lost.rows.is_empty());
-        assert!(matches!(written.decisions[0], Decision::Write(_)));
+        assert!(after_another.rows.is_empty());
     }
 
     #[test]
     fn a_request_that_follows_the_written_retry_of_a_refused_command_is_written() {
         let command = Uuid::new_v4();
+        let refused = request("s", ExpectedVersion::Exact(1), command, 1);
         let retry = request("s", ExpectedVersion::Exact(2), command, 1);
-        let follower = AppendRequest {
-            follows: Some(command),
-            ..request("s", ExpectedVersion::Exact(3), Uuid::new_v4(), 1).request
-        };
-        let follower = PreparedAppend::new(follower).expect("metadata serialises");
+        let follower = following(3, command);
+        let state = ending_with(stored(9, &[("s", 2)]), "s", Uuid::new_v4());
 
-        let plan = plan_batch(
-            &[&retry, &follower],
-            &stored(9, &[("s", 2)]),
-            &HashSet::from([command]),
-        );
+        let plan = plan_batch(&[&refused, &retry, &follower], &state);
 
+        assert!(matches!(plan.decisions[0], Decision::Reject(_)));
         assert!(
-            plan.decisions
+            plan.decisions[1..]
                 .iter()
                 .all(|d| matches!(d, Decision::Write(_))),
             "{:?}",
@@ -637,46 +626,10 @@ mod tests {
     }
 
     #[test]
-    fn a_request_that_follows_a_replayed_one_is_refused() {
-        // The replayed command's events were stored before the follower's state was worked
-        // out from them a second time.
-        let command = Uuid::new_v4();
-        let replayed = request("s", ExpectedVersion::Exact(1), command, 1);
-        let follower = AppendRequest {
-            follows: Some(command),
-            ..request("s", ExpectedVersion::Exact(2), Uuid::new_v4(), 1).request
-        };
-        let follower = PreparedAppend::new(follower).expect("metadata serialises");
-        let mut state = stored(9, &[("s", 2)]);
-        let original = AppendOutcome {
-            first_version: 2,
-            last_version: 2,
-            first_position: Position(9),
-            last_position: Position(9),
-            already_stored: false,
-        };
-        state
-            .commands
-            .insert(command, vec![(replayed.request.stream.clone(), original)]);
-
-        let plan = plan_batch(&[&replayed, &follower], &state, &HashSet::new());
-
-        assert!(matches!(plan.decisions[0], Decision::Replay(_)));
-        assert!(matches!(
-            plan.decisions[1],
-            Decision::Reject(AppendError::Conflict { .. })
-        ));
-    }
-
-    #[test]
     fn a_conflict_leaves_no_gap_in_positions() {
         let refused = request("a", ExpectedVersion::Exact(9), Uuid::new_v4(), 1);
         let accepted = request("b", ExpectedVersion::Any, Uuid::new_v4(), 1);
-        let plan = plan_batch(
-            &[&refused, &accepted],
-            &stored(3, &[("a", 1)]),
-            &HashSet::new(),
-        );
+        let plan = plan_batch(&[&refused, &accepted], &stored(3, &[("a", 1)]));
 
         assert_eq!(plan.rows[0].position, Position(4));
         assert!(matches!(

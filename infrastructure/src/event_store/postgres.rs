@@ -70,7 +70,8 @@ impl WriteBackend for PostgresWriter {
         let (claim_scopes, claim_digests): (Vec<&str>, Vec<&[u8]>) = claims_of(appends)
             .map(|claim| (claim.scope(), claim.digest().as_slice()))
             .unzip();
-        // A correlated MAX per stream is one backward index seek each.
+        // A correlated MAX per stream, and its last event's command, are one backward index
+        // seek each.
         let rows = sqlx::query_as::<_, StateRow>(
             "SELECT 0 AS kind, NULL::text AS stream_id, NULL::uuid AS command_id,
                     COALESCE(MAX(position), 0) AS a, NULL::bigint AS b, NULL::bigint AS c, NULL::bigint AS d,
@@ -78,7 +79,9 @@ impl WriteBackend for PostgresWriter {
                     (SELECT chain FROM events ORDER BY position DESC LIMIT 1) AS value_hash
                FROM events
              UNION ALL
-             SELECT 1, s, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL, NULL, NULL
+             SELECT 1, s,
+                    (SELECT command_id FROM events WHERE stream_id = s ORDER BY version DESC LIMIT 1),
+                    (SELECT MAX(version) FROM events WHERE stream_id = s), NULL, NULL, NULL, NULL, NULL
                FROM unnest($1::text[]) AS s
              UNION ALL
              SELECT 2, stream_id, command_id, MIN(version), MAX(version), MIN(position), MAX(position), NULL, NULL

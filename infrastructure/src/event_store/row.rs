@@ -122,7 +122,8 @@ impl EventRow {
 }
 
 /// One row of the committer's state query, the same shape on both databases:
-/// kind 0 carries the head in `a` and its chain value in `value_hash`; kind 1 a stream and its version in `a` (NULL when the
+/// kind 0 carries the head in `a` and its chain value in `value_hash`; kind 1 a stream, its
+/// version in `a` and the command of its last event in `command_id` (both NULL when the
 /// stream does not exist); kind 2 a stored (stream, command) with its first and last
 /// version and position in `a`..`d`; kind 3 a taken claim (`scope`, `value_hash`) and its
 /// owner in `stream_id`.
@@ -153,7 +154,10 @@ pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
                     .and_then(chain::from_stored)
                     .unwrap_or(chain::GENESIS);
             }
-            (1, Some(stream), _) => {
+            (1, Some(stream), last_command) => {
+                if let Some(command) = last_command {
+                    state.last_commands.insert(stream.clone(), command);
+                }
                 if let Some(version) = row.a {
                     state.versions.insert(stream, to_u64(version));
                 }

@@ -53,16 +53,17 @@ pub(crate) struct SqliteWriter {
 struct KnownState {
     head: Position,
     head_chain: Hash,
-    /// Every stream it has read or written, including ones known to be empty (version 0).
-    versions: HashMap<StreamId, u64>,
+    /// Every stream it has read or written, including ones known to be empty (version 0),
+    /// with the command of its last event.
+    streams: HashMap<StreamId, (u64, Option<Uuid>)>,
 }
 
 impl KnownState {
-    fn remember(&mut self, stream: &StreamId, version: u64) {
-        if self.versions.len() >= REMEMBERED_STREAMS && !self.versions.contains_key(stream) {
-            self.versions.clear();
+    fn remember(&mut self, stream: &StreamId, version: u64, last_command: Option<Uuid>) {
+        if self.streams.len() >= REMEMBERED_STREAMS && !self.streams.contains_key(stream) {
+            self.streams.clear();
         }
-        self.versions.insert(stream.clone(), version);
+        self.streams.insert(stream.clone(), (version, last_command));
     }
 }
 
@@ -125,7 +126,9 @@ impl WriteBackend for SqliteWriter {
                     (SELECT chain FROM events ORDER BY position DESC LIMIT 1) AS value_hash
                FROM events
              UNION ALL
-             SELECT 1, s.value, NULL, (SELECT MAX(version) FROM events WHERE stream_id = s.value),
+             SELECT 1, s.value,
+                    (SELECT command_id FROM events WHERE stream_id = s.value ORDER BY version DESC LIMIT 1),
+                    (SELECT MAX(version) FROM events WHERE stream_id = s.value),
                     NULL, NULL, NULL, NULL, NULL
                FROM (SELECT DISTINCT value FROM json_each(?1)) AS s
              UNION ALL
@@ -149,13 +152,17 @@ impl WriteBackend for SqliteWriter {
                 let known = self.known.get_or_insert_with(|| KnownState {
                     head: stored.head,
                     head_chain: stored.head_chain,
-                    versions: HashMap::new(),
+                    streams: HashMap::new(),
                 });
                 known.head = stored.head;
                 known.head_chain = stored.head_chain;
                 for append in appends {
                     let stream = &append.request.stream;
-                    known.remember(stream, stored.versions.get(stream).copied().unwrap_or(0));
+                    known.remember(
+                        stream,
+                        stored.versions.get(stream).copied().unwrap_or(0),
+                        stored.last_commands.get(stream).copied(),
+                    );
                 }
                 Ok((OpenTransaction, stored))
             }
@@ -170,6 +177,7 @@ impl WriteBackend for SqliteWriter {
     fn known_state(&mut self, appends: &[&PreparedAppend]) -> Option<StoredState> {
         let known = self.known.as_ref()?;
         let mut versions = HashMap::with_capacity(appends.len());
+        let mut last_commands = HashMap::with_capacity(appends.len());
         for append in appends {
             if append.request.expected == ExpectedVersion::Any {
                 // Only an expected version makes a retried command collide with its first
@@ -181,12 +189,17 @@ impl WriteBackend for SqliteWriter {
                 return None;
             }
             let stream = &append.request.stream;
-            versions.insert(stream.clone(), *known.versions.get(stream)?);
+            let (version, last_command) = *known.streams.get(stream)?;
+            versions.insert(stream.clone(), version);
+            if let Some(command) = last_command {
+                last_commands.insert(stream.clone(), command);
+            }
         }
         Some(StoredState {
             head: known.head,
             head_chain: known.head_chain,
             versions,
+            last_commands,
             commands: HashMap::new(),
             claims: HashMap::new(),
         })
@@ -253,7 +266,11 @@ impl WriteBackend for SqliteWriter {
                     known.head_chain = last.chain;
                 }
                 for row in rows {
-                    known.remember(&row.append.request.stream, row.version);
+                    known.remember(
+                        &row.append.request.stream,
+                        row.version,
+                        Some(row.append.request.metadata.command_id),
+                    );
                 }
             }
             (Ok(_), None) => {}
