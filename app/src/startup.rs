@@ -35,7 +35,7 @@ use crate::http::limits::RequestLimits;
 use crate::mail::{MailDispatcher, MailTemplates};
 use crate::read_models::ReadModels;
 use crate::rebuilds::Rebuilds;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::web::PageTemplates;
 use crate::workers::{Role, WorkerParts, Workers};
 
@@ -125,10 +125,7 @@ impl Application {
         )
         .with_metrics(Arc::clone(&state.metrics));
         let leadership = Leadership::new(state.database.clone());
-        let state = AppState {
-            leases: leadership.leases(),
-            ..state
-        };
+        let state = state.with_leases(leadership.leases());
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -198,7 +195,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         request_timeout,
         Arc::clone(&metrics),
     );
-    let state = AppState {
+    let state = AppState::new(Services {
         read_models: ReadModels::new(
             projections.watch(),
             read_models.iter().map(|p| p.name().to_owned()),
@@ -231,7 +228,7 @@ pub async fn build_parts(config: &Config) -> anyhow::Result<(AppState, Projectio
         database,
         events,
         passwords,
-    };
+    });
     Ok((state, projections))
 }
 

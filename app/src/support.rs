@@ -5,7 +5,7 @@
 //! created or reactivated takes what waits. 80% of a limit mails the customer a warning.
 //!
 //! Exactly once, through crashes and redeliveries: the process manager reads the log after
-//! its checkpoint and moves the checkpoint after each step of up to 100 events (on a failure,
+//! its checkpoint and moves the checkpoint after each step of up to 1,000 events (on a failure,
 //! past the events it handled before it). Handling an event
 //! again is harmless: the ticket's id derives from the `LimitExceeded` event, opening it
 //! (with its first assignee) and the mail it causes are one append, a command's id derives
@@ -23,6 +23,7 @@ use domain::wallet::{Category, LimitKey, Period, Wallet, WalletEvent};
 use infrastructure::event_codec::decode;
 use infrastructure::event_store::{AppendOutcome, OutboxMessage, Position, RecordedEvent};
 use projections::Batch;
+use projections::runner::GATHER;
 use projections::sql::{Value, WriteTx, fetch_all};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -39,7 +40,7 @@ use crate::wallet_views::{decimal_text, period_of};
 /// The process manager's checkpoint name.
 pub const NAME: &str = "support";
 /// Events read per step.
-const BATCH: u32 = 100;
+const BATCH: u32 = 1_000;
 /// Who the process manager's commands are recorded as.
 const ACTOR: &str = "system:support";
 
@@ -191,27 +192,44 @@ impl SupportProcess {
     }
 
     /// Handles events as they come until `stop` turns true; a failure is logged and the
-    /// event tried again a second later.
+    /// event tried again a second later. While events keep coming, a step starts at most
+    /// every [`GATHER`] after the one before, so that its checkpoint (a transaction) is
+    /// written once for many events, as the projections do.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut head = self.state.events.watch_head();
+        let mut previous: Option<tokio::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 return;
             }
-            let wait = match self.catch_up().await {
-                Ok(_) => None,
+            if let Some(started) = previous {
+                tokio::select! {
+                    () = tokio::time::sleep_until(started + GATHER) => {}
+                    _ = stop.changed() => continue,
+                }
+            }
+            let started = tokio::time::Instant::now();
+            match self.process_batch().await {
+                Ok(Batch::Processed(n)) if n >= BATCH as usize => previous = None,
+                Ok(Batch::Processed(_)) => previous = Some(started),
+                Ok(Batch::CaughtUp) => {
+                    previous = None;
+                    tokio::select! {
+                        changed = head.changed() => if changed.is_err() { return },
+                        _ = stop.changed() => {}
+                    }
+                }
                 Err(error) => {
+                    previous = None;
                     tracing::error!(
                         error = format!("{error:#}"),
                         "the support process failed; retrying"
                     );
-                    Some(Duration::from_secs(1))
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
-            };
-            tokio::select! {
-                changed = head.changed(), if wait.is_none() => if changed.is_err() { return },
-                () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
-                _ = stop.changed() => {}
             }
         }
     }

@@ -63,6 +63,10 @@ impl Default for PoolSettings {
     }
 }
 
+/// Connections for writes derived from the log: the live read models, a rebuild's twins
+/// and the process managers' checkpoints take turns on them (see [`WriteTurn`]).
+const DERIVED_WRITERS: u32 = 4;
+
 /// The product's database.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -72,21 +76,51 @@ pub enum Database {
     Postgres(PgPool),
 }
 
-/// A SQLite database: a pool for everything but appending events, and the options with
-/// which the event store's group committer opens a connection of its own.
+/// A SQLite database: a pool for everything but appending events, the options with which
+/// the event store's group committer opens a connection of its own, and the turn this
+/// process's writers take.
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
+    /// For writes derived from the log (see [`SqliteDatabase::derived_writes`]).
+    derived: SqlitePool,
     // Shared, not copied: the database is cloned with the application state for every
     // request, and copying the options (a map of pragmas) showed in profiles under load.
     options: std::sync::Arc<SqliteConnectOptions>,
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
+/// This process's turn to write to its SQLite file, held from `BEGIN IMMEDIATE` to the
+/// end of the transaction.
+///
+/// SQLite has one writer at a time, and a connection that finds the write lock taken waits
+/// in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and longer between tries: the lock
+/// then sits free while writers sleep. The group committer and the read models' writers
+/// would do that to each other many times a second, so they queue here instead, and each
+/// starts the moment the one before it ends.
+pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
 impl SqliteDatabase {
-    /// For reads and read-model writes.
+    /// Waits for this process's turn to write (see [`WriteTurn`]).
+    pub async fn write_turn(&self) -> WriteTurn {
+        std::sync::Arc::clone(&self.write_gate).lock_owned().await
+    }
+
+    /// For reads, and writes that must survive a power cut.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// For writes derived from the log: read models and the checkpoints of the processes
+    /// that read the log. Their commits do not wait for the disk (`synchronous=NORMAL`): a
+    /// power cut may lose the last of them, and with them the checkpoint that says they
+    /// were made, so they are made again from the log, which waits for the disk on every
+    /// commit (and whose next commit makes these durable too). A projection's transaction
+    /// then holds SQLite's one write lock without a disk sync inside it.
+    #[must_use]
+    pub fn derived_writes(&self) -> &SqlitePool {
+        &self.derived
     }
 
     /// How to open another connection to the same file, with the same settings.
@@ -113,6 +147,10 @@ impl Database {
                 .foreign_keys(true)
                 // Freed space is zeroed, so erased personal data keys leave no trace.
                 .pragma("secure_delete", "ON")
+                // Statement journals (a multi-row INSERT inside a transaction keeps one, to
+                // undo just that statement) stay in memory instead of spilling to a file:
+                // they were half the bytes written under load.
+                .pragma("temp_store", "MEMORY")
                 .busy_timeout(Duration::from_secs(10));
             if let Some(directory) = options
                 .get_filename()
@@ -130,9 +168,17 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
+            // Its connections are never lent for anything else: a connection that does not
+            // sync must not carry a write that must survive.
+            let derived = SqlitePoolOptions::new()
+                .max_connections(DERIVED_WRITERS)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             Ok(Self::Sqlite(SqliteDatabase {
                 pool,
+                derived,
                 options: std::sync::Arc::new(options),
+                write_gate: std::sync::Arc::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;

@@ -72,6 +72,19 @@ fn decoded<E: DeserializeOwned>(
 }
 
 impl Fact {
+    /// True for an event of the stream category `category`, decoded or not.
+    #[must_use]
+    pub fn is_of(&self, category: &str) -> bool {
+        match &self.what {
+            What::Wallet(_) => category == Wallet::CATEGORY,
+            What::Ticket(_) => category == Ticket::CATEGORY,
+            What::Schedule(_) => category == Schedule::CATEGORY,
+            What::User(_) => category == User::CATEGORY,
+            What::Undecodable { category: of, .. } => *of == category,
+            What::Other => false,
+        }
+    }
+
     /// An error when this is an event of `category` that does not decode: a projection
     /// that reads that category stops on it rather than skip it.
     ///

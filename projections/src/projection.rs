@@ -89,6 +89,12 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// The version of its code and tables; bumping it means the read model must be rebuilt.
     fn version(&self) -> i64;
 
+    /// Whether it writes anything for `fact` (or stops on it): a page without such a fact
+    /// only moves its checkpoint, without a statement of its own.
+    fn reads(&self, _fact: &Fact) -> bool {
+        true
+    }
+
     /// Applies `facts` (in position order, all after the projection's checkpoint) inside
     /// the runner's transaction, which also moves the checkpoint.
     ///

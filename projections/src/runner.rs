@@ -109,8 +109,21 @@ const FOLLOW_POLL: Duration = Duration::from_millis(20);
 /// The longest pause between two such reads.
 const FOLLOW_POLL_MAX: Duration = Duration::from_secs(1);
 
+/// While writes keep coming, the shortest time from one batch's start to the next's (see
+/// [`ProjectionRunner::run`]): reads wait at most about this long more for a write under
+/// load.
+pub const GATHER: Duration = Duration::from_millis(10);
+
 /// Events read per batch when none is configured.
 pub const DEFAULT_BATCH: u32 = 1_000;
+
+/// `$from, $from+1, ...`: `count` numbered placeholders, as both databases take them.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn position_of(value: i64) -> Position {
     Position(u64::try_from(value).unwrap_or(0))
@@ -298,21 +311,33 @@ impl ProjectionRunner {
             tx.execute("SET LOCAL synchronous_commit = off", &[])
                 .await?;
         }
+        // Where each of them stands now, inside the transaction (and, on PostgreSQL, locked
+        // until it ends), in one statement: a transaction on SQLite holds the only write
+        // lock, and each statement in it is a hand-off to SQLite's thread.
+        let names: Vec<Value> = running.iter().map(|(p, _)| p.name().into()).collect();
         let lock = match &self.database {
             Database::Sqlite(_) => "",
             Database::Postgres(_) => " FOR UPDATE",
         };
+        let current: Vec<(String, i64)> = if names.is_empty() {
+            Vec::new()
+        } else {
+            let list = placeholders(1, names.len());
+            tx.fetch_all(
+                &format!(
+                    "SELECT name, position FROM projection_checkpoints \
+                     WHERE status = 'running' AND name IN ({list}){lock}"
+                ),
+                &names,
+            )
+            .await?
+        };
+        let mut moved: Vec<Value> = Vec::new();
         for (projection, seen) in running {
-            let current = tx
-                .fetch_int(
-                    &format!(
-                        "SELECT position FROM projection_checkpoints \
-                         WHERE name = $1 AND status = 'running'{lock}"
-                    ),
-                    &[projection.name().into()],
-                )
-                .await?;
-            if current != Some(int(seen)) {
+            if !current
+                .iter()
+                .any(|(name, at)| name == projection.name() && *at == int(seen))
+            {
                 // Another runner moved it (or it failed) since we looked: leave it.
                 continue;
             }
@@ -325,6 +350,11 @@ impl ProjectionRunner {
                 Some(writes) if seen == after => writes.take(projection.name()),
                 _ => None,
             };
+            if !share.iter().any(|fact| projection.reads(fact)) {
+                // Nothing of this page is for it: its checkpoint moves, nothing else.
+                moved.push(projection.name().into());
+                continue;
+            }
             tx.execute("SAVEPOINT projection", &[]).await?;
             let applied = match ready {
                 Some(Ok(writes)) => writes.write(&mut tx).await,
@@ -334,11 +364,7 @@ impl ProjectionRunner {
             match applied {
                 Ok(()) => {
                     tx.execute("RELEASE SAVEPOINT projection", &[]).await?;
-                    tx.execute(
-                        "UPDATE projection_checkpoints SET position = $2, updated_at_us = $3 WHERE name = $1",
-                        &[projection.name().into(), int(last).into(), Utc::now().timestamp_micros().into()],
-                    )
-                    .await?;
+                    moved.push(projection.name().into());
                 }
                 Err(ApplyError::Event {
                     mut position,
@@ -395,6 +421,19 @@ impl ProjectionRunner {
                 Err(ApplyError::Database(error)) => return Err(error.into()),
             }
         }
+        if !moved.is_empty() {
+            let list = placeholders(3, moved.len());
+            let mut args = vec![int(last).into(), Utc::now().timestamp_micros().into()];
+            args.append(&mut moved);
+            tx.execute(
+                &format!(
+                    "UPDATE projection_checkpoints SET position = $1, updated_at_us = $2 \
+                     WHERE name IN ({list})"
+                ),
+                &args,
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.publish(self.statuses().await?);
         Ok(Batch::Processed(facts.len()))
@@ -412,22 +451,41 @@ impl ProjectionRunner {
         Ok(events)
     }
 
-    /// Keeps the projections up to date until `stop` turns true: catches up, then sleeps
-    /// until the store's head moves. A failure is logged and retried after a pause.
+    /// Keeps the projections up to date until `stop` turns true: applies what is new, then
+    /// sleeps until the store's head moves. A failure is logged and retried after a pause.
+    ///
+    /// While writes keep coming, a batch starts at most every [`GATHER`] after the one
+    /// before: the log is then applied in batches of many events, each one transaction
+    /// (on SQLite, the file's one write lock, taken from the writers of events), instead
+    /// of a transaction for every few events. A write after a quiet moment is applied at
+    /// once.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut head = self.store.watch_head();
+        let mut previous: Option<tokio::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 return;
             }
-            match self.catch_up().await {
-                Ok(_) => {
+            if let Some(started) = previous {
+                tokio::select! {
+                    () = tokio::time::sleep_until(started + GATHER) => {}
+                    _ = stop.changed() => continue,
+                }
+            }
+            let started = tokio::time::Instant::now();
+            match self.process_batch().await {
+                // A full batch: more is waiting already.
+                Ok(Batch::Processed(n)) if n >= self.batch_size as usize => previous = None,
+                Ok(Batch::Processed(_)) => previous = Some(started),
+                Ok(Batch::CaughtUp) => {
+                    previous = None;
                     tokio::select! {
                         changed = head.changed() => if changed.is_err() { return },
                         _ = stop.changed() => {}
                     }
                 }
                 Err(error) => {
+                    previous = None;
                     tracing::error!(
                         error = format!("{error:#}"),
                         "the projection runner failed; retrying"

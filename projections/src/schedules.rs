@@ -271,6 +271,10 @@ impl Projection for SchedulesProjection {
         Arc::new(Self::with_suffix(suffix))
     }
 
+    fn reads(&self, fact: &Fact) -> bool {
+        fact.is_of(Schedule::CATEGORY)
+    }
+
     fn version(&self) -> i64 {
         1
     }

@@ -2,7 +2,7 @@
 //! which both SQLite and PostgreSQL accept) runs in a transaction on either database.
 
 use chrono::NaiveDate;
-use infrastructure::database::Database;
+use infrastructure::database::{Database, WriteTurn};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// A parameter.
@@ -88,12 +88,15 @@ macro_rules! bind_all {
     }};
 }
 
-/// A write transaction on the read side.
+/// A write transaction on the read side: of data derived from the log, which a crash may
+/// lose and the log makes again (on SQLite it does not wait for the disk, see
+/// [`infrastructure::database::SqliteDatabase::derived_writes`]).
 #[derive(Debug)]
 pub enum WriteTx {
     /// On SQLite, begun `IMMEDIATE`: it holds the write lock from the start, so it never
-    /// fails halfway trying to upgrade a read lock.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// fails halfway trying to upgrade a read lock; and the process's turn to write, so it
+    /// never sleeps in SQLite's busy handler waiting for another of the process's writers.
+    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
     /// On PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -106,7 +109,13 @@ impl WriteTx {
     pub async fn begin(database: &Database) -> Result<Self, sqlx::Error> {
         Ok(match database {
             Database::Sqlite(sqlite) => {
-                Self::Sqlite(sqlite.pool().begin_with("BEGIN IMMEDIATE").await?)
+                let turn = sqlite.write_turn().await;
+                // Derived from the log: these commits need not wait for the disk.
+                let tx = sqlite
+                    .derived_writes()
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?;
+                Self::Sqlite(tx, turn)
             }
             Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
         })
@@ -118,7 +127,7 @@ impl WriteTx {
     /// When the statement fails.
     pub async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            Self::Sqlite(tx) => bind_all!(sqlx::query(sql), args)
+            Self::Sqlite(tx, _) => bind_all!(sqlx::query(sql), args)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -127,6 +136,31 @@ impl WriteTx {
                 .await?
                 .rows_affected(),
         })
+    }
+
+    /// Rows of a query inside the transaction, decoded as [`fetch_all`] decodes them.
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn fetch_all<T>(&mut self, sql: &str, args: &[Value]) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        match self {
+            Self::Sqlite(tx, _) => {
+                bind_all!(sqlx::query_as(sql), args)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+            Self::Postgres(tx) => {
+                bind_all!(sqlx::query_as(sql), args)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+        }
     }
 
     /// The first column of the first row, as an integer, if there is a row.
@@ -139,7 +173,7 @@ impl WriteTx {
         args: &[Value],
     ) -> Result<Option<i64>, sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => {
+            Self::Sqlite(tx, _) => {
                 bind_all!(sqlx::query_scalar(sql), args)
                     .fetch_optional(&mut **tx)
                     .await
@@ -235,7 +269,7 @@ impl WriteTx {
         let mut returned = Vec::new();
         for (sql, args) in self.chunked(head, tail, width, rows) {
             returned.extend(match self {
-                Self::Sqlite(tx) => {
+                Self::Sqlite(tx, _) => {
                     bind_all!(sqlx::query_as(&sql), &args)
                         .fetch_all(&mut **tx)
                         .await?
@@ -299,7 +333,7 @@ impl WriteTx {
         args: &[Value],
     ) -> Result<Vec<String>, sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => {
+            Self::Sqlite(tx, _) => {
                 bind_all!(sqlx::query_scalar(sql), args)
                     .fetch_all(&mut **tx)
                     .await
@@ -324,7 +358,8 @@ impl WriteTx {
     /// When the commit fails (then nothing was written).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
+            // The turn ends once the commit has.
+            Self::Sqlite(tx, _turn) => tx.commit().await,
             Self::Postgres(tx) => tx.commit().await,
         }
     }

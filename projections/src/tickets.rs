@@ -230,6 +230,10 @@ impl Projection for TicketsProjection {
         Arc::new(Self::with_suffix(suffix))
     }
 
+    fn reads(&self, fact: &Fact) -> bool {
+        fact.is_of(Ticket::CATEGORY)
+    }
+
     fn version(&self) -> i64 {
         1
     }

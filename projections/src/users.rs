@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use domain::user::{Registrar, Role, UserEvent};
+use domain::Aggregate;
+use domain::user::{Registrar, Role, User, UserEvent};
 use infrastructure::event_codec::decode_payload;
 use infrastructure::event_store::RecordedEvent;
 use serde::Deserialize;
@@ -217,6 +218,10 @@ impl Projection for UsersProjection {
 
     fn twin(&self, suffix: &str) -> Arc<dyn Projection> {
         Arc::new(Self::with_suffix(suffix))
+    }
+
+    fn reads(&self, fact: &Fact) -> bool {
+        fact.is_of(User::CATEGORY)
     }
 
     fn version(&self) -> i64 {

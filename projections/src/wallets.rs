@@ -549,6 +549,10 @@ impl Projection for WalletsProjection {
         Arc::new(Self::with_suffix(suffix))
     }
 
+    fn reads(&self, fact: &Fact) -> bool {
+        fact.is_of(Wallet::CATEGORY)
+    }
+
     fn version(&self) -> i64 {
         1
     }

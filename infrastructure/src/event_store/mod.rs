@@ -214,7 +214,7 @@ impl SqlEventStore {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         match &database {
             Database::Sqlite(sqlite) => {
-                let writer = sqlite::open_writer(sqlite.connect_options())
+                let writer = sqlite::open_writer(sqlite)
                     .await
                     .map_err(|e| StoreError::new("opening the event writer's connection", e))?;
                 background.push(tokio::spawn(

@@ -34,6 +34,7 @@ use super::row::{
     EventRow, StateRow, claims_of, event_columns, packed_event, push_insert_events,
     stored_state_from, unpack_page,
 };
+use crate::database::{SqliteDatabase, WriteTurn};
 use crate::encoding::hex;
 
 /// Batches up to this many rows keep their prepared INSERT in the connection's cache.
@@ -47,6 +48,8 @@ pub(crate) struct SqliteWriter {
     connection: SqliteConnection,
     /// What the last commits left, or `None` when unknown (at start and after a failure).
     known: Option<KnownState>,
+    /// The file's other writers in this process take turns with this one.
+    database: SqliteDatabase,
 }
 
 /// The log as this writer last saw it.
@@ -67,14 +70,16 @@ impl KnownState {
     }
 }
 
-/// Proof that `BEGIN IMMEDIATE` succeeded and the transaction is still open.
-pub(crate) struct OpenTransaction;
+/// Proof that `BEGIN IMMEDIATE` succeeded and the transaction is still open, holding this
+/// process's turn to write.
+pub(crate) struct OpenTransaction(WriteTurn);
 
 impl SqliteWriter {
-    pub(crate) fn new(connection: SqliteConnection) -> Self {
+    pub(crate) fn new(connection: SqliteConnection, database: SqliteDatabase) -> Self {
         Self {
             connection,
             known: None,
+            database,
         }
     }
 
@@ -116,6 +121,7 @@ impl WriteBackend for SqliteWriter {
         &mut self,
         appends: &[&PreparedAppend],
     ) -> Result<(OpenTransaction, StoredState), sqlx::Error> {
+        let turn = self.database.write_turn().await;
         // A correlated MAX per stream is one index seek each; a GROUP BY over the stream's
         // rows would walk every version of a long stream.
         let read = sqlx::query_as::<_, StateRow>(
@@ -164,7 +170,7 @@ impl WriteBackend for SqliteWriter {
                         stored.last_commands.get(stream).copied(),
                     );
                 }
-                Ok((OpenTransaction, stored))
+                Ok((OpenTransaction(turn), stored))
             }
             Err(error) => {
                 self.known = None;
@@ -212,13 +218,16 @@ impl WriteBackend for SqliteWriter {
         head: Position,
     ) -> Result<(), sqlx::Error> {
         let rows = &plan.rows;
+        let begun = tx.is_some();
+        // Held until the transaction ends: the open one's, or a turn taken for this one.
+        let _turn = match tx {
+            Some(OpenTransaction(turn)) => turn,
+            None => self.database.write_turn().await,
+        };
         // In-process readers are woken by the committer itself; SQLite has no other instance
         // to tell (the product runs one instance per SQLite file).
-        let mut statement = QueryBuilder::<Sqlite>::new(if tx.is_some() {
-            ""
-        } else {
-            "BEGIN IMMEDIATE;\n"
-        });
+        let mut statement =
+            QueryBuilder::<Sqlite>::new(if begun { "" } else { "BEGIN IMMEDIATE;\n" });
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             push_insert_events!(statement, chunk, "");
             statement.push(";\n");
@@ -298,11 +307,10 @@ impl WriteBackend for SqliteWriter {
 }
 
 /// Opens the committer's own connection.
-pub(crate) async fn open_writer(
-    options: &sqlx::sqlite::SqliteConnectOptions,
-) -> Result<SqliteWriter, sqlx::Error> {
+pub(crate) async fn open_writer(database: &SqliteDatabase) -> Result<SqliteWriter, sqlx::Error> {
     Ok(SqliteWriter::new(
-        SqliteConnection::connect_with(options).await?,
+        SqliteConnection::connect_with(database.connect_options()).await?,
+        database.clone(),
     ))
 }
 

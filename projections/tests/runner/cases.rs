@@ -854,3 +854,120 @@ pub async fn accounts_changed_in_the_batch_that_registers_them_read_as_in_the_lo
     expected.sort();
     assert_eq!(active, expected);
 }
+
+/// A projection of tickets, which a page of wallet events does not concern: it counts the
+/// times it is asked to apply a page.
+#[derive(Debug, Default)]
+struct TicketsOnly {
+    applied: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl projections::Projection for TicketsOnly {
+    fn name(&self) -> &str {
+        "tickets_only"
+    }
+
+    fn tables(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn rows(&self) -> Vec<projections::projection::TableRows> {
+        Vec::new()
+    }
+
+    fn twin(&self, _: &str) -> Arc<dyn projections::Projection> {
+        Arc::new(Self::default())
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn reads(&self, fact: &projections::facts::Fact) -> bool {
+        fact.is_of("ticket")
+    }
+
+    async fn apply(
+        &self,
+        _: &mut WriteTx,
+        _: &[&projections::facts::Fact],
+    ) -> Result<(), projections::ApplyError> {
+        self.applied
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+pub async fn a_page_with_nothing_for_a_projection_only_moves_its_checkpoint(database: Database) {
+    let store = store_on(&database).await;
+    write_random_history(&store, 5, 3, 6).await;
+    let unconcerned = Arc::new(TicketsOnly::default());
+    let runner = ProjectionRunner::new(
+        store_on(&database).await,
+        database.clone(),
+        vec![wallets(), unconcerned.clone()],
+        7,
+    )
+    .await
+    .expect("runner");
+    runner.catch_up().await.expect("caught up");
+
+    assert_eq!(
+        unconcerned
+            .applied
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "asked to apply wallet events"
+    );
+    let head = store.head().await.expect("head");
+    for status in runner.statuses().await.expect("statuses") {
+        assert_eq!((status.position, status.failure), (head, None), "{}", status.name);
+    }
+    assert_eq!(
+        projected_balances(&database).await,
+        balances_from_the_log(&store).await
+    );
+}
+
+/// SQLite only: the read side's writes, derived from the log, do not wait for the disk
+/// and hold the process's turn to write while they last; the log's own writes wait.
+pub async fn read_side_writes_skip_the_disk_sync_and_hold_the_write_turn(database: Database) {
+    let Database::Sqlite(sqlite) = &database else {
+        panic!("SQLite only");
+    };
+    let pragma = |name: &'static str| {
+        let pool = sqlite.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("PRAGMA {name}"))
+                .fetch_one(&pool)
+                .await
+                .expect("pragma")
+        }
+    };
+    assert_eq!(pragma("synchronous").await, 2, "FULL for what must survive");
+    assert_eq!(pragma("temp_store").await, 2, "statement journals in memory");
+    let mut tx = WriteTx::begin(&database).await.expect("tx");
+    assert_eq!(
+        tx.fetch_int("PRAGMA synchronous", &[])
+            .await
+            .expect("pragma"),
+        Some(1),
+        "NORMAL for what the log makes again"
+    );
+
+    let next_writer = tokio::spawn({
+        let sqlite = sqlite.clone();
+        async move { drop(sqlite.write_turn().await) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !next_writer.is_finished(),
+        "another writer went ahead of an open transaction"
+    );
+    tx.commit().await.expect("commit");
+    tokio::time::timeout(std::time::Duration::from_secs(5), next_writer)
+        .await
+        .expect("its turn came once the transaction ended")
+        .expect("joined");
+}

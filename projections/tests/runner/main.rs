@@ -303,7 +303,19 @@ on_both_databases!(
     expense_texts_come_back_as_written,
     tickets_show_where_they_stand_and_rebuild_identically,
     accounts_changed_in_the_batch_that_registers_them_read_as_in_the_log,
+    a_page_with_nothing_for_a_projection_only_moves_its_checkpoint,
 );
+
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_side_writes_skip_the_disk_sync_and_hold_the_write_turn() {
+        let database = infrastructure::testing::TestDatabase::sqlite();
+        crate::cases::read_side_writes_skip_the_disk_sync_and_hold_the_write_turn(
+            database.connect().await,
+        )
+        .await;
+    }
+}
 
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
