@@ -78,8 +78,31 @@ pub struct SupportProcess {
     state: AppState,
     /// The last position this process appended.
     written: Arc<AtomicU64>,
+    /// How far it has handled the log, and what it last saved of that.
+    standing: Arc<std::sync::Mutex<Standing>>,
     base_url: String,
     crash: CrashPoint,
+}
+
+/// How long the checkpoint may stay behind the events handled when none of them needed
+/// anything: the transaction that moves it would otherwise run every step.
+const SAVE_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
+/// Where the process stands: the last event handled, and the checkpoint it last saved (and
+/// when). Handled events whose position is not saved yet needed nothing, so handling them
+/// again after a crash does nothing either.
+#[derive(Debug, Default, Clone, Copy)]
+struct Standing {
+    handled: Position,
+    saved: Option<(Position, tokio::time::Instant)>,
+}
+
+/// The events the process acts on; the others it only passes.
+fn acts_on(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "LimitExceeded" | "LimitWarningReached" | "UserRegistered" | "UserReactivated"
+    )
 }
 
 fn limit_label(key: &LimitKey) -> String {
@@ -103,8 +126,40 @@ impl SupportProcess {
             state,
             base_url,
             written: Arc::default(),
+            standing: Arc::default(),
             crash: CrashPoint::default(),
         }
+    }
+
+    fn standing(&self) -> std::sync::MutexGuard<'_, Standing> {
+        self.standing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where to go on from: the events handled after the checkpoint this process saved,
+    /// unless the stored checkpoint is no longer that one (another instance moved it, or it
+    /// was set back to handle the log again): then from the stored one.
+    async fn resume_after(&self) -> anyhow::Result<Position> {
+        let stored = self.position().await?;
+        let mut standing = self.standing();
+        if standing.saved.map(|(saved, _)| saved) != Some(stored) {
+            *standing = Standing {
+                handled: stored,
+                saved: Some((stored, tokio::time::Instant::now())),
+            };
+        }
+        Ok(standing.handled)
+    }
+
+    /// Saves `position` as the checkpoint, and remembers that it did.
+    async fn save_standing(&self, position: Position) -> anyhow::Result<()> {
+        self.save(position).await?;
+        *self.standing() = Standing {
+            handled: position,
+            saved: Some((position, tokio::time::Instant::now())),
+        };
+        Ok(())
     }
 
     /// The same process, stopping with an error right after `step` (`ticket opened`,
@@ -156,26 +211,41 @@ impl SupportProcess {
     /// When the store, the database or a command fails; the event is handled again on the
     /// next step.
     pub async fn process_batch(&self) -> anyhow::Result<Batch> {
-        let after = self.position().await?;
+        let after = self.resume_after().await?;
         let events = self.state.events.read_all(after, BATCH).await?;
         let Some(last) = events.last().map(|event| event.position) else {
+            if self.standing().saved.map(|(saved, _)| saved) != Some(after) {
+                // Caught up: what was handled without a save is saved now.
+                self.save_standing(after).await?;
+            }
             return Ok(Batch::CaughtUp);
         };
-        // The checkpoint moves once per step, not per event: most events need nothing, and
-        // handling one again is harmless. After a failure it keeps what was handled.
+        // The checkpoint moves once per step at most, not per event: most events need
+        // nothing, and handling one again is harmless. After a failure it keeps what was
+        // handled.
         let mut handled = after;
+        let mut acted = false;
         for event in &events {
             if let Err(error) = self.handle(event).await {
                 if handled > after {
-                    self.save(handled).await?;
+                    self.save_standing(handled).await?;
                 }
                 return Err(error);
             }
+            acted |= acts_on(&event.event_type);
             handled = event.position;
             self.crash.passed("event handled")?;
         }
-        self.save(last).await?;
-        self.crash.passed("checkpoint saved")?;
+        let due = self
+            .standing()
+            .saved
+            .is_none_or(|(_, at)| at.elapsed() >= SAVE_AT_LEAST_EVERY);
+        if acted || due {
+            self.save_standing(last).await?;
+            self.crash.passed("checkpoint saved")?;
+        } else {
+            self.standing().handled = last;
+        }
         Ok(Batch::Processed(events.len()))
     }
 
@@ -235,6 +305,9 @@ impl SupportProcess {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
+        if !acts_on(&event.event_type) {
+            return Ok(());
+        }
         match event.event_type.as_str() {
             "LimitExceeded" | "LimitWarningReached" => {
                 let Some(customer) = CommandService::id_in::<Wallet>(&event.stream) else {
@@ -749,6 +822,47 @@ mod tests {
         assert_eq!(
             outbox_kinds(&state).await,
             kinds(&[(LIMIT_EXCEEDED, 1), (TICKET_ASSIGNED, 1)])
+        );
+    }
+
+    #[tokio::test]
+    async fn events_that_need_nothing_move_the_checkpoint_later_and_when_caught_up() {
+        let data = tempfile::tempdir().expect("a data directory");
+        let (state, _) = fresh(&data, |_| {}).await;
+        let asha = person(&state, Role::Customer, "Asha Rao").await;
+        let process = SupportProcess::new(state.clone());
+        process.catch_up().await.expect("the registration handled");
+        let registered = process.position().await.expect("position");
+        let inr = domain::money::Currency::parse("INR").expect("INR");
+        crate::test_support::on_wallet(
+            &state,
+            asha,
+            vec![domain::wallet::WalletCommand::Open {
+                owner: asha,
+                currency: inr,
+            }],
+        )
+        .await;
+        let head = state.events.head().await.expect("head");
+        assert!(head > registered);
+
+        assert_eq!(
+            process.process_batch().await.expect("a step"),
+            Batch::Processed(1)
+        );
+        assert_eq!(
+            process.position().await.expect("position"),
+            registered,
+            "a wallet opening needs nothing: no transaction just to say so"
+        );
+        assert_eq!(
+            process.process_batch().await.expect("a step"),
+            Batch::CaughtUp
+        );
+        assert_eq!(
+            process.position().await.expect("position"),
+            head,
+            "caught up, it saves where it stands"
         );
     }
 }

@@ -63,10 +63,6 @@ impl Default for PoolSettings {
     }
 }
 
-/// Connections for writes derived from the log: the live read models, a rebuild's twins
-/// and the process managers' checkpoints take turns on them (see [`WriteTurn`]).
-const DERIVED_WRITERS: u32 = 4;
-
 /// The product's database.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -76,51 +72,84 @@ pub enum Database {
     Postgres(PgPool),
 }
 
-/// A SQLite database: a pool for everything but appending events, the options with which
-/// the event store's group committer opens a connection of its own, and the turn this
-/// process's writers take.
+/// A SQLite database: a pool for reads and for the few writes outside the log, the one
+/// connection that writes the log and everything derived from it, and the options with
+/// which both were opened.
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
-    /// For writes derived from the log (see [`SqliteDatabase::derived_writes`]).
-    derived: SqlitePool,
+    writer: SqlitePool,
     // Shared, not copied: the database is cloned with the application state for every
     // request, and copying the options (a map of pragmas) showed in profiles under load.
     options: std::sync::Arc<SqliteConnectOptions>,
-    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    _checkpoints: std::sync::Arc<Checkpointer>,
 }
 
-/// This process's turn to write to its SQLite file, held from `BEGIN IMMEDIATE` to the
-/// end of the transaction.
+/// How often the write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The task that copies the write-ahead log back into the database file, on a connection
+/// of its own; stopped when the last handle on the database is dropped.
 ///
-/// SQLite has one writer at a time, and a connection that finds the write lock taken waits
-/// in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and longer between tries: the lock
-/// then sits free while writers sleep. The group committer and the read models' writers
-/// would do that to each other many times a second, so they queue here instead, and each
-/// starts the moment the one before it ends.
-pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+/// SQLite does it itself by default, inside the commit that takes the log past 1,000
+/// pages: that commit (the group committer's, most often) then also copies megabytes and
+/// syncs the database file, while every writer waits for its turn. A `PASSIVE` checkpoint
+/// here runs beside the writers instead, without their lock.
+#[derive(Debug)]
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Checkpointer {
+    fn start(options: &SqliteConnectOptions) -> Self {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CHECKPOINT_EVERY).await;
+                let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await;
+                if let Err(error) = done {
+                    tracing::warn!(%error, "cannot copy the write-ahead log into the database");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 impl SqliteDatabase {
-    /// Waits for this process's turn to write (see [`WriteTurn`]).
-    pub async fn write_turn(&self) -> WriteTurn {
-        std::sync::Arc::clone(&self.write_gate).lock_owned().await
-    }
-
-    /// For reads, and writes that must survive a power cut.
+    /// For reads, and for the few writes that are neither the log nor derived from it
+    /// (tokens, sessions, idempotency keys, receipts...): their commits wait for the disk.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// For writes derived from the log: read models and the checkpoints of the processes
-    /// that read the log. Their commits do not wait for the disk (`synchronous=NORMAL`): a
-    /// power cut may lose the last of them, and with them the checkpoint that says they
-    /// were made, so they are made again from the log, which waits for the disk on every
-    /// commit (and whose next commit makes these durable too). A projection's transaction
-    /// then holds SQLite's one write lock without a disk sync inside it.
+    /// The one connection that writes the log (the event store's group committer) and
+    /// what is derived from it (read models, a rebuild's twins, the process managers'
+    /// checkpoints). Taking it is this process's turn to write.
+    ///
+    /// - **One connection**: SQLite has one writer at a time anyway. Writers on separate
+    ///   connections made each other wait in SQLite's busy handler, which sleeps 1, 2, 5,
+    ///   10 ms and longer between tries while the lock sits free; and in WAL mode every
+    ///   commit by one connection empties the page cache of every other, so each writer
+    ///   read its indexes' pages again for every transaction. Here writers queue for the
+    ///   connection and find its cache warm.
+    /// - **`synchronous=NORMAL`**: its commits do not sync the write-ahead log. The group
+    ///   committer syncs the log's file itself after committing, before it answers anyone
+    ///   (ADR 0028), so appends are as durable as with `FULL`. What is derived from the log
+    ///   may be lost in a power cut, together with the checkpoint that says it was made, and
+    ///   is then made again from the log.
     #[must_use]
-    pub fn derived_writes(&self) -> &SqlitePool {
-        &self.derived
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// How to open another connection to the same file, with the same settings.
@@ -151,6 +180,11 @@ impl Database {
                 // undo just that statement) stay in memory instead of spilling to a file:
                 // they were half the bytes written under load.
                 .pragma("temp_store", "MEMORY")
+                // Copied back into the database file by a task of its own (Checkpointer),
+                // not inside whichever commit takes the log past its limit; and the log's
+                // file is cut back to this size after it restarts.
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", "67108864")
                 .busy_timeout(Duration::from_secs(10));
             if let Some(directory) = options
                 .get_filename()
@@ -160,25 +194,30 @@ impl Database {
                 create_directory(directory)?;
             }
             // `connect_with` opens a first connection at once: the file exists, in WAL
-            // mode, before anything else opens it.
+            // mode, before anything else opens it. A connection is not pinged before each
+            // use: on SQLite that is one more hand-off to its thread per query.
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections.max(1))
                 .min_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
-            // Its connections are never lent for anything else: a connection that does not
-            // sync must not carry a write that must survive.
-            let derived = SqlitePoolOptions::new()
-                .max_connections(DERIVED_WRITERS)
-                .acquire_timeout(settings.acquire_timeout)
+            // One connection, kept (its page cache is the point), that writers may wait
+            // for as long as the writer before them takes.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(24 * 60 * 60))
                 .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             Ok(Self::Sqlite(SqliteDatabase {
                 pool,
-                derived,
+                writer,
+                _checkpoints: std::sync::Arc::new(Checkpointer::start(&options)),
                 options: std::sync::Arc::new(options),
-                write_gate: std::sync::Arc::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;

@@ -112,7 +112,7 @@ const FOLLOW_POLL_MAX: Duration = Duration::from_secs(1);
 /// While writes keep coming, the shortest time from one batch's start to the next's (see
 /// [`ProjectionRunner::run`]): reads wait at most about this long more for a write under
 /// load.
-pub const GATHER: Duration = Duration::from_millis(10);
+pub const GATHER: Duration = Duration::from_millis(25);
 
 /// Events read per batch when none is configured.
 pub const DEFAULT_BATCH: u32 = 1_000;
@@ -232,7 +232,10 @@ impl ProjectionRunner {
             return Ok(Batch::CaughtUp);
         }
         let facts: Vec<Fact> = events.iter().map(decode).collect();
-        self.apply_read(from, &facts, &stored, None).await
+        // Worked out before the transaction: on SQLite it holds the one writing connection,
+        // which the appends of events wait for.
+        let writes = self.preparer().prepare(&facts);
+        self.apply_read(from, &facts, &stored, Some(writes)).await
     }
 
     /// The standings this runner last published of the projections it feeds.

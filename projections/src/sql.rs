@@ -2,7 +2,7 @@
 //! which both SQLite and PostgreSQL accept) runs in a transaction on either database.
 
 use chrono::NaiveDate;
-use infrastructure::database::{Database, WriteTurn};
+use infrastructure::database::Database;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// A parameter.
@@ -89,14 +89,14 @@ macro_rules! bind_all {
 }
 
 /// A write transaction on the read side: of data derived from the log, which a crash may
-/// lose and the log makes again (on SQLite it does not wait for the disk, see
-/// [`infrastructure::database::SqliteDatabase::derived_writes`]).
+/// lose and the log makes again (on SQLite it is made on the one writing connection, and
+/// does not wait for the disk: see [`infrastructure::database::SqliteDatabase::writer`]).
 #[derive(Debug)]
 pub enum WriteTx {
-    /// On SQLite, begun `IMMEDIATE`: it holds the write lock from the start, so it never
-    /// fails halfway trying to upgrade a read lock; and the process's turn to write, so it
-    /// never sleeps in SQLite's busy handler waiting for another of the process's writers.
-    Sqlite(Transaction<'static, Sqlite>, WriteTurn),
+    /// On SQLite, on the writing connection (the process's turn to write), begun
+    /// `IMMEDIATE`: it holds the write lock from the start, so it never fails halfway
+    /// trying to upgrade a read lock.
+    Sqlite(Transaction<'static, Sqlite>),
     /// On PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -109,13 +109,7 @@ impl WriteTx {
     pub async fn begin(database: &Database) -> Result<Self, sqlx::Error> {
         Ok(match database {
             Database::Sqlite(sqlite) => {
-                let turn = sqlite.write_turn().await;
-                // Derived from the log: these commits need not wait for the disk.
-                let tx = sqlite
-                    .derived_writes()
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await?;
-                Self::Sqlite(tx, turn)
+                Self::Sqlite(sqlite.writer().begin_with("BEGIN IMMEDIATE").await?)
             }
             Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
         })
@@ -127,7 +121,7 @@ impl WriteTx {
     /// When the statement fails.
     pub async fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            Self::Sqlite(tx, _) => bind_all!(sqlx::query(sql), args)
+            Self::Sqlite(tx) => bind_all!(sqlx::query(sql), args)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -150,7 +144,7 @@ impl WriteTx {
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         match self {
-            Self::Sqlite(tx, _) => {
+            Self::Sqlite(tx) => {
                 bind_all!(sqlx::query_as(sql), args)
                     .fetch_all(&mut **tx)
                     .await
@@ -173,7 +167,7 @@ impl WriteTx {
         args: &[Value],
     ) -> Result<Option<i64>, sqlx::Error> {
         match self {
-            Self::Sqlite(tx, _) => {
+            Self::Sqlite(tx) => {
                 bind_all!(sqlx::query_scalar(sql), args)
                     .fetch_optional(&mut **tx)
                     .await
@@ -269,7 +263,7 @@ impl WriteTx {
         let mut returned = Vec::new();
         for (sql, args) in self.chunked(head, tail, width, rows) {
             returned.extend(match self {
-                Self::Sqlite(tx, _) => {
+                Self::Sqlite(tx) => {
                     bind_all!(sqlx::query_as(&sql), &args)
                         .fetch_all(&mut **tx)
                         .await?
@@ -333,7 +327,7 @@ impl WriteTx {
         args: &[Value],
     ) -> Result<Vec<String>, sqlx::Error> {
         match self {
-            Self::Sqlite(tx, _) => {
+            Self::Sqlite(tx) => {
                 bind_all!(sqlx::query_scalar(sql), args)
                     .fetch_all(&mut **tx)
                     .await
@@ -358,8 +352,7 @@ impl WriteTx {
     /// When the commit fails (then nothing was written).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            // The turn ends once the commit has.
-            Self::Sqlite(tx, _turn) => tx.commit().await,
+            Self::Sqlite(tx) => tx.commit().await,
             Self::Postgres(tx) => tx.commit().await,
         }
     }

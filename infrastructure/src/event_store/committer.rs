@@ -7,6 +7,8 @@
 //! whole batch. Each caller is then answered on its own, so a conflict in one stream fails
 //! only that caller.
 
+use std::path::PathBuf;
+
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
@@ -64,6 +66,13 @@ pub(crate) trait WriteBackend: Send + 'static {
 
     /// The first of `ids` that is already stored, if any.
     async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error>;
+
+    /// Where this backend's commits are made durable afterwards, by a sync of that file,
+    /// rather than inside the commit (see [`WalSync`]); `None` when a commit is durable once
+    /// it returns.
+    fn synced_after_commit(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 pub(crate) struct GroupCommitter<B> {
@@ -71,6 +80,72 @@ pub(crate) struct GroupCommitter<B> {
     settings: super::GroupCommitSettings,
     head: watch::Sender<Position>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// A batch's answers, held until what it wrote is on disk.
+struct Committed {
+    replies: Vec<(Reply, Result<AppendOutcome, AppendError>)>,
+    /// The head after the batch, if it wrote anything.
+    head: Option<Position>,
+}
+
+type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
+
+/// Where a batch's answers go: to the callers at once, or through the WAL's sync.
+enum Answering {
+    AtOnce,
+    AfterSync(mpsc::UnboundedSender<Committed>),
+}
+
+/// Makes committed batches durable with one sync of the write-ahead log for all the
+/// batches committed before it began, then answers their callers and announces the new
+/// head. The committer meanwhile commits the next batch: a sync no longer holds the
+/// database's write lock, and the batches that wait for one share it.
+///
+/// SQLite writes a commit's pages to the write-ahead log before `COMMIT` returns; with
+/// `synchronous=NORMAL` it does not sync them. Syncing the log's file afterwards makes
+/// them durable exactly as `synchronous=FULL` would have, before anyone is told. Should
+/// the machine stop in between, the log's checksummed frames are recovered up to the last
+/// whole commit: what is lost is only ever the newest, unanswered commits, and with them
+/// whatever was derived from them later in the same log.
+struct WalSync {
+    wal: PathBuf,
+    head: watch::Sender<Position>,
+}
+
+impl WalSync {
+    async fn run(self, mut committed: mpsc::UnboundedReceiver<Committed>) {
+        let mut batches = Vec::new();
+        while committed.recv_many(&mut batches, usize::MAX).await > 0 {
+            let wal = self.wal.clone();
+            let synced = tokio::task::spawn_blocking(move || {
+                std::fs::File::open(&wal).and_then(|file| file.sync_data())
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|synced| synced);
+            if let Err(error) = &synced {
+                tracing::error!(%error, wal = %self.wal.display(), "cannot sync the write-ahead log");
+            }
+            for batch in batches.drain(..) {
+                if let (Ok(()), Some(head)) = (&synced, batch.head) {
+                    super::advance(&self.head, head);
+                }
+                for (reply, answer) in batch.replies {
+                    let answer = match (&synced, answer) {
+                        (Ok(()), answer) => answer,
+                        (Err(error), Ok(_)) => Err(StoreError::message(format!(
+                            "the append was written but may not be on disk: {error}"
+                        ))
+                        .into()),
+                        (Err(_), refused) => refused,
+                    };
+                    // A caller that gave up waiting is no reason to stop serving the others.
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
 }
 
 enum CommitFailure {
@@ -97,6 +172,18 @@ impl<B: WriteBackend> GroupCommitter<B> {
 
     /// Serves appends until every sender is gone.
     pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<PendingAppend>) {
+        let answering = match self.backend.synced_after_commit() {
+            Some(wal) => {
+                let (committed, to_sync) = mpsc::unbounded_channel();
+                let sync = WalSync {
+                    wal,
+                    head: self.head.clone(),
+                };
+                tokio::spawn(sync.run(to_sync));
+                Answering::AfterSync(committed)
+            }
+            None => Answering::AtOnce,
+        };
         let max_requests = self.settings.max_requests.max(1);
         let mut batch = Vec::with_capacity(max_requests);
         while let Some(first) = queue.recv().await {
@@ -117,11 +204,13 @@ impl<B: WriteBackend> GroupCommitter<B> {
                 }
             }
             let span = tracing::debug_span!("group_commit", requests = batch.len(), events);
-            self.commit_batch(&mut batch).instrument(span).await;
+            self.commit_batch(&mut batch, &answering)
+                .instrument(span)
+                .await;
         }
     }
 
-    async fn commit_batch(&mut self, batch: &mut Vec<PendingAppend>) {
+    async fn commit_batch(&mut self, batch: &mut Vec<PendingAppend>, answering: &Answering) {
         let appends: Vec<&PreparedAppend> = batch.iter().map(|p| &p.append).collect();
         let answers: Vec<Result<AppendOutcome, AppendError>> = match self.try_commit(&appends).await
         {
@@ -142,9 +231,34 @@ impl<B: WriteBackend> GroupCommitter<B> {
                     .collect()
             }
         };
-        for (pending, result) in batch.drain(..).zip(answers) {
-            // A caller that gave up waiting is no reason to stop serving the others.
-            let _ = pending.reply.send(result);
+        let head = answers
+            .iter()
+            .filter_map(|answer| answer.as_ref().ok())
+            .filter(|outcome| !outcome.already_stored)
+            .map(|outcome| outcome.last_position)
+            .max();
+        let replies = batch
+            .drain(..)
+            .map(|pending| pending.reply)
+            .zip(answers)
+            .collect::<Vec<_>>();
+        match answering {
+            Answering::AtOnce => {
+                if let Some(head) = head {
+                    super::advance(&self.head, head);
+                }
+                for (reply, answer) in replies {
+                    // A caller that gave up waiting is no reason to stop serving the others.
+                    let _ = reply.send(answer);
+                }
+            }
+            // Every answer waits for the sync, refusals and replays too: a replay names a
+            // commit that may not be on disk yet either.
+            Answering::AfterSync(sync) => {
+                if sync.send(Committed { replies, head }).is_err() {
+                    tracing::error!("the write-ahead log's sync has stopped");
+                }
+            }
         }
     }
 
@@ -190,7 +304,6 @@ impl<B: WriteBackend> GroupCommitter<B> {
                 let head = last.position;
                 match self.backend.insert_and_commit(None, &plan, head).await {
                     Ok(()) => {
-                        super::advance(&self.head, head);
                         self.metrics.append_batch(plan.rows.len());
                         return Ok(plan.decisions);
                     }
@@ -234,7 +347,6 @@ impl<B: WriteBackend> GroupCommitter<B> {
                     CommitFailure::Store(StoreError::new("inserting and committing events", e))
                 }
             })?;
-        super::advance(&self.head, head);
         self.metrics.append_batch(plan.rows.len());
         Ok(plan.decisions)
     }

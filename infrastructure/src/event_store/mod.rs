@@ -214,9 +214,7 @@ impl SqlEventStore {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         match &database {
             Database::Sqlite(sqlite) => {
-                let writer = sqlite::open_writer(sqlite)
-                    .await
-                    .map_err(|e| StoreError::new("opening the event writer's connection", e))?;
+                let writer = sqlite::open_writer(sqlite);
                 background.push(tokio::spawn(
                     GroupCommitter::new(writer, settings, head.clone(), Arc::clone(&metrics))
                         .run(queue),

@@ -21,9 +21,11 @@
 //! mid-transaction the connection closes and SQLite rolls the transaction back.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use async_trait::async_trait;
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::chain::Hash;
@@ -34,7 +36,7 @@ use super::row::{
     EventRow, StateRow, claims_of, event_columns, packed_event, push_insert_events,
     stored_state_from, unpack_page,
 };
-use crate::database::{SqliteDatabase, WriteTurn};
+use crate::database::SqliteDatabase;
 use crate::encoding::hex;
 
 /// Batches up to this many rows keep their prepared INSERT in the connection's cache.
@@ -45,10 +47,10 @@ const PREPARED_BATCH_ROWS: usize = 128;
 const REMEMBERED_STREAMS: usize = 100_000;
 
 pub(crate) struct SqliteWriter {
-    connection: SqliteConnection,
     /// What the last commits left, or `None` when unknown (at start and after a failure).
     known: Option<KnownState>,
-    /// The file's other writers in this process take turns with this one.
+    /// Its one writing connection, which the read side's writers share (see
+    /// [`SqliteDatabase::writer`]).
     database: SqliteDatabase,
 }
 
@@ -70,23 +72,46 @@ impl KnownState {
     }
 }
 
-/// Proof that `BEGIN IMMEDIATE` succeeded and the transaction is still open, holding this
-/// process's turn to write.
-pub(crate) struct OpenTransaction(WriteTurn);
+/// The writing connection, borrowed for one transaction. Dropped while the transaction may
+/// still be open (the committer's task aborted between two requests), it is closed rather
+/// than handed to the next writer, and SQLite rolls the transaction back.
+pub(crate) struct OpenTransaction {
+    connection: PoolConnection<Sqlite>,
+    ended: bool,
+}
 
-impl SqliteWriter {
-    pub(crate) fn new(connection: SqliteConnection, database: SqliteDatabase) -> Self {
-        Self {
-            connection,
-            known: None,
-            database,
-        }
+impl OpenTransaction {
+    /// Waits for the writing connection.
+    async fn take(database: &SqliteDatabase) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            connection: database.writer().acquire().await?,
+            ended: false,
+        })
     }
 
     /// Best effort: the transaction may already be gone (SQLite ends it on some errors).
-    async fn rollback_quietly(&mut self) {
-        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut self.connection).await {
+    async fn roll_back(mut self) {
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *self.connection).await {
             tracing::debug!(%error, "rollback after a failed append");
+            return;
+        }
+        self.ended = true;
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.connection.close_on_drop();
+        }
+    }
+}
+
+impl SqliteWriter {
+    pub(crate) fn new(database: SqliteDatabase) -> Self {
+        Self {
+            known: None,
+            database,
         }
     }
 }
@@ -121,7 +146,7 @@ impl WriteBackend for SqliteWriter {
         &mut self,
         appends: &[&PreparedAppend],
     ) -> Result<(OpenTransaction, StoredState), sqlx::Error> {
-        let turn = self.database.write_turn().await;
+        let mut tx = OpenTransaction::take(&self.database).await?;
         // A correlated MAX per stream is one index seek each; a GROUP BY over the stream's
         // rows would walk every version of a long stream.
         let read = sqlx::query_as::<_, StateRow>(
@@ -150,7 +175,7 @@ impl WriteBackend for SqliteWriter {
         .bind(json_array(appends.iter().map(|a| a.request.stream.as_str())))
         .bind(uuid_hex_array(appends.iter().map(|a| &a.request.metadata.command_id)))
         .bind(claims_json(appends))
-        .fetch_all(&mut self.connection)
+        .fetch_all(&mut *tx.connection)
         .await;
         match read {
             Ok(rows) => {
@@ -170,11 +195,11 @@ impl WriteBackend for SqliteWriter {
                         stored.last_commands.get(stream).copied(),
                     );
                 }
-                Ok((OpenTransaction(turn), stored))
+                Ok((tx, stored))
             }
             Err(error) => {
                 self.known = None;
-                self.rollback_quietly().await;
+                tx.roll_back().await;
                 Err(error)
             }
         }
@@ -219,10 +244,10 @@ impl WriteBackend for SqliteWriter {
     ) -> Result<(), sqlx::Error> {
         let rows = &plan.rows;
         let begun = tx.is_some();
-        // Held until the transaction ends: the open one's, or a turn taken for this one.
-        let _turn = match tx {
-            Some(OpenTransaction(turn)) => turn,
-            None => self.database.write_turn().await,
+        // The open transaction's connection, or the writing connection taken for this one.
+        let mut tx = match tx {
+            Some(tx) => tx,
+            None => OpenTransaction::take(&self.database).await?,
         };
         // In-process readers are woken by the committer itself; SQLite has no other instance
         // to tell (the product runs one instance per SQLite file).
@@ -266,7 +291,7 @@ impl WriteBackend for SqliteWriter {
         let written = statement
             .build()
             .persistent(reuse)
-            .execute(&mut self.connection)
+            .execute(&mut *tx.connection)
             .await;
         match (&written, self.known.as_mut()) {
             (Ok(_), Some(known)) => {
@@ -285,33 +310,44 @@ impl WriteBackend for SqliteWriter {
             (Ok(_), None) => {}
             (Err(_), _) => {
                 self.known = None;
-                self.rollback_quietly().await;
+                tx.roll_back().await;
+                return written.map(drop);
             }
         }
+        tx.ended = true;
         written.map(drop)
     }
 
-    async fn rollback(&mut self, _tx: OpenTransaction) -> Result<(), sqlx::Error> {
-        sqlx::query("ROLLBACK")
-            .execute(&mut self.connection)
-            .await
-            .map(drop)
+    async fn rollback(&mut self, mut tx: OpenTransaction) -> Result<(), sqlx::Error> {
+        sqlx::query("ROLLBACK").execute(&mut *tx.connection).await?;
+        tx.ended = true;
+        Ok(())
+    }
+
+    fn synced_after_commit(&self) -> Option<PathBuf> {
+        let database = self.database.connect_options().get_filename();
+        if database.as_os_str().is_empty() || database.as_os_str() == ":memory:" {
+            // No file, no log to sync: nothing survives the process anyway.
+            return None;
+        }
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        Some(PathBuf::from(wal))
     }
 
     async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {
         sqlx::query_scalar("SELECT event_id FROM events WHERE event_id IN (SELECT unhex(value) FROM json_each(?1)) LIMIT 1")
             .bind(uuid_hex_array(ids.iter()))
-            .fetch_optional(&mut self.connection)
+            .fetch_optional(self.database.pool())
             .await
     }
 }
 
-/// Opens the committer's own connection.
-pub(crate) async fn open_writer(database: &SqliteDatabase) -> Result<SqliteWriter, sqlx::Error> {
-    Ok(SqliteWriter::new(
-        SqliteConnection::connect_with(database.connect_options()).await?,
-        database.clone(),
-    ))
+/// The committer's writer, on the database's writing connection. Its commits do not sync
+/// the write-ahead log themselves: the committer syncs the log's file after them, once for
+/// all the batches committed meanwhile, before it answers anyone (ADR 0028).
+pub(crate) fn open_writer(database: &SqliteDatabase) -> SqliteWriter {
+    SqliteWriter::new(database.clone())
 }
 
 pub(crate) async fn read_stream(

@@ -308,9 +308,9 @@ on_both_databases!(
 
 mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn read_side_writes_skip_the_disk_sync_and_hold_the_write_turn() {
+    async fn the_log_and_the_read_side_are_written_on_one_connection_that_does_not_sync() {
         let database = infrastructure::testing::TestDatabase::sqlite();
-        crate::cases::read_side_writes_skip_the_disk_sync_and_hold_the_write_turn(
+        crate::cases::the_log_and_the_read_side_are_written_on_one_connection_that_does_not_sync(
             database.connect().await,
         )
         .await;
