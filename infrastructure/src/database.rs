@@ -82,7 +82,10 @@ pub struct SqliteDatabase {
     // Shared, not copied: the database is cloned with the application state for every
     // request, and copying the options (a map of pragmas) showed in profiles under load.
     options: std::sync::Arc<SqliteConnectOptions>,
-    _checkpoints: std::sync::Arc<Checkpointer>,
+    checkpoints: std::sync::Arc<Checkpointer>,
+    /// Why the write-ahead log could not be synced, once that happened (see
+    /// [`SqliteDatabase::log_sync_failure`]).
+    log_sync_failure: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 /// How often the write-ahead log is copied back into the database file.
@@ -95,8 +98,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// pages: that commit (the group committer's, most often) then also copies megabytes and
 /// syncs the database file, while every writer waits for its turn. A `PASSIVE` checkpoint
 /// here runs beside the writers instead, without their lock.
+///
+/// Its first checkpoint runs as soon as it starts: a log left by a process that stopped
+/// without closing the database is copied back before it grows further.
 #[derive(Debug)]
-struct Checkpointer(tokio::task::JoinHandle<()>);
+struct Checkpointer {
+    task: tokio::task::JoinHandle<()>,
+    pool: SqlitePool,
+}
 
 impl Checkpointer {
     fn start(options: &SqliteConnectOptions) -> Self {
@@ -104,23 +113,30 @@ impl Checkpointer {
             .max_connections(1)
             .test_before_acquire(false)
             .connect_lazy_with(options.clone());
-        Self(tokio::spawn(async move {
+        let connection = pool.clone();
+        let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(CHECKPOINT_EVERY).await;
                 let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&pool)
+                    .execute(&connection)
                     .await;
                 if let Err(error) = done {
                     tracing::warn!(%error, "cannot copy the write-ahead log into the database");
                 }
+                tokio::time::sleep(CHECKPOINT_EVERY).await;
             }
-        }))
+        });
+        Self { task, pool }
+    }
+
+    async fn stop(&self) {
+        self.task.abort();
+        self.pool.close().await;
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -150,6 +166,15 @@ impl SqliteDatabase {
     #[must_use]
     pub fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// Set, for good, when a sync of the write-ahead log failed: the kernel may then have
+    /// dropped the pages it could not write, so that a later sync succeeds without them,
+    /// and a power cut would lose everything committed after them. From then on nothing is
+    /// appended, and the database is not ready (`check_ready`), until the process restarts
+    /// and SQLite recovers the log.
+    pub(crate) fn log_sync_failure(&self) -> &std::sync::Arc<std::sync::OnceLock<String>> {
+        &self.log_sync_failure
     }
 
     /// How to open another connection to the same file, with the same settings.
@@ -216,8 +241,9 @@ impl Database {
             Ok(Self::Sqlite(SqliteDatabase {
                 pool,
                 writer,
-                _checkpoints: std::sync::Arc::new(Checkpointer::start(&options)),
+                checkpoints: std::sync::Arc::new(Checkpointer::start(&options)),
                 options: std::sync::Arc::new(options),
+                log_sync_failure: std::sync::Arc::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(DatabaseError::InvalidUrl)?;
@@ -251,6 +277,13 @@ impl Database {
     /// # Errors
     /// [`DatabaseError::NotReady`] saying what is missing.
     pub async fn check_ready(&self) -> Result<(), DatabaseError> {
+        if let Self::Sqlite(sqlite) = self
+            && let Some(failure) = sqlite.log_sync_failure.get()
+        {
+            return Err(DatabaseError::NotReady(format!(
+                "the event log could not be synced to disk ({failure}); restart the server"
+            )));
+        }
         let (migrator, applied) = match self {
             Self::Sqlite(sqlite) => (
                 &SQLITE_MIGRATIONS,
@@ -281,7 +314,13 @@ impl Database {
     /// Closes every connection; pending work on them finishes first.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(sqlite) => sqlite.pool.close().await,
+            // All of them, so that the last one to close copies the write-ahead log back
+            // into the database file and removes it, as SQLite does on a clean close.
+            Self::Sqlite(sqlite) => {
+                sqlite.checkpoints.stop().await;
+                sqlite.writer.close().await;
+                sqlite.pool.close().await;
+            }
             Self::Postgres(pool) => pool.close().await,
         }
     }

@@ -7,7 +7,8 @@
 //! whole batch. Each caller is then answered on its own, so a conflict in one stream fails
 //! only that caller.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -67,10 +68,9 @@ pub(crate) trait WriteBackend: Send + 'static {
     /// The first of `ids` that is already stored, if any.
     async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error>;
 
-    /// Where this backend's commits are made durable afterwards, by a sync of that file,
-    /// rather than inside the commit (see [`WalSync`]); `None` when a commit is durable once
-    /// it returns.
-    fn synced_after_commit(&self) -> Option<PathBuf> {
+    /// How this backend's commits are made durable afterwards rather than inside the
+    /// commit (see [`WalSync`]); `None` when a commit is durable once it returns.
+    fn synced_after_commit(&self) -> Option<LogToSync> {
         None
     }
 }
@@ -80,6 +80,14 @@ pub(crate) struct GroupCommitter<B> {
     settings: super::GroupCommitSettings,
     head: watch::Sender<Position>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// A log whose commits are made durable by syncing its file after them.
+pub(crate) struct LogToSync {
+    /// The file, its symbolic links resolved as SQLite resolves them.
+    pub file: PathBuf,
+    /// Set for good once a sync failed (see `SqliteDatabase::log_sync_failure`).
+    pub failure: Arc<OnceLock<String>>,
 }
 
 /// A batch's answers, held until what it wrote is on disk.
@@ -94,7 +102,10 @@ type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 /// Where a batch's answers go: to the callers at once, or through the WAL's sync.
 enum Answering {
     AtOnce,
-    AfterSync(mpsc::UnboundedSender<Committed>),
+    AfterSync {
+        committed: mpsc::UnboundedSender<Committed>,
+        failure: Arc<OnceLock<String>>,
+    },
 }
 
 /// Makes committed batches durable with one sync of the write-ahead log for all the
@@ -108,37 +119,38 @@ enum Answering {
 /// the machine stop in between, the log's checksummed frames are recovered up to the last
 /// whole commit: what is lost is only ever the newest, unanswered commits, and with them
 /// whatever was derived from them later in the same log.
+///
+/// The file is synced through a descriptor opened when the committer starts: on Linux a
+/// descriptor hears of every write-back error that happens after it was opened, while one
+/// opened for each sync would miss those another descriptor (a checkpoint's) heard first.
+/// After one failure nothing more is answered as written: the kernel may have dropped the
+/// pages it could not write, and a later sync would succeed without them.
 struct WalSync {
-    wal: PathBuf,
+    log: LogToSync,
+    file: Option<std::fs::File>,
     head: watch::Sender<Position>,
 }
 
 impl WalSync {
-    async fn run(self, mut committed: mpsc::UnboundedReceiver<Committed>) {
+    async fn run(mut self, mut committed: mpsc::UnboundedReceiver<Committed>) {
         let mut batches = Vec::new();
         while committed.recv_many(&mut batches, usize::MAX).await > 0 {
-            let wal = self.wal.clone();
-            let synced = tokio::task::spawn_blocking(move || {
-                std::fs::File::open(&wal).and_then(|file| file.sync_data())
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|synced| synced);
-            if let Err(error) = &synced {
-                tracing::error!(%error, wal = %self.wal.display(), "cannot sync the write-ahead log");
-            }
+            let synced = match self.log.failure.get() {
+                Some(failure) => Err(failure.clone()),
+                None => self.sync().await.map_err(|error| {
+                    tracing::error!(%error, wal = %self.log.file.display(),
+                        "cannot sync the write-ahead log: no more appends until a restart");
+                    self.log.failure.get_or_init(|| error.to_string()).clone()
+                }),
+            };
             for batch in batches.drain(..) {
                 if let (Ok(()), Some(head)) = (&synced, batch.head) {
                     super::advance(&self.head, head);
                 }
                 for (reply, answer) in batch.replies {
-                    let answer = match (&synced, answer) {
-                        (Ok(()), answer) => answer,
-                        (Err(error), Ok(_)) => Err(StoreError::message(format!(
-                            "the append was written but may not be on disk: {error}"
-                        ))
-                        .into()),
-                        (Err(_), refused) => refused,
+                    let answer = match &synced {
+                        Ok(()) => answer,
+                        Err(failure) => Err(unsynced(failure)),
                     };
                     // A caller that gave up waiting is no reason to stop serving the others.
                     let _ = reply.send(answer);
@@ -146,6 +158,56 @@ impl WalSync {
             }
         }
     }
+
+    async fn sync(&mut self) -> std::io::Result<()> {
+        let path = self.log.file.clone();
+        let file = self.file.take();
+        let (file, synced) = tokio::task::spawn_blocking(move || sync_file(&path, file))
+            .await
+            .map_err(std::io::Error::other)?;
+        self.file = file;
+        synced
+    }
+}
+
+/// Syncs `path` through `file`, opened on it before; opened now if not, or again if the
+/// path names another file since (the log was removed and made anew).
+fn sync_file(
+    path: &Path,
+    file: Option<std::fs::File>,
+) -> (Option<std::fs::File>, std::io::Result<()>) {
+    let file = match file.filter(|file| names(path, file)) {
+        Some(file) => file,
+        None => match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(error) => return (None, Err(error)),
+        },
+    };
+    let synced = file.sync_data();
+    (Some(file), synced)
+}
+
+#[cfg(unix)]
+fn names(path: &Path, file: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(named), Ok(opened)) => (named.dev(), named.ino()) == (opened.dev(), opened.ino()),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn names(_: &Path, _: &std::fs::File) -> bool {
+    true
+}
+
+/// The answer to every append once the log could not be synced.
+fn unsynced(failure: &str) -> AppendError {
+    StoreError::message(format!(
+        "the event log could not be synced to disk ({failure}): nothing more is appended \
+         until the server restarts"
+    ))
+    .into()
 }
 
 enum CommitFailure {
@@ -173,14 +235,22 @@ impl<B: WriteBackend> GroupCommitter<B> {
     /// Serves appends until every sender is gone.
     pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<PendingAppend>) {
         let answering = match self.backend.synced_after_commit() {
-            Some(wal) => {
+            Some(log) => {
+                let path = log.file.clone();
+                // Opened before the first commit, to hear of every write-back error after it.
+                let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
                 let (committed, to_sync) = mpsc::unbounded_channel();
+                let failure = Arc::clone(&log.failure);
                 let sync = WalSync {
-                    wal,
+                    log,
+                    file,
                     head: self.head.clone(),
                 };
                 tokio::spawn(sync.run(to_sync));
-                Answering::AfterSync(committed)
+                Answering::AfterSync { committed, failure }
             }
             None => Answering::AtOnce,
         };
@@ -211,6 +281,14 @@ impl<B: WriteBackend> GroupCommitter<B> {
     }
 
     async fn commit_batch(&mut self, batch: &mut Vec<PendingAppend>, answering: &Answering) {
+        if let Answering::AfterSync { failure, .. } = answering
+            && let Some(failure) = failure.get()
+        {
+            for pending in batch.drain(..) {
+                let _ = pending.reply.send(Err(unsynced(failure)));
+            }
+            return;
+        }
         let appends: Vec<&PreparedAppend> = batch.iter().map(|p| &p.append).collect();
         let answers: Vec<Result<AppendOutcome, AppendError>> = match self.try_commit(&appends).await
         {
@@ -254,8 +332,8 @@ impl<B: WriteBackend> GroupCommitter<B> {
             }
             // Every answer waits for the sync, refusals and replays too: a replay names a
             // commit that may not be on disk yet either.
-            Answering::AfterSync(sync) => {
-                if sync.send(Committed { replies, head }).is_err() {
+            Answering::AfterSync { committed, .. } => {
+                if committed.send(Committed { replies, head }).is_err() {
                     tracing::error!("the write-ahead log's sync has stopped");
                 }
             }

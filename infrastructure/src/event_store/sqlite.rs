@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -29,7 +30,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::chain::Hash;
-use super::committer::{ROWS_PER_STATEMENT, WriteBackend};
+use super::committer::{LogToSync, ROWS_PER_STATEMENT, WriteBackend};
 use super::model::{ExpectedVersion, Position, StoreError, StreamId};
 use super::plan::{ClaimChange, Plan, PreparedAppend, StoredState};
 use super::row::{
@@ -324,15 +325,20 @@ impl WriteBackend for SqliteWriter {
         Ok(())
     }
 
-    fn synced_after_commit(&self) -> Option<PathBuf> {
+    fn synced_after_commit(&self) -> Option<LogToSync> {
         let database = self.database.connect_options().get_filename();
         if database.as_os_str().is_empty() || database.as_os_str() == ":memory:" {
             // No file, no log to sync: nothing survives the process anyway.
             return None;
         }
-        let mut wal = database.as_os_str().to_owned();
+        // SQLite names the log after the database file its links lead to.
+        let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
+        let mut wal = database.into_os_string();
         wal.push("-wal");
-        Some(PathBuf::from(wal))
+        Some(LogToSync {
+            file: PathBuf::from(wal),
+            failure: Arc::clone(self.database.log_sync_failure()),
+        })
     }
 
     async fn find_stored_event_id(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, sqlx::Error> {

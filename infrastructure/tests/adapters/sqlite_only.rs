@@ -1,8 +1,12 @@
 //! What only SQLite needs shown: its committer remembers the log instead of reading it
 //! before every batch, so a second writer on the same file (an admin command run beside the
-//! server) must never make it lose, double or misnumber an event.
+//! server) must never make it lose, double or misnumber an event. And its log is synced
+//! after each commit rather than inside it (ADR 0028): what could not be synced is never
+//! answered as written.
 
-use infrastructure::event_store::{AppendError, EventStore, ExpectedVersion, Position};
+use infrastructure::event_store::{
+    AppendError, EventStore, ExpectedVersion, GroupCommitSettings, Position, SqlEventStore,
+};
 use infrastructure::testing::TestDatabase;
 
 use crate::support::{numbered, open, positions, read_everything, request, stream};
@@ -58,4 +62,82 @@ async fn a_second_writer_on_the_same_file_never_misleads_the_first() {
         .map(|e| e.version)
         .collect();
     assert_eq!(versions, vec![1, 2, 3]);
+}
+
+/// The log file beside the test database.
+fn wal_of(database: &TestDatabase) -> std::path::PathBuf {
+    let file = database
+        .url()
+        .strip_prefix("sqlite://")
+        .expect("a SQLite test database");
+    std::path::PathBuf::from(format!("{file}-wal"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_log_could_not_be_synced_nothing_is_answered_as_written() {
+    let test_database = TestDatabase::sqlite();
+    let database = test_database.connect().await;
+    let store = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+        .await
+        .expect("the store opens");
+    let first = store
+        .append(request("wallet-a", ExpectedVersion::NoStream, numbered(1)))
+        .await
+        .expect("an append while the log can be synced");
+    database.check_ready().await.expect("ready");
+
+    // The log's file disappears under the store: SQLite goes on writing to the file it
+    // holds open, but it can no longer be synced where the database will look for it.
+    std::fs::remove_file(wal_of(&test_database)).expect("the log removed");
+    let unsynced = store
+        .append(request("wallet-a", ExpectedVersion::Exact(1), numbered(1)))
+        .await;
+    assert!(
+        matches!(&unsynced, Err(AppendError::Store(e)) if e.to_string().contains("synced")),
+        "{unsynced:?}"
+    );
+    let later = store
+        .append(request("wallet-b", ExpectedVersion::NoStream, numbered(1)))
+        .await;
+    assert!(
+        matches!(&later, Err(AppendError::Store(e)) if e.to_string().contains("restarts")),
+        "nothing more is written once a sync failed: {later:?}"
+    );
+    assert_eq!(
+        *store.watch_head().borrow(),
+        first.last_position,
+        "no one hears of what was not synced"
+    );
+    assert_eq!(
+        store.acknowledged_head().await.expect("acknowledged"),
+        first.last_position
+    );
+    let not_ready = database.check_ready().await;
+    assert!(
+        matches!(&not_ready, Err(e) if e.to_string().contains("restart")),
+        "{not_ready:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_database_copies_the_log_back_and_removes_it() {
+    let test_database = TestDatabase::sqlite();
+    let database = test_database.connect().await;
+    let store = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+        .await
+        .expect("the store opens");
+    store
+        .append(request("wallet-a", ExpectedVersion::NoStream, numbered(3)))
+        .await
+        .expect("appended");
+    assert!(wal_of(&test_database).exists(), "the log while open");
+    database.close().await;
+    assert!(
+        !wal_of(&test_database).exists(),
+        "a clean close leaves no log behind"
+    );
+    drop(store);
+
+    let reopened = open(&test_database).await;
+    assert_eq!(read_everything(&reopened).await.len(), 3);
 }
