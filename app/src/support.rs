@@ -23,7 +23,7 @@ use domain::wallet::{Category, LimitKey, Period, Wallet, WalletEvent};
 use infrastructure::event_codec::decode;
 use infrastructure::event_store::{AppendOutcome, OutboxMessage, Position, RecordedEvent};
 use projections::Batch;
-use projections::runner::GATHER;
+use projections::runner::keep_up;
 use projections::sql::{Value, WriteTx, fetch_all};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -264,47 +264,15 @@ impl SupportProcess {
         Ok(handled)
     }
 
-    /// Handles events as they come until `stop` turns true; a failure is logged and the
-    /// event tried again a second later. While events keep coming, a step starts at most
-    /// every [`GATHER`] after the one before, so that its checkpoint (a transaction) is
-    /// written once for many events, as the projections do.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut head = self.state.events.watch_head();
-        let mut previous: Option<tokio::time::Instant> = None;
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            if let Some(started) = previous {
-                tokio::select! {
-                    () = tokio::time::sleep_until(started + GATHER) => {}
-                    _ = stop.changed() => continue,
-                }
-            }
-            let started = tokio::time::Instant::now();
-            match self.process_batch().await {
-                Ok(Batch::Processed(n)) if n >= BATCH as usize => previous = None,
-                Ok(Batch::Processed(_)) => previous = Some(started),
-                Ok(Batch::CaughtUp) => {
-                    previous = None;
-                    tokio::select! {
-                        changed = head.changed() => if changed.is_err() { return },
-                        _ = stop.changed() => {}
-                    }
-                }
-                Err(error) => {
-                    previous = None;
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "the support process failed; retrying"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-            }
-        }
+    /// Handles events as they come until `stop` turns true, in steps gathered as the
+    /// projections' are (see [`keep_up`]), so that its checkpoint (a transaction) is written
+    /// once for many events.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let head = self.state.events.watch_head();
+        keep_up(head, stop, BATCH as usize, "the support process", || {
+            self.process_batch()
+        })
+        .await;
     }
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 //!   tried again.
 //! - Several runners (one per instance) may run at once: each batch re-reads and locks the
 //!   checkpoint inside its transaction and leaves alone a projection someone else moved.
-//! - [`ProjectionRunner::process_batch`] is one step, for tests; [`ProjectionRunner::run`]
+//! - [`ProjectionRunner::process_batch`] is one step, for tests; [`keep_up`]
 //!   repeats it and sleeps on the store's head watch when caught up (no polling).
 
 use std::collections::BTreeMap;
@@ -110,7 +110,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(20);
 const FOLLOW_POLL_MAX: Duration = Duration::from_secs(1);
 
 /// While writes keep coming, the shortest time from one batch's start to the next's (see
-/// [`ProjectionRunner::run`]): reads wait at most about this long more for a write under
+/// [`keep_up`]): reads wait at most about this long more for a write under
 /// load.
 pub const GATHER: Duration = Duration::from_millis(25);
 
@@ -454,52 +454,17 @@ impl ProjectionRunner {
         Ok(events)
     }
 
-    /// Keeps the projections up to date until `stop` turns true: applies what is new, then
-    /// sleeps until the store's head moves. A failure is logged and retried after a pause.
-    ///
-    /// While writes keep coming, a batch starts at most every [`GATHER`] after the one
-    /// before: the log is then applied in batches of many events, each one transaction
-    /// (on SQLite, the file's one write lock, taken from the writers of events), instead
-    /// of a transaction for every few events. A write after a quiet moment is applied at
-    /// once.
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
-        let mut head = self.store.watch_head();
-        let mut previous: Option<tokio::time::Instant> = None;
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            if let Some(started) = previous {
-                tokio::select! {
-                    () = tokio::time::sleep_until(started + GATHER) => {}
-                    _ = stop.changed() => continue,
-                }
-            }
-            let started = tokio::time::Instant::now();
-            match self.process_batch().await {
-                // A full batch: more is waiting already.
-                Ok(Batch::Processed(n)) if n >= self.batch_size as usize => previous = None,
-                Ok(Batch::Processed(_)) => previous = Some(started),
-                Ok(Batch::CaughtUp) => {
-                    previous = None;
-                    tokio::select! {
-                        changed = head.changed() => if changed.is_err() { return },
-                        _ = stop.changed() => {}
-                    }
-                }
-                Err(error) => {
-                    previous = None;
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "the projection runner failed; retrying"
-                    );
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-            }
-        }
+    /// Keeps the projections up to date until `stop` turns true (see [`keep_up`]).
+    pub async fn run(&self, stop: watch::Receiver<bool>) {
+        let full = self.batch_size as usize;
+        keep_up(
+            self.store.watch_head(),
+            stop,
+            full,
+            "the projection runner",
+            || self.process_batch(),
+        )
+        .await;
     }
 
     /// Re-reads the standings another instance's runner stored and publishes them, so that
@@ -606,4 +571,56 @@ pub async fn statuses(database: &Database) -> anyhow::Result<Vec<ProjectionStatu
             },
         )
         .collect())
+}
+
+/// Runs `step` until `stop` turns true: steps while there is something to do, then sleeps
+/// until `head` moves. A failure is logged and the step tried again a second later.
+///
+/// While writes keep coming, a step starts at most every [`GATHER`] after the one before
+/// (unless the one before was `full`: more is waiting already), so that the log is handled
+/// in steps of many events, each one transaction (on SQLite, the file's one write lock,
+/// taken from the writers of events), instead of a transaction for every few events. A
+/// write after a quiet moment is handled at once.
+pub async fn keep_up<F, Fut>(
+    mut head: watch::Receiver<Position>,
+    mut stop: watch::Receiver<bool>,
+    full: usize,
+    worker: &str,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Batch>>,
+{
+    let mut previous: Option<tokio::time::Instant> = None;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Some(started) = previous {
+            tokio::select! {
+                () = tokio::time::sleep_until(started + GATHER) => {}
+                _ = stop.changed() => continue,
+            }
+        }
+        let started = tokio::time::Instant::now();
+        match step().await {
+            Ok(Batch::Processed(n)) if n >= full => previous = None,
+            Ok(Batch::Processed(_)) => previous = Some(started),
+            Ok(Batch::CaughtUp) => {
+                previous = None;
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(error) => {
+                previous = None;
+                tracing::error!(error = format!("{error:#}"), "{worker} failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
 }
