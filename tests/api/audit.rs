@@ -61,8 +61,17 @@ async fn top_up(app: &TestApp, token: &str, amount: &str) {
 }
 
 async fn spend(app: &TestApp, token: &str, amount: &str, on: &str) -> String {
-    let body =
-        json!({ "amount": amount, "category": "Food", "description": "market", "spent_on": on });
+    spend_on(app, token, amount, on, ("Food", "market")).await
+}
+
+async fn spend_on(
+    app: &TestApp,
+    token: &str,
+    amount: &str,
+    on: &str,
+    (category, description): (&str, &str),
+) -> String {
+    let body = json!({ "amount": amount, "category": category, "description": description, "spent_on": on });
     send(app, token, Method::POST, "/api/v1/expenses", body).await["expense_id"]
         .as_str()
         .expect("an expense id")
@@ -101,8 +110,9 @@ fn state_path(customer: &str, at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Expected {
     balance: String,
-    expenses: usize,
-    voided: usize,
+    /// Each expense as `category/description`, then `voided: reason` once taken back, in
+    /// the order of their days.
+    expenses: Vec<String>,
     limits: usize,
     saved: Option<String>,
     tickets: usize,
@@ -113,8 +123,17 @@ fn seen(state: &Value) -> Expected {
     let expenses = wallet["expenses"].as_array().expect("expenses");
     Expected {
         balance: wallet["balance"].as_str().expect("balance").to_owned(),
-        expenses: expenses.len(),
-        voided: expenses.iter().filter(|e| e["voided"] == true).count(),
+        expenses: expenses
+            .iter()
+            .map(|e| {
+                let shown = format!("{}/{}", e["category"], e["description"]).replace('"', "");
+                match (&e["voided"], e["void_reason"].as_str()) {
+                    (Value::Bool(true), Some(reason)) => format!("{shown} voided: {reason}"),
+                    (Value::Bool(false), None) => shown,
+                    odd => panic!("voided and its reason disagree: {odd:?}"),
+                }
+            })
+            .collect(),
         limits: wallet["limits"].as_array().expect("limits").len(),
         saved: wallet["savings"][0]["saved"].as_str().map(str::to_owned),
         tickets: state["tickets"].as_array().expect("tickets").len(),
@@ -155,13 +174,15 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
 
     let first = spend(&app, &asha, "300", "2026-11-02").await;
     expected.balance = "700.00".into();
-    expected.expenses = 1;
+    expected.expenses = vec!["Food/market".into()];
     steps.push((between_steps().await, expected.clone()));
 
-    spend(&app, &asha, "250", "2026-11-03").await;
+    // The same category spelled another way counts against the same limit, and is shown as
+    // typed.
+    spend_on(&app, &asha, "250", "2026-11-03", ("FOOD", "bakery")).await;
     tickets(&app, &asha, 1).await;
     expected.balance = "450.00".into();
-    expected.expenses = 2;
+    expected.expenses.push("FOOD/bakery".into());
     expected.tickets = 1;
     steps.push((between_steps().await, expected.clone()));
 
@@ -175,7 +196,7 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
     )
     .await;
     expected.balance = "750.00".into();
-    expected.voided = 1;
+    expected.expenses[0] = "Food/market voided: returned".into();
     steps.push((between_steps().await, expected.clone()));
 
     let goal = send(

@@ -1,11 +1,13 @@
 //! A customer's state as of any instant: their wallet and tickets rebuilt from their own
 //! events up to that instant, with the same domain code (`evolve`) the commands use.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Aggregate;
 use domain::ticket::{Status, Ticket};
 use domain::user::User;
-use domain::wallet::{Period, Wallet};
+use domain::wallet::{Period, Wallet, WalletEvent};
 use infrastructure::event_codec::decode_payload;
 use infrastructure::event_store::{RecordedEvent, StreamId};
 use rust_decimal::Decimal;
@@ -118,11 +120,13 @@ pub struct TicketAt {
 }
 
 /// Folds a stream's events recorded at or before `as_of` (the prefix of its history up to
-/// then) into the aggregate's state; answers the state, the newest position and the count.
+/// then) into the aggregate's state, showing each to `observe` too (for what the state
+/// does not keep); answers the state, the newest position and the count.
 async fn replay<A>(
     state: &AppState,
     stream: &StreamId,
     as_of: DateTime<Utc>,
+    mut observe: impl FnMut(&A::Event),
 ) -> anyhow::Result<(A, u64, u64)>
 where
     A: Aggregate,
@@ -136,7 +140,9 @@ where
         .take_while(|e| e.metadata.recorded_at <= as_of)
     {
         let payload = state.vault.unseal(&event.payload).await?;
-        aggregate = aggregate.evolve(&decode_payload::<A::Event>(event, &payload)?);
+        let event_data = decode_payload::<A::Event>(event, &payload)?;
+        observe(&event_data);
+        aggregate = aggregate.evolve(&event_data);
         position = event.position.0;
         count += 1;
     }
@@ -152,19 +158,32 @@ pub async fn customer_state(
     customer: Uuid,
     as_of: DateTime<Utc>,
 ) -> anyhow::Result<Option<CustomerState>> {
-    let (user, mut position, mut events) =
-        replay::<User>(state, &CommandService::stream_of::<User>(customer), as_of).await?;
+    let (user, mut position, mut events) = replay::<User>(
+        state,
+        &CommandService::stream_of::<User>(customer),
+        as_of,
+        |_| {},
+    )
+    .await?;
     if matches!(user, User::Unregistered) {
         return Ok(None);
     }
-    let (wallet, at, count) =
-        replay::<Wallet>(state, &CommandService::stream_of::<Wallet>(customer), as_of).await?;
+    // The wallet's state keeps only what its rules need of each expense; the details shown
+    // here come from the events themselves.
+    let mut expenses = BTreeMap::new();
+    let (wallet, at, count) = replay::<Wallet>(
+        state,
+        &CommandService::stream_of::<Wallet>(customer),
+        as_of,
+        |event| expense_details(&mut expenses, event),
+    )
+    .await?;
     position = position.max(at);
     events += count;
     let mut tickets = Vec::new();
     for stream in super::ticket_streams(&state.database, customer).await? {
         let stream = StreamId::parse(stream)?;
-        let (ticket, at, count) = replay::<Ticket>(state, &stream, as_of).await?;
+        let (ticket, at, count) = replay::<Ticket>(state, &stream, as_of, |_| {}).await?;
         if let (Ticket::Open(open), Some(ticket_id)) =
             (ticket, CommandService::id_in::<Ticket>(&stream))
         {
@@ -182,29 +201,50 @@ pub async fn customer_state(
         as_of,
         position,
         events,
-        wallet: wallet_at(&wallet),
+        wallet: wallet_at(&wallet, expenses.into_values().collect()),
         tickets,
     }))
 }
 
-fn wallet_at(wallet: &Wallet) -> Option<WalletAt> {
+/// Keeps each expense as its events describe it, the way `evolve` does: a void counts once.
+fn expense_details(expenses: &mut BTreeMap<Uuid, ExpenseAt>, event: &WalletEvent) {
+    match event {
+        WalletEvent::ExpenseRecorded {
+            expense_id,
+            amount,
+            category,
+            description,
+            spent_on,
+            receipt_id,
+        } => {
+            expenses.insert(
+                *expense_id,
+                ExpenseAt {
+                    expense_id: *expense_id,
+                    amount: *amount,
+                    category: category.as_str().to_owned(),
+                    description: description.as_str().to_owned(),
+                    spent_on: *spent_on,
+                    voided: false,
+                    void_reason: None,
+                    receipt_id: *receipt_id,
+                },
+            );
+        }
+        WalletEvent::ExpenseVoided { expense_id, reason } => {
+            if let Some(expense) = expenses.get_mut(expense_id).filter(|e| !e.voided) {
+                expense.voided = true;
+                expense.void_reason = Some(reason.as_str().to_owned());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn wallet_at(wallet: &Wallet, mut expenses: Vec<ExpenseAt>) -> Option<WalletAt> {
     let Wallet::Open(open) = wallet else {
         return None;
     };
-    let mut expenses: Vec<ExpenseAt> = open
-        .expenses
-        .iter()
-        .map(|(id, e)| ExpenseAt {
-            expense_id: *id,
-            amount: e.amount,
-            category: e.category.as_str().to_owned(),
-            description: e.description.as_str().to_owned(),
-            spent_on: e.spent_on,
-            voided: e.voided,
-            void_reason: e.void_reason.as_ref().map(|r| r.as_str().to_owned()),
-            receipt_id: e.receipt_id,
-        })
-        .collect();
     expenses.sort_by_key(|e| (e.spent_on, e.expense_id));
     let mut savings: Vec<GoalAt> = open
         .goals

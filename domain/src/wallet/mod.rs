@@ -330,23 +330,19 @@ pub enum Wallet {
     Open(Box<OpenWallet>),
 }
 
-/// An expense as the rules need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An expense as the rules need it: what it counts against limits and the balance, nothing
+/// more. Its description, receipt and void reason are in the log and the read models; a
+/// wallet holds every expense it ever recorded, so each byte here is paid per expense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpenseState {
     /// How much.
     pub amount: Decimal,
-    /// On what.
-    pub category: Category,
-    /// Details.
-    pub description: Description,
     /// When.
     pub spent_on: NaiveDate,
-    /// A stored receipt.
-    pub receipt_id: Option<Uuid>,
-    /// Why it was taken back, once it was.
-    pub void_reason: Option<Description>,
     /// Taken back.
     pub voided: bool,
+    /// Which of the wallet's categories; [`OpenWallet::category_of`] names it.
+    category: u32,
 }
 
 /// A savings goal as the rules need it.
@@ -382,6 +378,9 @@ pub struct OpenWallet {
     pub balance: Decimal,
     /// Every expense by id.
     pub expenses: HashMap<Uuid, ExpenseState>,
+    /// Each category the wallet has seen, once, as first spelled; expenses point into it.
+    categories: Vec<Category>,
+    category_numbers: HashMap<Category, u32>,
     /// Limits in the order they were first set.
     pub limits: Vec<(LimitKey, Decimal)>,
     /// Savings goals by id.
@@ -393,6 +392,24 @@ pub struct OpenWallet {
 }
 
 impl OpenWallet {
+    /// The category `expense` was recorded under (as first spelled in this wallet:
+    /// categories compare without regard to case).
+    #[must_use]
+    pub fn category_of(&self, expense: &ExpenseState) -> &Category {
+        &self.categories[expense.category as usize]
+    }
+
+    fn category_number(&mut self, category: &Category) -> u32 {
+        if let Some(number) = self.category_numbers.get(category) {
+            return *number;
+        }
+        let number = u32::try_from(self.categories.len())
+            .expect("a wallet holds fewer than 2^32 categories: each takes an event");
+        self.categories.push(category.clone());
+        self.category_numbers.insert(category.clone(), number);
+        number
+    }
+
     /// Live spending in the period starting `start` that `key` covers.
     #[must_use]
     pub fn spent(&self, key: &LimitKey, start: NaiveDate) -> Decimal {
@@ -407,7 +424,9 @@ impl OpenWallet {
         self.expenses
             .values()
             .filter(|e| {
-                !e.voided && key.covers(&e.category) && key.period.start_of(e.spent_on) == start
+                !e.voided
+                    && key.covers(self.category_of(e))
+                    && key.period.start_of(e.spent_on) == start
             })
             .map(|e| e.amount)
             .sum()
@@ -615,6 +634,8 @@ impl Aggregate for Wallet {
                     currency: *currency,
                     balance: Decimal::ZERO,
                     expenses: HashMap::new(),
+                    categories: Vec::new(),
+                    category_numbers: HashMap::new(),
                     limits: Vec::new(),
                     goals: HashMap::new(),
                     alerts: HashSet::new(),
@@ -632,33 +653,29 @@ impl Aggregate for Wallet {
                 expense_id,
                 amount,
                 category,
-                description,
                 spent_on,
-                receipt_id,
+                ..
             } => {
                 wallet.balance -= *amount;
                 wallet.add_to_periods(category, *spent_on, *amount);
+                let category = wallet.category_number(category);
                 wallet.expenses.insert(
                     *expense_id,
                     ExpenseState {
                         amount: *amount,
-                        category: category.clone(),
-                        description: description.clone(),
                         spent_on: *spent_on,
-                        receipt_id: *receipt_id,
-                        void_reason: None,
                         voided: false,
+                        category,
                     },
                 );
             }
-            WalletEvent::ExpenseVoided { expense_id, reason } => {
+            WalletEvent::ExpenseVoided { expense_id, .. } => {
                 if let Some(expense) = wallet.expenses.get_mut(expense_id).filter(|e| !e.voided) {
                     expense.voided = true;
-                    expense.void_reason = Some(reason.clone());
+                    let expense = *expense;
                     wallet.balance += expense.amount;
-                    let (category, spent_on, amount) =
-                        (expense.category.clone(), expense.spent_on, expense.amount);
-                    wallet.add_to_periods(&category, spent_on, -amount);
+                    let category = wallet.categories[expense.category as usize].clone();
+                    wallet.add_to_periods(&category, expense.spent_on, -expense.amount);
                 }
             }
             WalletEvent::LimitSet { key, amount } => {
@@ -667,7 +684,7 @@ impl Aggregate for Wallet {
                     None => {
                         // A new limit counts the spending recorded before it, once.
                         for expense in wallet.expenses.values().filter(|e| !e.voided) {
-                            if key.covers(&expense.category) {
+                            if key.covers(&wallet.categories[expense.category as usize]) {
                                 let spending = &mut wallet.period_spending;
                                 add_spending(spending, key, expense.spent_on, expense.amount);
                             }

@@ -275,6 +275,53 @@ fn limits_apply_to_their_category_or_to_all_spending() {
 }
 
 #[test]
+fn a_category_counts_however_it_is_spelled_including_for_limits_set_later_and_voids() {
+    let spent_as = |n: u128, amount: &str, spelled: &str| WalletEvent::ExpenseRecorded {
+        expense_id: id(n),
+        amount: dec(amount),
+        category: Category::parse(spelled).expect("valid"),
+        description: Description::parse("").expect("valid"),
+        spent_on: day(3),
+        receipt_id: None,
+    };
+    let voided = |n: u128| WalletEvent::ExpenseVoided {
+        expense_id: id(n),
+        reason: Description::parse("returned").expect("valid"),
+    };
+    let wallet = state(&[
+        opened(),
+        spent_as(1, "30", "Food"),
+        spent_as(2, "20", "rent"),
+        // Set after the first two: it counts what was spent before, once.
+        limit_set(monthly_food(), "100"),
+        spent_as(3, "40", "FOOD"),
+        spent_as(4, "5", "food"),
+        voided(4),
+        voided(2),
+    ]);
+    assert_eq!(wallet.spent(&monthly_food(), day(1)), dec("70"));
+    assert_eq!(wallet.balance, dec("-70"));
+    assert_eq!(wallet.category_of(&wallet.expenses[&id(3)]).as_str(), "Food");
+    assert_eq!(wallet.category_of(&wallet.expenses[&id(2)]).as_str(), "rent");
+    let then = Wallet::Open(Box::new(wallet)).decide(&spend(5, "30", 9));
+    assert!(
+        matches!(then.as_deref(), Ok([_, WalletEvent::LimitExceeded { spent, .. }]) if *spent == dec("100")),
+        "{then:?}"
+    );
+}
+
+#[test]
+fn an_expense_costs_the_wallet_a_few_dozen_bytes() {
+    // A wallet keeps every expense it recorded while it is cached; the details (description,
+    // receipt, void reason) live in the log and the read models.
+    assert!(
+        std::mem::size_of::<(Uuid, ExpenseState)>() <= 48,
+        "{}",
+        std::mem::size_of::<(Uuid, ExpenseState)>()
+    );
+}
+
+#[test]
 fn removing_an_unknown_limit_is_refused() {
     given::<Wallet>([opened()])
         .when(WalletCommand::RemoveLimit {
@@ -462,7 +509,7 @@ proptest! {
                 let counted: Decimal = open
                     .expenses
                     .values()
-                    .filter(|e| !e.voided && key.covers(&e.category) && key.period.start_of(e.spent_on) == start)
+                    .filter(|e| !e.voided && key.covers(open.category_of(e)) && key.period.start_of(e.spent_on) == start)
                     .map(|e| e.amount)
                     .sum();
                 prop_assert_eq!(open.spent(key, start), counted, "{:?} {}", key, start);
