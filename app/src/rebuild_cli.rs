@@ -32,11 +32,17 @@ pub async fn rebuild_all(state: &AppState, names: &[String]) -> anyhow::Result<(
     bar.finish_and_clear();
     for report in reports? {
         let differences = report.differences();
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|(phase, took)| format!("{phase} {:.1} s", took.as_secs_f64()))
+            .collect();
         println!(
-            "rebuilt {}: {} events in {:.1} s, {:.0} events/s; {}",
+            "rebuilt {}: {} events in {:.1} s ({}), {:.0} events/s; {}",
             report.name,
             report.events,
             report.elapsed.as_secs_f64(),
+            phases.join(", "),
             report.events_per_second(),
             if differences.is_empty() {
                 "identical to the live tables it replaced".to_owned()

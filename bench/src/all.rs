@@ -56,6 +56,9 @@ pub struct Options {
     /// Leave out the demo history's part (restart, memory, verify and rebuild).
     #[arg(long)]
     skip_history: bool,
+    /// Measure only the demo history's part (to iterate on memory, restart or rebuild).
+    #[arg(long, conflicts_with = "skip_history")]
+    only_history: bool,
 }
 
 /// How a figure is written.
@@ -556,8 +559,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     let client = Client::builder().timeout(Duration::from_secs(60)).build()?;
     let mut report = Report::default();
-    sqlite(&options, &client, &mut report).await?;
-    postgres(&options, &client, &mut report).await?;
+    if !options.only_history {
+        sqlite(&options, &client, &mut report).await?;
+        postgres(&options, &client, &mut report).await?;
+    }
     if !options.skip_history {
         history(&options, &client, &mut report).await?;
     }
