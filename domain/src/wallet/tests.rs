@@ -301,8 +301,14 @@ fn a_category_counts_however_it_is_spelled_including_for_limits_set_later_and_vo
     ]);
     assert_eq!(wallet.spent(&monthly_food(), day(1)), dec("70"));
     assert_eq!(wallet.balance, dec("-70"));
-    assert_eq!(wallet.category_of(&wallet.expenses[&id(3)]).as_str(), "Food");
-    assert_eq!(wallet.category_of(&wallet.expenses[&id(2)]).as_str(), "rent");
+    assert_eq!(
+        wallet.category_of(&wallet.expenses[&id(3)]).as_str(),
+        "Food"
+    );
+    assert_eq!(
+        wallet.category_of(&wallet.expenses[&id(2)]).as_str(),
+        "rent"
+    );
     let then = Wallet::Open(Box::new(wallet)).decide(&spend(5, "30", 9));
     assert!(
         matches!(then.as_deref(), Ok([_, WalletEvent::LimitExceeded { spent, .. }]) if *spent == dec("100")),

@@ -2,8 +2,10 @@
 //! before every batch, so a second writer on the same file (an admin command run beside the
 //! server) must never make it lose, double or misnumber an event. And its log is synced
 //! after each commit rather than inside it (ADR 0028): what could not be synced is never
-//! answered as written.
+//! answered as written. And its log is copied back beside the writers, yet still starts
+//! again from its beginning under a steady load instead of growing without end.
 
+use infrastructure::database::{Database, LogCopied};
 use infrastructure::event_store::{
     AppendError, EventStore, ExpectedVersion, GroupCommitSettings, Position, SqlEventStore,
 };
@@ -140,4 +142,68 @@ async fn closing_the_database_copies_the_log_back_and_removes_it() {
 
     let reopened = open(&test_database).await;
     assert_eq!(read_everything(&reopened).await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_again_while_writes_and_reads_never_pause() {
+    let test_database = TestDatabase::sqlite();
+    let Database::Sqlite(sqlite) = test_database.connect().await else {
+        unreachable!("a SQLite test database")
+    };
+    sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        .execute(sqlite.writer())
+        .await
+        .expect("a table to fill");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A page (4 KiB) or more of log per commit, one commit after the other, as under load.
+    let writes = tokio::spawn({
+        let (writer, stop) = (sqlite.writer().clone(), stop.clone());
+        async move {
+            let mut rows = 0_u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && rows < 40_000 {
+                sqlx::query("INSERT INTO scratch (body) VALUES (randomblob(4000))")
+                    .execute(&writer)
+                    .await
+                    .expect("a write");
+                rows += 1;
+            }
+            rows
+        }
+    });
+    let reads = tokio::spawn({
+        let (pool, stop) = (sqlite.pool().clone(), stop.clone());
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("a read");
+            }
+        }
+    });
+
+    // Until a pass that restarted the log is followed by one that finds it shorter: the
+    // next write did start it again from its beginning.
+    let started_again = |passes: &[LogCopied]| {
+        passes.iter().enumerate().any(|(i, restarting)| {
+            restarting.restarted
+                && passes[i + 1..]
+                    .iter()
+                    .any(|later| later.pages_in_log < restarting.pages_in_log)
+        })
+    };
+    let mut passes = Vec::new();
+    while !writes.is_finished() && !started_again(&passes) {
+        passes.push(sqlite.copy_log_back().await.expect("a checkpoint pass"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writes.await.expect("the writer");
+    reads.await.expect("the reader");
+
+    let largest = passes.iter().map(|p| p.pages_in_log).max().unwrap_or(0);
+    assert!(
+        started_again(&passes),
+        "{written} writes, {} passes: the log reached {largest} pages and never started again",
+        passes.len()
+    );
 }
