@@ -128,9 +128,14 @@ pub struct LogCopied {
 ///
 /// Its first pass runs as soon as it starts: a log left by a process that stopped without
 /// closing the database is copied back before it grows further.
+///
+/// It stops between passes, never inside one: a pass cut short while its connection
+/// opened left that connection to its own thread, to open and close after the database
+/// counted as closed.
 #[derive(Debug)]
 struct Checkpointer {
-    task: tokio::task::JoinHandle<()>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stop: tokio::sync::watch::Sender<bool>,
     pool: SqlitePool,
 }
 
@@ -140,27 +145,51 @@ impl Checkpointer {
             .max_connections(1)
             .test_before_acquire(false)
             .connect_lazy_with(options.clone().busy_timeout(RESTART_WAITS_FOR_READERS));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let connection = pool.clone();
         let task = tokio::spawn(async move {
             loop {
                 if let Err(error) = copy_back(&connection, &writer).await {
                     tracing::warn!(%error, "cannot copy the write-ahead log into the database");
                 }
-                tokio::time::sleep(CHECKPOINT_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
             }
         });
-        Self { task, pool }
+        Self {
+            task: std::sync::Mutex::new(Some(task)),
+            stop,
+            pool,
+        }
     }
 
+    /// Lets the pass under way finish, then closes the checkpointer's connection.
     async fn stop(&self) {
-        self.task.abort();
-        self.pool.close().await;
+        self.stop.send_replace(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            // An error is a pass that panicked: nothing is left running either way.
+            let _ = task.await;
+        }
+        close_every_connection(&self.pool).await;
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.task.abort();
+        let task = self
+            .task
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(task) = task.take() {
+            task.abort();
+        }
     }
 }
 
@@ -382,8 +411,8 @@ impl Database {
             // into the database file and removes it, as SQLite does on a clean close.
             Self::Sqlite(sqlite) => {
                 sqlite.checkpoints.stop().await;
-                sqlite.writer.close().await;
-                sqlite.pool.close().await;
+                close_every_connection(&sqlite.writer).await;
+                close_every_connection(&sqlite.pool).await;
             }
             Self::Postgres(pool) => pool.close().await,
         }
@@ -396,6 +425,18 @@ impl Database {
             Self::Sqlite(_) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// `Pool::close`, until the pool holds no connection: sqlx's close can return while a
+/// connection given back during it (a dropped `PoolConnection` is given back by a task of
+/// its own) waits idle in the closed pool, open until the pool is dropped. That connection
+/// kept a clean close from removing the write-ahead log.
+async fn close_every_connection(pool: &SqlitePool) {
+    pool.close().await;
+    while pool.size() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        pool.close().await;
     }
 }
 

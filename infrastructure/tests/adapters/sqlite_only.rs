@@ -144,6 +144,24 @@ async fn closing_the_database_copies_the_log_back_and_removes_it() {
     assert_eq!(read_everything(&reopened).await.len(), 3);
 }
 
+/// Opening runs the migrations, whose connection is given back to its pool by a task of its
+/// own: sqlx's `Pool::close` could return while that connection sat idle in the closed
+/// pool, still open, so that the log stayed. And the checkpointer's first pass, cut short
+/// while its connection opened, left that connection to be opened and closed later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_at_once_after_opening_still_removes_the_log() {
+    for attempt in 0..20 {
+        let test_database = TestDatabase::sqlite();
+        let database = test_database.connect().await;
+        assert!(wal_of(&test_database).exists(), "the log while open");
+        database.close().await;
+        assert!(
+            !wal_of(&test_database).exists(),
+            "attempt {attempt}: a clean close leaves no log behind"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_starts_again_while_writes_and_reads_never_pause() {
     let test_database = TestDatabase::sqlite();
