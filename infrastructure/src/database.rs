@@ -91,13 +91,25 @@ pub struct SqliteDatabase {
 /// How often the write-ahead log is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// How long the log may grow, in pages (16 MiB of 4 KiB pages), before the checkpointer
-/// takes the writers' turn to make it start again from its beginning.
-const RESTART_AT_PAGES: i64 = 4096;
+/// How long the log may grow, in pages (64 MiB of 4 KiB pages), before the checkpointer
+/// takes the writers' turn to make it start again from its beginning. The writers' wait
+/// does not grow with it (two passive copies before the turn leave only the last commits
+/// to copy under it), so the larger the log, the fewer the waits: at 16 MiB there were
+/// four times as many, as long (ADR 0029).
+const RESTART_AT_PAGES: i64 = 16384;
 
 /// How long, holding the writers' turn, the checkpointer waits for readers still reading
 /// the log before it gives up until its next pass.
 const RESTART_WAITS_FOR_READERS: Duration = Duration::from_millis(50);
+
+/// How often, holding the writers' turn, the checkpointer looks again whether the readers
+/// still in the log have left. SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between
+/// looks, so a reader that left after 4 ms kept every writer waiting 8.
+const READERS_LOOKED_AT_EVERY: Duration = Duration::from_millis(1);
+
+/// How many times [`SqliteDatabase::wipe_log`] takes the writers' turn before it gives up:
+/// about two seconds of readers that never all left the log.
+const WIPE_ATTEMPTS: u32 = 20;
 
 /// What one pass of the checkpointer found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +135,8 @@ pub struct LogCopied {
 /// 973 MB in three minutes of benchmark, every reader searching a longer index of it).
 /// So once it holds more than [`RESTART_AT_PAGES`], the pass takes the writers' turn, so
 /// that nothing is appended meanwhile, and finishes the copy in `RESTART` mode, which
-/// also waits (briefly) for readers to leave the log. The passive copy before it has
-/// already done most of the work: the writers wait for the last few pages and a sync.
+/// also waits (briefly) for readers to leave the log. The passive copies before it have
+/// already done the work: the writers wait for the last few pages and a sync.
 ///
 /// Its first pass runs as soon as it starts: a log left by a process that stopped without
 /// closing the database is copied back before it grows further.
@@ -144,7 +156,9 @@ impl Checkpointer {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_lazy_with(options.clone().busy_timeout(RESTART_WAITS_FOR_READERS));
+            // No busy handler: a pass never sleeps in SQLite, it looks again itself (see
+            // `copy_back`).
+            .connect_lazy_with(options.clone().busy_timeout(Duration::ZERO));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let connection = pool.clone();
         let task = tokio::spawn(async move {
@@ -194,32 +208,65 @@ impl Drop for Checkpointer {
 }
 
 /// One pass of the [`Checkpointer`], on its own connection.
+///
+/// The writers wait only for what cannot be done beside them: a second passive copy, before
+/// the turn is taken, copies what was committed while the first ran, so that under the turn
+/// there are only the last commits' pages to copy and a sync; then the pass looks every
+/// millisecond whether the readers still in the log have left.
 async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCopied, sqlx::Error> {
-    let (_, pages_in_log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(connection)
-        .await?;
+    let (_, pages_in_log) = checkpoint(connection, "PASSIVE").await?;
     if pages_in_log < RESTART_AT_PAGES {
         return Ok(LogCopied {
             pages_in_log,
             restarted: false,
         });
     }
-    let turn = writer.acquire().await?;
-    let held = std::time::Instant::now();
-    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(connection)
-        .await?;
-    drop(turn);
-    tracing::debug!(
-        held_us = held.elapsed().as_micros(),
-        busy,
-        pages_in_log,
-        "writers waited while the write-ahead log was copied back to restart it"
-    );
+    checkpoint(connection, "PASSIVE").await?;
+    let restarted = under_the_turn(connection, writer, "RESTART", pages_in_log).await?;
     Ok(LogCopied {
         pages_in_log,
-        restarted: busy == 0,
+        restarted,
     })
+}
+
+/// Takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
+/// `TRUNCATE`), looking again every millisecond while readers are still in the log, up to
+/// [`RESTART_WAITS_FOR_READERS`]. Whether the readers left and the log was copied whole.
+async fn under_the_turn(
+    connection: &SqlitePool,
+    writer: &SqlitePool,
+    mode: &str,
+    pages_in_log: i64,
+) -> Result<bool, sqlx::Error> {
+    let turn = writer.acquire().await?;
+    let held = std::time::Instant::now();
+    let mut looks = 1;
+    let (mut readers_left, _) = checkpoint(connection, mode).await?;
+    while !readers_left && held.elapsed() < RESTART_WAITS_FOR_READERS {
+        tokio::time::sleep(READERS_LOOKED_AT_EVERY).await;
+        looks += 1;
+        (readers_left, _) = checkpoint(connection, mode).await?;
+    }
+    drop(turn);
+    tracing::debug!(
+        mode,
+        held_us = held.elapsed().as_micros(),
+        looks,
+        readers_left,
+        pages_in_log,
+        "writers waited while the write-ahead log was copied back"
+    );
+    Ok(readers_left)
+}
+
+/// `PRAGMA wal_checkpoint(<mode>)`: whether it went to its end without a reader or writer
+/// in its way, and the pages in the log.
+async fn checkpoint(connection: &SqlitePool, mode: &str) -> Result<(bool, i64), sqlx::Error> {
+    let (busy, pages_in_log, _): (i64, i64, i64) =
+        sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+            .fetch_one(connection)
+            .await?;
+    Ok((busy == 0, pages_in_log))
 }
 
 impl SqliteDatabase {
@@ -267,6 +314,27 @@ impl SqliteDatabase {
     /// When SQLite refuses the checkpoint.
     pub async fn copy_log_back(&self) -> Result<LogCopied, sqlx::Error> {
         copy_back(&self.checkpoints.pool, &self.writer).await
+    }
+
+    /// Copies the whole write-ahead log back into the database file and cuts the log's file
+    /// to nothing, so that no page of it still holds what was overwritten before (an erased
+    /// key; `secure_delete` has zeroed it in the page copied back). Like a restart of the
+    /// log it needs the readers out of it: up to [`WIPE_ATTEMPTS`] turns of the writers'
+    /// turn, 50 ms each at most, with the writers let through between them. False when
+    /// readers stayed in the log throughout.
+    ///
+    /// # Errors
+    /// When SQLite refuses the checkpoint.
+    pub async fn wipe_log(&self) -> Result<bool, sqlx::Error> {
+        let connection = &self.checkpoints.pool;
+        for _ in 0..WIPE_ATTEMPTS {
+            let (_, pages_in_log) = checkpoint(connection, "PASSIVE").await?;
+            if under_the_turn(connection, &self.writer, "TRUNCATE", pages_in_log).await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(RESTART_WAITS_FOR_READERS).await;
+        }
+        Ok(false)
     }
 
     /// How to open another connection to the same file, with the same settings.

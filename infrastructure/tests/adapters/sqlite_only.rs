@@ -10,6 +10,7 @@ use infrastructure::event_store::{
     AppendError, EventStore, ExpectedVersion, GroupCommitSettings, Position, SqlEventStore,
 };
 use infrastructure::testing::TestDatabase;
+use sqlx::Connection as _;
 
 use crate::support::{numbered, open, positions, read_everything, request, stream};
 
@@ -160,6 +161,71 @@ async fn closing_at_once_after_opening_still_removes_the_log() {
             "attempt {attempt}: a clean close leaves no log behind"
         );
     }
+}
+
+/// The checkpointer holds the writers' turn while it waits for readers to leave the log, so
+/// a reader that stays must not keep it there: the pass gives up, the writers write again,
+/// and a later pass restarts the log once the reader has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stays_in_the_log_delays_its_restart_but_never_the_writers() {
+    let test_database = TestDatabase::sqlite();
+    let Database::Sqlite(sqlite) = test_database.connect().await else {
+        unreachable!("a SQLite test database")
+    };
+    let write = |rows: u32| {
+        let writer = sqlite.writer().clone();
+        async move {
+            // A page of log per row: 20,000 rows are more than the 64 MiB at which it restarts.
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+                 INSERT INTO scratch (body) SELECT randomblob(4000) FROM n",
+            )
+            .bind(rows)
+            .execute(&writer)
+            .await
+            .expect("a write");
+        }
+    };
+    sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        .execute(sqlite.writer())
+        .await
+        .expect("a table to fill");
+    write(1).await;
+    let mut reader = sqlx::SqliteConnection::connect_with(sqlite.connect_options())
+        .await
+        .expect("a reader");
+    sqlx::query("BEGIN")
+        .execute(&mut reader)
+        .await
+        .expect("a read transaction");
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch")
+        .fetch_one(&mut reader)
+        .await
+        .expect("a read");
+    write(20_000).await;
+
+    let held = sqlite.copy_log_back().await.expect("a checkpoint pass");
+    assert!(
+        held.pages_in_log > 16_384 && !held.restarted,
+        "a reader in the log keeps it from restarting: {held:?}"
+    );
+    write(1).await;
+
+    sqlx::query("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("the reader leaves");
+    let freed = sqlite.copy_log_back().await.expect("a checkpoint pass");
+    assert!(
+        freed.restarted,
+        "the reader gone, the log restarts: {freed:?}"
+    );
+    write(1).await;
+    let after = sqlite.copy_log_back().await.expect("a checkpoint pass");
+    assert!(
+        after.pages_in_log < 100,
+        "the next write started the log again: {after:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
