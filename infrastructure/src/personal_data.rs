@@ -40,6 +40,12 @@ pub enum VaultError {
     /// Personal data cannot be written for a person who was erased.
     #[error("the personal data of {0} was erased")]
     Erased(Uuid),
+    /// The key is destroyed, but the database's log may still hold its old copy: readers
+    /// stayed in the log. Erasing again wipes it.
+    #[error(
+        "the key of {0} is destroyed, but its old copy could not be wiped from the database log yet; erase again"
+    )]
+    NotWipedYet(Uuid),
     /// A payload is not JSON.
     #[error("malformed payload: {0}")]
     Malformed(#[from] serde_json::Error),
@@ -236,10 +242,12 @@ impl PersonalDataVault {
     }
 
     /// Destroys the subject's key for good and wipes it from the database files. True when a
-    /// key was destroyed now, false when there was none (or it was already gone).
+    /// key was destroyed now, false when there was none (or it was already gone); either way
+    /// the files are wiped again, so that erasing again finishes an erasure cut short.
     ///
     /// # Errors
-    /// [`VaultError::Store`] when the database fails.
+    /// [`VaultError::Store`] when the database fails; [`VaultError::NotWipedYet`] when
+    /// readers kept the SQLite log from being wiped.
     pub async fn erase(&self, subject: Uuid, now: DateTime<Utc>) -> Result<bool, VaultError> {
         let sql = "UPDATE personal_data_keys SET key = NULL, erased_at_us = $2 WHERE subject = $1 AND key IS NOT NULL";
         let erased = on_pool!(&self.database, pool => sqlx::query(sql)
@@ -254,9 +262,9 @@ impl PersonalDataVault {
         // dead row versions on VACUUM.
         match &self.database {
             Database::Sqlite(sqlite) => {
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(sqlite.pool())
-                    .await?;
+                if !sqlite.wipe_log().await? {
+                    return Err(VaultError::NotWipedYet(subject));
+                }
             }
             Database::Postgres(pool) => {
                 sqlx::query("VACUUM personal_data_keys")
@@ -271,6 +279,7 @@ impl PersonalDataVault {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use sqlx::Connection as _;
 
     use super::*;
 
@@ -281,6 +290,127 @@ mod tests {
 
     fn raw(value: &Value) -> Box<RawValue> {
         RawValue::from_string(value.to_string()).expect("json")
+    }
+
+    /// The subject's key as stored, and whether its bytes are anywhere in the database's
+    /// files (the database, its log and the log's index).
+    async fn key_and_traces(
+        vault: &PersonalDataVault,
+        database: &crate::testing::TestDatabase,
+        subject: Uuid,
+    ) -> (Option<Vec<u8>>, Vec<String>) {
+        let Database::Sqlite(sqlite) = &vault.database else {
+            unreachable!("a SQLite test database")
+        };
+        let key: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE subject = $1")
+                .bind(subject.to_string())
+                .fetch_one(sqlite.pool())
+                .await
+                .expect("the key's row");
+        let file = database.url().strip_prefix("sqlite://").expect("a file");
+        let traces = ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| format!("{file}{suffix}"))
+            .filter(|path| {
+                let bytes = std::fs::read(path).unwrap_or_default();
+                key.as_ref()
+                    .is_some_and(|key| bytes.windows(key.len()).any(|w| w == key.as_slice()))
+            })
+            .collect();
+        (key, traces)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_erased_key_leaves_no_trace_in_the_database_files() {
+        let (vault, database) = vault().await;
+        let asha = Uuid::new_v4();
+        vault
+            .seal_fields(
+                &raw(&json!({ "profile": { "name": "Asha" } })),
+                asha,
+                &["profile"],
+                Utc::now(),
+            )
+            .await
+            .expect("seal");
+        let (key, traces) = key_and_traces(&vault, &database, asha).await;
+        let key = key.expect("a key");
+        assert!(!traces.is_empty(), "the key is stored somewhere");
+
+        assert!(vault.erase(asha, Utc::now()).await.expect("erased"));
+
+        let Database::Sqlite(sqlite) = &vault.database else {
+            unreachable!("a SQLite test database")
+        };
+        let file = database.url().strip_prefix("sqlite://").expect("a file");
+        for path in [file.to_owned(), format!("{file}-wal")] {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key.as_slice()),
+                "{path} still holds the erased key"
+            );
+        }
+        // The database is still whole and writable.
+        sqlx::query("PRAGMA quick_check")
+            .execute(sqlite.writer())
+            .await
+            .expect("intact");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_in_the_log_delays_the_wipe_and_erasing_again_finishes_it() {
+        let (vault, database) = vault().await;
+        let asha = Uuid::new_v4();
+        vault
+            .seal_fields(
+                &raw(&json!({ "profile": { "name": "Asha" } })),
+                asha,
+                &["profile"],
+                Utc::now(),
+            )
+            .await
+            .expect("seal");
+        let Database::Sqlite(sqlite) = &vault.database else {
+            unreachable!("a SQLite test database")
+        };
+        let mut reader = sqlx::SqliteConnection::connect_with(sqlite.connect_options())
+            .await
+            .expect("a reader");
+        sqlx::query("BEGIN")
+            .execute(&mut reader)
+            .await
+            .expect("begin");
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM personal_data_keys")
+            .fetch_one(&mut reader)
+            .await
+            .expect("a read in the log");
+
+        let held = vault.erase(asha, Utc::now()).await;
+        assert!(
+            matches!(held, Err(VaultError::NotWipedYet(subject)) if subject == asha),
+            "{held:?}"
+        );
+        let (key, _) = key_and_traces(&vault, &database, asha).await;
+        assert_eq!(key, None, "the key itself is destroyed at once");
+
+        sqlx::query("COMMIT")
+            .execute(&mut reader)
+            .await
+            .expect("the reader leaves");
+        assert!(
+            !vault.erase(asha, Utc::now()).await.expect("wiped"),
+            "nothing more to destroy, only to wipe"
+        );
+        let wal = format!(
+            "{}-wal",
+            database.url().strip_prefix("sqlite://").expect("a file")
+        );
+        assert_eq!(
+            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+            0,
+            "the log is cut to nothing"
+        );
     }
 
     #[tokio::test]
