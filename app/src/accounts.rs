@@ -10,6 +10,7 @@ use domain::user::{
     Registrar, Role, USERNAME_SCOPE, User, UserCommand, UserId, UserRejection, Username,
 };
 use infrastructure::event_store::UniqueClaim;
+use infrastructure::personal_data::VaultError;
 use uuid::Uuid;
 
 use crate::commands::{CommandContext, CommandError, CommandService, Executed};
@@ -189,6 +190,10 @@ pub enum Erasure {
     Erased,
     /// No account has this id.
     NoSuchPerson,
+    /// Their personal data can no longer be read and their sign-ins are ended, but the old
+    /// copy of their key is still in SQLite's log: readers stayed in it. Erasing again
+    /// wipes it.
+    NotWipedYet,
 }
 
 /// Erases a person's personal data: records the erasure (releasing their email and
@@ -214,9 +219,18 @@ pub async fn erase_person(
         }
         Err(error) => return Err(anyhow::anyhow!("recording the erasure: {error}")),
     }
-    state.vault.erase(user_id, now).await?;
+    let wiped = match state.vault.erase(user_id, now).await {
+        Ok(_) => true,
+        Err(VaultError::NotWipedYet(_)) => false,
+        Err(error) => return Err(error.into()),
+    };
+    // Sign-ins end whether or not the log could be wiped yet.
     end_every_sign_in(state, user_id, now).await?;
-    Ok(Erasure::Erased)
+    Ok(if wiped {
+        Erasure::Erased
+    } else {
+        Erasure::NotWipedYet
+    })
 }
 
 /// Ends every way a person is signed in or could sign in without their password: API

@@ -156,6 +156,10 @@ async fn main() -> anyhow::Result<()> {
                 app::accounts::Erasure::NoSuchPerson => {
                     anyhow::bail!("no account has the id {user_id}")
                 }
+                app::accounts::Erasure::NotWipedYet => anyhow::bail!(
+                    "personal data of {user_id} erased, but the database log still holds the \
+                     old copy of their key: run this again to wipe it"
+                ),
             }
         }
         Command::DemoData { customers, events } => {

@@ -120,3 +120,68 @@ async fn erasing_twice_completes_quietly_and_unknown_people_are_404() {
         .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+/// The old copy of an erased key is wiped from SQLite's log only once no reader is still in
+/// it. A reader that stays (here: a transaction left open on another connection) gets the
+/// admin a 503 that says so, with the key already destroyed and the person signed out;
+/// erasing again, once the reader has gone, wipes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_kept_in_the_log_delays_the_wipe_and_erasing_again_finishes_it() {
+    use sqlx::Connection as _;
+
+    let app = spawn_app_with_admin().await;
+    let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let user_id = app.register_customer(EMAIL, PASSWORD).await;
+    let token = app.token_for(EMAIL, PASSWORD).await;
+    let key = the_key_of(&app, &user_id).await;
+
+    let database = app.own_database().await;
+    let infrastructure::database::Database::Sqlite(sqlite) = &database else {
+        unreachable!("a SQLite app")
+    };
+    let mut reader = sqlx::SqliteConnection::connect_with(sqlite.connect_options())
+        .await
+        .expect("a reader");
+    sqlx::query("BEGIN")
+        .execute(&mut reader)
+        .await
+        .expect("begin");
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM personal_data_keys")
+        .fetch_one(&mut reader)
+        .await
+        .expect("a read in the log");
+
+    let erase_path = format!("/api/v1/admin/users/{user_id}/erase");
+    let held = app.post_as(Some(&admin), &erase_path, &json!({})).await;
+    assert_eq!(held.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(held.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = held.json().await.expect("a problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("erase again")),
+        "{problem}"
+    );
+    assert_eq!(
+        app.me(Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "signed out at once"
+    );
+
+    sqlx::query("COMMIT")
+        .execute(&mut reader)
+        .await
+        .expect("the reader leaves");
+    reader.close().await.expect("closed");
+    database.close().await;
+    assert_eq!(
+        app.post_as(Some(&admin), &erase_path, &json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        !contains(&app.data_files_bytes(), &key),
+        "the key is gone from every file"
+    );
+}

@@ -197,6 +197,7 @@ async fn change_activation(
         (status = 204, description = "Their personal data can never be read again."),
         (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An admin cannot erase their own account.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Erased, but the old copy of the key is still in the database log; erase again to wipe it.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn erase(
     State(state): State<AppState>,
@@ -211,6 +212,11 @@ pub async fn erase(
     match erase_person(&state, user_id, Some(admin.user.user_id), &actor(&admin)).await? {
         Erasure::Erased => Ok(StatusCode::NO_CONTENT),
         Erasure::NoSuchPerson => Err(ApiError::NotFound),
+        Erasure::NotWipedYet => Err(ApiError::Unavailable(
+            "Their personal data can no longer be read and their sign-ins are ended, but the \
+             database log still holds the old copy of their key: erase again to wipe it."
+                .into(),
+        )),
     }
 }
 
