@@ -219,18 +219,14 @@ pub async fn erase_person(
         }
         Err(error) => return Err(anyhow::anyhow!("recording the erasure: {error}")),
     }
-    let wiped = match state.vault.erase(user_id, now).await {
-        Ok(_) => true,
-        Err(VaultError::NotWipedYet(_)) => false,
-        Err(error) => return Err(error.into()),
-    };
-    // Sign-ins end whether or not the log could be wiped yet.
+    let key = state.vault.erase(user_id, now).await;
+    // The erasure is recorded: sign-ins end whatever became of the key or its wipe.
     end_every_sign_in(state, user_id, now).await?;
-    Ok(if wiped {
-        Erasure::Erased
-    } else {
-        Erasure::NotWipedYet
-    })
+    match key {
+        Ok(_) => Ok(Erasure::Erased),
+        Err(VaultError::NotWipedYet(_)) => Ok(Erasure::NotWipedYet),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Ends every way a person is signed in or could sign in without their password: API

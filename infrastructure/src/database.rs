@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{PgPool, SqlitePool};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -134,9 +136,10 @@ pub struct LogCopied {
 /// commit that landed while the copy ran. Under a steady load the log grew without end (to
 /// 973 MB in three minutes of benchmark, every reader searching a longer index of it).
 /// So once it holds more than [`RESTART_AT_PAGES`], the pass takes the writers' turn, so
-/// that nothing is appended meanwhile, and finishes the copy in `RESTART` mode, which
-/// also waits (briefly) for readers to leave the log. The passive copies before it have
-/// already done the work: the writers wait for the last few pages and a sync.
+/// that nothing is appended meanwhile, and finishes the copy in `RESTART` mode, trying
+/// again every millisecond (briefly) while readers are still in the log. The passive
+/// copies before it have already done the work: the writers wait for the last few pages
+/// and a sync.
 ///
 /// Its first pass runs as soon as it starts: a log left by a process that stopped without
 /// closing the database is copied back before it grows further.
@@ -207,22 +210,20 @@ impl Drop for Checkpointer {
     }
 }
 
-/// One pass of the [`Checkpointer`], on its own connection.
-///
-/// The writers wait only for what cannot be done beside them: a second passive copy, before
-/// the turn is taken, copies what was committed while the first ran, so that under the turn
-/// there are only the last commits' pages to copy and a sync; then the pass looks every
-/// millisecond whether the readers still in the log have left.
+/// One pass of the [`Checkpointer`], on its own connection, held for the whole pass: taken
+/// before the writers' turn, so that under the turn the pass never queues behind another
+/// user of that connection (`wipe_log`) and its copy.
 async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCopied, sqlx::Error> {
-    let (_, pages_in_log) = checkpoint(connection, "PASSIVE").await?;
+    let mut connection = connection.acquire().await?;
+    let (_, pages_in_log) = checkpoint(&mut connection, "PASSIVE").await?;
     if pages_in_log < RESTART_AT_PAGES {
         return Ok(LogCopied {
             pages_in_log,
             restarted: false,
         });
     }
-    checkpoint(connection, "PASSIVE").await?;
-    let restarted = under_the_turn(connection, writer, "RESTART", pages_in_log).await?;
+    checkpoint(&mut connection, "PASSIVE").await?;
+    let restarted = under_the_turn(&mut connection, writer, "RESTART", pages_in_log).await?;
     Ok(LogCopied {
         pages_in_log,
         restarted,
@@ -230,38 +231,44 @@ async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCo
 }
 
 /// Takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
-/// `TRUNCATE`), looking again every millisecond while readers are still in the log, up to
-/// [`RESTART_WAITS_FOR_READERS`]. Whether the readers left and the log was copied whole.
+/// `TRUNCATE`), trying again every millisecond, up to [`RESTART_WAITS_FOR_READERS`], while
+/// something is in its way: readers still in the log, most often, or a write on the other
+/// pool (tokens, sessions), which the turn does not hold back. Whether the log was copied
+/// back whole with nothing left in it.
 async fn under_the_turn(
-    connection: &SqlitePool,
+    connection: &mut SqliteConnection,
     writer: &SqlitePool,
     mode: &str,
     pages_in_log: i64,
 ) -> Result<bool, sqlx::Error> {
     let turn = writer.acquire().await?;
     let held = std::time::Instant::now();
-    let mut looks = 1;
-    let (mut readers_left, _) = checkpoint(connection, mode).await?;
-    while !readers_left && held.elapsed() < RESTART_WAITS_FOR_READERS {
+    let mut tries = 1;
+    let (mut whole, _) = checkpoint(connection, mode).await?;
+    while !whole && held.elapsed() < RESTART_WAITS_FOR_READERS {
         tokio::time::sleep(READERS_LOOKED_AT_EVERY).await;
-        looks += 1;
-        (readers_left, _) = checkpoint(connection, mode).await?;
+        tries += 1;
+        (whole, _) = checkpoint(connection, mode).await?;
     }
     drop(turn);
     tracing::debug!(
         mode,
         held_us = held.elapsed().as_micros(),
-        looks,
-        readers_left,
+        tries,
+        whole,
         pages_in_log,
         "writers waited while the write-ahead log was copied back"
     );
-    Ok(readers_left)
+    Ok(whole)
 }
 
-/// `PRAGMA wal_checkpoint(<mode>)`: whether it went to its end without a reader or writer
-/// in its way, and the pages in the log.
-async fn checkpoint(connection: &SqlitePool, mode: &str) -> Result<(bool, i64), sqlx::Error> {
+/// `PRAGMA wal_checkpoint(<mode>)`: whether it went to its end with nothing in its way
+/// (no busy handler: it never waits), and the pages in the log (-1 when another
+/// checkpoint was running).
+async fn checkpoint(
+    connection: &mut SqliteConnection,
+    mode: &str,
+) -> Result<(bool, i64), sqlx::Error> {
     let (busy, pages_in_log, _): (i64, i64, i64) =
         sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
             .fetch_one(connection)
@@ -319,19 +326,22 @@ impl SqliteDatabase {
     /// Copies the whole write-ahead log back into the database file and cuts the log's file
     /// to nothing, so that no page of it still holds what was overwritten before (an erased
     /// key; `secure_delete` has zeroed it in the page copied back). Like a restart of the
-    /// log it needs the readers out of it: up to [`WIPE_ATTEMPTS`] turns of the writers'
-    /// turn, 50 ms each at most, with the writers let through between them. False when
-    /// readers stayed in the log throughout.
+    /// log it needs the readers out of it: up to [`WIPE_ATTEMPTS`] tries, each holding the
+    /// writers' turn 50 ms at most, with the writers let through between them. False when
+    /// something stayed in its way throughout.
+    ///
+    /// Never call it while holding [`Self::writer`]: it waits for the writers' turn.
     ///
     /// # Errors
     /// When SQLite refuses the checkpoint.
     pub async fn wipe_log(&self) -> Result<bool, sqlx::Error> {
-        let connection = &self.checkpoints.pool;
         for _ in 0..WIPE_ATTEMPTS {
-            let (_, pages_in_log) = checkpoint(connection, "PASSIVE").await?;
-            if under_the_turn(connection, &self.writer, "TRUNCATE", pages_in_log).await? {
+            let mut connection = self.checkpoints.pool.acquire().await?;
+            let (_, pages_in_log) = checkpoint(&mut connection, "PASSIVE").await?;
+            if under_the_turn(&mut connection, &self.writer, "TRUNCATE", pages_in_log).await? {
                 return Ok(true);
             }
+            drop(connection);
             tokio::time::sleep(RESTART_WAITS_FOR_READERS).await;
         }
         Ok(false)
