@@ -124,7 +124,8 @@ pub struct LogCopied {
 }
 
 /// The task that copies the write-ahead log back into the database file, on a connection
-/// of its own; stopped when the last handle on the database is dropped.
+/// of its own; it ends after its pass when the database is closed, or when the last handle
+/// on it is dropped (which drops the stop signal's sender).
 ///
 /// SQLite does it itself by default, inside the commit that takes the log past 1,000
 /// pages: that commit (the group committer's, most often) then also copies megabytes and
@@ -198,18 +199,6 @@ impl Checkpointer {
     }
 }
 
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        let task = self
-            .task
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(task) = task.take() {
-            task.abort();
-        }
-    }
-}
-
 /// One pass of the [`Checkpointer`], on its own connection, held for the whole pass: taken
 /// before the writers' turn, so that under the turn the pass never queues behind another
 /// user of that connection (`wipe_log`) and its copy.
@@ -222,7 +211,6 @@ async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCo
             restarted: false,
         });
     }
-    checkpoint(&mut connection, "PASSIVE").await?;
     let restarted = under_the_turn(&mut connection, writer, "RESTART", pages_in_log).await?;
     Ok(LogCopied {
         pages_in_log,
@@ -230,7 +218,8 @@ async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCo
     })
 }
 
-/// Takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
+/// Copies back, beside the writers, what was committed during the pass's first copy; then
+/// takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
 /// `TRUNCATE`), trying again every millisecond, up to [`RESTART_WAITS_FOR_READERS`], while
 /// something is in its way: readers still in the log, most often, or a write on the other
 /// pool (tokens, sessions), which the turn does not hold back. Whether the log was copied
@@ -241,6 +230,7 @@ async fn under_the_turn(
     mode: &str,
     pages_in_log: i64,
 ) -> Result<bool, sqlx::Error> {
+    checkpoint(connection, "PASSIVE").await?;
     let turn = writer.acquire().await?;
     let held = std::time::Instant::now();
     let mut tries = 1;

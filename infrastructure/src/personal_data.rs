@@ -279,12 +279,12 @@ impl PersonalDataVault {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sqlx::Connection as _;
 
     use super::*;
+    use crate::testing::{ReaderInTheLog, TestDatabase};
 
-    async fn vault() -> (PersonalDataVault, crate::testing::TestDatabase) {
-        let database = crate::testing::TestDatabase::sqlite();
+    async fn vault() -> (PersonalDataVault, TestDatabase) {
+        let database = TestDatabase::sqlite();
         (PersonalDataVault::new(database.connect().await), database)
     }
 
@@ -292,68 +292,65 @@ mod tests {
         RawValue::from_string(value.to_string()).expect("json")
     }
 
-    /// The subject's key as stored, and whether its bytes are anywhere in the database's
-    /// files (the database, its log and the log's index).
-    async fn key_and_traces(
-        vault: &PersonalDataVault,
-        database: &crate::testing::TestDatabase,
-        subject: Uuid,
-    ) -> (Option<Vec<u8>>, Vec<String>) {
+    /// Seals a field for `subject`, which gives them a key.
+    async fn give_a_key(vault: &PersonalDataVault, subject: Uuid) {
+        vault
+            .seal_fields(
+                &raw(&json!({ "profile": { "name": "Asha" } })),
+                subject,
+                &["profile"],
+                Utc::now(),
+            )
+            .await
+            .expect("seal");
+    }
+
+    fn sqlite(vault: &PersonalDataVault) -> &crate::database::SqliteDatabase {
         let Database::Sqlite(sqlite) = &vault.database else {
             unreachable!("a SQLite test database")
         };
-        let key: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE subject = $1")
-                .bind(subject.to_string())
-                .fetch_one(sqlite.pool())
-                .await
-                .expect("the key's row");
-        let file = database.url().strip_prefix("sqlite://").expect("a file");
-        let traces = ["", "-wal", "-shm"]
-            .iter()
-            .map(|suffix| format!("{file}{suffix}"))
+        sqlite
+    }
+
+    /// The subject's key as stored (`None` once erased).
+    async fn stored_key(vault: &PersonalDataVault, subject: Uuid) -> Option<Vec<u8>> {
+        sqlx::query_scalar("SELECT key FROM personal_data_keys WHERE subject = $1")
+            .bind(subject.to_string())
+            .fetch_one(sqlite(vault).pool())
+            .await
+            .expect("the key's row")
+    }
+
+    /// Which of the database's files hold `bytes`.
+    fn files_holding(database: &TestDatabase, bytes: &[u8]) -> Vec<std::path::PathBuf> {
+        database
+            .sqlite_files()
+            .into_iter()
             .filter(|path| {
-                let bytes = std::fs::read(path).unwrap_or_default();
-                key.as_ref()
-                    .is_some_and(|key| bytes.windows(key.len()).any(|w| w == key.as_slice()))
+                let content = std::fs::read(path).unwrap_or_default();
+                content.windows(bytes.len()).any(|window| window == bytes)
             })
-            .collect();
-        (key, traces)
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_erased_key_leaves_no_trace_in_the_database_files() {
         let (vault, database) = vault().await;
         let asha = Uuid::new_v4();
-        vault
-            .seal_fields(
-                &raw(&json!({ "profile": { "name": "Asha" } })),
-                asha,
-                &["profile"],
-                Utc::now(),
-            )
-            .await
-            .expect("seal");
-        let (key, traces) = key_and_traces(&vault, &database, asha).await;
-        let key = key.expect("a key");
-        assert!(!traces.is_empty(), "the key is stored somewhere");
+        give_a_key(&vault, asha).await;
+        let key = stored_key(&vault, asha).await.expect("a key");
+        assert!(
+            !files_holding(&database, &key).is_empty(),
+            "the key is stored somewhere"
+        );
 
         assert!(vault.erase(asha, Utc::now()).await.expect("erased"));
 
-        let Database::Sqlite(sqlite) = &vault.database else {
-            unreachable!("a SQLite test database")
-        };
-        let file = database.url().strip_prefix("sqlite://").expect("a file");
-        for path in [file.to_owned(), format!("{file}-wal")] {
-            let bytes = std::fs::read(&path).unwrap_or_default();
-            assert!(
-                !bytes.windows(key.len()).any(|w| w == key.as_slice()),
-                "{path} still holds the erased key"
-            );
-        }
+        let traces = files_holding(&database, &key);
+        assert!(traces.is_empty(), "{traces:?} still hold the erased key");
         // The database is still whole and writable.
         sqlx::query("PRAGMA quick_check")
-            .execute(sqlite.writer())
+            .execute(sqlite(&vault).writer())
             .await
             .expect("intact");
     }
@@ -362,52 +359,29 @@ mod tests {
     async fn a_reader_in_the_log_delays_the_wipe_and_erasing_again_finishes_it() {
         let (vault, database) = vault().await;
         let asha = Uuid::new_v4();
-        vault
-            .seal_fields(
-                &raw(&json!({ "profile": { "name": "Asha" } })),
-                asha,
-                &["profile"],
-                Utc::now(),
-            )
-            .await
-            .expect("seal");
-        let Database::Sqlite(sqlite) = &vault.database else {
-            unreachable!("a SQLite test database")
-        };
-        let mut reader = sqlx::SqliteConnection::connect_with(sqlite.connect_options())
-            .await
-            .expect("a reader");
-        sqlx::query("BEGIN")
-            .execute(&mut reader)
-            .await
-            .expect("begin");
-        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM personal_data_keys")
-            .fetch_one(&mut reader)
-            .await
-            .expect("a read in the log");
+        give_a_key(&vault, asha).await;
+        let reader = ReaderInTheLog::enter(sqlite(&vault), "personal_data_keys").await;
 
         let held = vault.erase(asha, Utc::now()).await;
         assert!(
             matches!(held, Err(VaultError::NotWipedYet(subject)) if subject == asha),
             "{held:?}"
         );
-        let (key, _) = key_and_traces(&vault, &database, asha).await;
-        assert_eq!(key, None, "the key itself is destroyed at once");
+        assert_eq!(
+            stored_key(&vault, asha).await,
+            None,
+            "the key itself is destroyed at once"
+        );
 
-        sqlx::query("COMMIT")
-            .execute(&mut reader)
-            .await
-            .expect("the reader leaves");
+        reader.leave().await;
         assert!(
             !vault.erase(asha, Utc::now()).await.expect("wiped"),
             "nothing more to destroy, only to wipe"
         );
-        let wal = format!(
-            "{}-wal",
-            database.url().strip_prefix("sqlite://").expect("a file")
-        );
         assert_eq!(
-            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+            std::fs::metadata(database.sqlite_log())
+                .map(|m| m.len())
+                .unwrap_or(0),
             0,
             "the log is cut to nothing"
         );

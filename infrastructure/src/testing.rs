@@ -7,11 +7,13 @@
 //! the suite can never be skipped there unnoticed.
 
 use std::io::Write;
+use std::path::PathBuf;
 
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
-use crate::database::{Database, PoolSettings};
+use crate::database::{Database, PoolSettings, SqliteDatabase};
 
 /// The variable naming the PostgreSQL server for tests.
 pub const TEST_POSTGRES_URL: &str = "TEST_POSTGRES_URL";
@@ -94,6 +96,35 @@ impl TestDatabase {
         &self.url
     }
 
+    /// A SQLite test database's file, and beside it its write-ahead log and the log's
+    /// index: every file SQLite keeps of it.
+    ///
+    /// # Panics
+    /// For a PostgreSQL test database.
+    #[must_use]
+    pub fn sqlite_files(&self) -> [PathBuf; 3] {
+        let file = self
+            .url
+            .strip_prefix("sqlite://")
+            .expect("a SQLite test database");
+        [
+            file.to_owned(),
+            format!("{file}-wal"),
+            format!("{file}-shm"),
+        ]
+        .map(PathBuf::from)
+    }
+
+    /// A SQLite test database's write-ahead log.
+    ///
+    /// # Panics
+    /// For a PostgreSQL test database.
+    #[must_use]
+    pub fn sqlite_log(&self) -> PathBuf {
+        let [_, log, _] = self.sqlite_files();
+        log
+    }
+
     /// Connects and migrates.
     ///
     /// # Panics
@@ -172,5 +203,44 @@ fn with_database(server_url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{base}/{database}?{query}"),
         None => format!("{base}/{database}"),
+    }
+}
+
+/// A reader that stays in SQLite's write-ahead log: a connection of its own, inside a read
+/// transaction that has read a table. No checkpoint can copy the log back past the snapshot
+/// it reads until it leaves, so the log can neither restart nor be cut.
+#[derive(Debug)]
+pub struct ReaderInTheLog(SqliteConnection);
+
+impl ReaderInTheLog {
+    /// Opens the connection, begins the transaction and reads `table` in it.
+    ///
+    /// # Panics
+    /// When any of it fails.
+    pub async fn enter(database: &SqliteDatabase, table: &str) -> Self {
+        let mut connection = SqliteConnection::connect_with(database.connect_options())
+            .await
+            .expect("a reader's connection");
+        connection
+            .execute("BEGIN")
+            .await
+            .expect("a read transaction");
+        let _: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut connection)
+            .await
+            .expect("a read");
+        Self(connection)
+    }
+
+    /// Ends the transaction and closes the connection.
+    ///
+    /// # Panics
+    /// When either fails.
+    pub async fn leave(mut self) {
+        self.0.execute("COMMIT").await.expect("the reader leaves");
+        self.0
+            .close()
+            .await
+            .expect("the reader's connection closed");
     }
 }

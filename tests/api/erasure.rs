@@ -1,6 +1,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use infrastructure::testing::ReaderInTheLog;
+
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with_admin};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -127,8 +129,6 @@ async fn erasing_twice_completes_quietly_and_unknown_people_are_404() {
 /// erasing again, once the reader has gone, wipes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_kept_in_the_log_delays_the_wipe_and_erasing_again_finishes_it() {
-    use sqlx::Connection as _;
-
     let app = spawn_app_with_admin().await;
     let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let user_id = app.register_customer(EMAIL, PASSWORD).await;
@@ -139,17 +139,7 @@ async fn a_reader_kept_in_the_log_delays_the_wipe_and_erasing_again_finishes_it(
     let infrastructure::database::Database::Sqlite(sqlite) = &database else {
         unreachable!("a SQLite app")
     };
-    let mut reader = sqlx::SqliteConnection::connect_with(sqlite.connect_options())
-        .await
-        .expect("a reader");
-    sqlx::query("BEGIN")
-        .execute(&mut reader)
-        .await
-        .expect("begin");
-    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM personal_data_keys")
-        .fetch_one(&mut reader)
-        .await
-        .expect("a read in the log");
+    let reader = ReaderInTheLog::enter(sqlite, "personal_data_keys").await;
 
     let erase_path = format!("/api/v1/admin/users/{user_id}/erase");
     let held = app.post_as(Some(&admin), &erase_path, &json!({})).await;
@@ -168,11 +158,7 @@ async fn a_reader_kept_in_the_log_delays_the_wipe_and_erasing_again_finishes_it(
         "signed out at once"
     );
 
-    sqlx::query("COMMIT")
-        .execute(&mut reader)
-        .await
-        .expect("the reader leaves");
-    reader.close().await.expect("closed");
+    reader.leave().await;
     database.close().await;
     assert_eq!(
         app.post_as(Some(&admin), &erase_path, &json!({}))
