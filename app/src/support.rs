@@ -192,7 +192,7 @@ impl SupportProcess {
     }
 
     async fn save(&self, position: Position) -> anyhow::Result<()> {
-        let mut tx = WriteTx::begin(&self.state.database).await?;
+        let mut tx = WriteTx::begin_beside_the_log(&self.state.database).await?;
         tx.execute(
             "INSERT INTO process_checkpoints (name, position, updated_at_us) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
@@ -697,7 +697,9 @@ mod tests {
             .catch_up()
             .await
             .expect("the restarted process catches up");
-        let mut tx = WriteTx::begin(&state.database).await.expect("tx");
+        let mut tx = WriteTx::begin_beside_the_log(&state.database)
+            .await
+            .expect("tx");
         tx.execute(
             "UPDATE process_checkpoints SET position = 0 WHERE name = $1",
             &[NAME.into()],

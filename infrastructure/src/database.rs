@@ -2,7 +2,8 @@
 //!
 //! The URL decides the backend: `sqlite://path` (the embedded default) or
 //! `postgres://...` (to scale out). Both get the same schema from `migrations/`, embedded in
-//! the binary.
+//! the binary; on SQLite the read models are in a second file beside the first, attached
+//! to every reading connection (ADR 0030).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,6 +18,11 @@ use sqlx::{PgPool, SqlitePool};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+/// The read models' own file on SQLite (ADR 0030), numbered apart from the main file's.
+static SQLITE_READ_MODEL_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite-read-models");
+
+/// The schema name under which every reading connection sees the read models' file.
+pub const READ_MODELS_SCHEMA: &str = "read_models";
 
 /// The database could not be opened, migrated or checked.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,9 @@ pub enum DatabaseError {
     /// The database is not ready to serve.
     #[error("database not ready: {0}")]
     NotReady(String),
+    /// A SQLite database held in memory: its read models need a file beside it.
+    #[error("a SQLite database needs a file (its read models are kept in a second file beside it)")]
+    InMemory,
 }
 
 /// Tuning of the connection pools; the defaults serve a small deployment.
@@ -74,13 +83,16 @@ pub enum Database {
     Postgres(PgPool),
 }
 
-/// A SQLite database: a pool for reads and for the few writes outside the log, the one
-/// connection that writes the log and everything derived from it, and the options with
-/// which both were opened.
+/// A SQLite database in two files: the event log with everything that is not derived from
+/// it, and the read models (ADR 0030). A pool for reads (which sees both files) and for the
+/// few writes outside the log; the one connection that writes the log; the one connection
+/// that writes the read models; and the options with which the first file was opened.
 #[derive(Debug, Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
     writer: SqlitePool,
+    read_model_writer: SqlitePool,
+    read_model_checkpoints: std::sync::Arc<Checkpointer>,
     // Shared, not copied: the database is cloned with the application state for every
     // request, and copying the options (a map of pragmas) showed in profiles under load.
     options: std::sync::Arc<SqliteConnectOptions>,
@@ -274,9 +286,10 @@ impl SqliteDatabase {
         &self.pool
     }
 
-    /// The one connection that writes the log (the event store's group committer) and
-    /// what is derived from it (read models, a rebuild's twins, the process managers'
-    /// checkpoints). Taking it is this process's turn to write.
+    /// The one connection that writes the log (the event store's group committer) and the
+    /// process managers' checkpoints. Taking it is this process's turn to write the log's
+    /// file. The read models have a file and a writer of their own
+    /// ([`Self::read_model_writer`]), so neither waits for the other.
     ///
     /// - **One connection**: SQLite has one writer at a time anyway. Writers on separate
     ///   connections made each other wait in SQLite's busy handler, which sleeps 1, 2, 5,
@@ -292,6 +305,17 @@ impl SqliteDatabase {
     #[must_use]
     pub fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// The one connection that writes the read models' file (ADR 0030): the projections'
+    /// batches, their checkpoints, a rebuild's twins. On it that file is `main`, so the
+    /// read models' tables are named as on the reading connections, where it is attached
+    /// as [`READ_MODELS_SCHEMA`]. One connection and `synchronous=NORMAL` for the reasons
+    /// given at [`Self::writer`]; SQLite's one writer at a time is per file, so this one
+    /// writes beside the log's instead of taking turns with it.
+    #[must_use]
+    pub fn read_model_writer(&self) -> &SqlitePool {
+        &self.read_model_writer
     }
 
     /// Set, for good, when a sync of the write-ahead log failed: the kernel may then have
@@ -311,6 +335,14 @@ impl SqliteDatabase {
     /// When SQLite refuses the checkpoint.
     pub async fn copy_log_back(&self) -> Result<LogCopied, sqlx::Error> {
         copy_back(&self.checkpoints.pool, &self.writer).await
+    }
+
+    /// [`Self::copy_log_back`] for the read models' file, under its own writer's turn.
+    ///
+    /// # Errors
+    /// When SQLite refuses the checkpoint.
+    pub async fn copy_read_models_log_back(&self) -> Result<LogCopied, sqlx::Error> {
+        copy_back(&self.read_model_checkpoints.pool, &self.read_model_writer).await
     }
 
     /// Copies the whole write-ahead log back into the database file and cuts the log's file
@@ -378,6 +410,25 @@ impl Database {
             {
                 create_directory(directory)?;
             }
+            let read_models_file =
+                read_models_file(options.get_filename()).ok_or(DatabaseError::InMemory)?;
+            let read_model_options = options
+                .clone()
+                .filename(&read_models_file)
+                .synchronous(SqliteSynchronous::Normal);
+            // Opened first, and at once: the file exists, in WAL mode, before the reading
+            // connections attach it (one that attached a missing file would create it in
+            // the default journal mode). Kept, like the log's writer.
+            let read_model_writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(24 * 60 * 60))
+                .connect_with(read_model_options.clone())
+                .await
+                .map_err(DatabaseError::Connect)?;
+            let attached: std::sync::Arc<str> = read_models_file.to_string_lossy().into();
             // `connect_with` opens a first connection at once: the file exists, in WAL
             // mode, before anything else opens it. A connection is not pinged before each
             // use: on SQLite that is one more hand-off to its thread per query.
@@ -386,6 +437,18 @@ impl Database {
                 .min_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
+                // Every reading connection sees the read models under their own names: a
+                // table not found in `main` is looked for in the attached files.
+                .after_connect(move |connection, _| {
+                    let file = std::sync::Arc::clone(&attached);
+                    Box::pin(async move {
+                        sqlx::query(&format!("ATTACH DATABASE $1 AS {READ_MODELS_SCHEMA}"))
+                            .bind(&*file)
+                            .execute(connection)
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
@@ -399,9 +462,15 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(24 * 60 * 60))
                 .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             let checkpoints = std::sync::Arc::new(Checkpointer::start(&options, writer.clone()));
+            let read_model_checkpoints = std::sync::Arc::new(Checkpointer::start(
+                &read_model_options,
+                read_model_writer.clone(),
+            ));
             Ok(Self::Sqlite(SqliteDatabase {
                 pool,
                 writer,
+                read_model_writer,
+                read_model_checkpoints,
                 checkpoints,
                 options: std::sync::Arc::new(options),
                 log_sync_failure: std::sync::Arc::default(),
@@ -427,7 +496,16 @@ impl Database {
     /// [`DatabaseError::Migrate`] when a migration fails or an applied one was changed.
     pub async fn migrate(&self) -> Result<(), DatabaseError> {
         match self {
-            Self::Sqlite(sqlite) => SQLITE_MIGRATIONS.run(&sqlite.pool).await,
+            // The main file first: on a database from before ADR 0030 its migration drops
+            // the read models there, which would otherwise hide those of the new file.
+            Self::Sqlite(sqlite) => match SQLITE_MIGRATIONS.run(&sqlite.pool).await {
+                Ok(()) => {
+                    SQLITE_READ_MODEL_MIGRATIONS
+                        .run(&sqlite.read_model_writer)
+                        .await
+                }
+                failed => failed,
+            },
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
         .map_err(DatabaseError::Migrate)
@@ -458,18 +536,17 @@ impl Database {
             ),
         };
         let applied: Vec<i64> = applied.map_err(|e| DatabaseError::NotReady(describe(&e)))?;
-        let missing: Vec<i64> = migrator
-            .iter()
-            .map(|m| m.version)
-            .filter(|version| !applied.contains(version))
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(DatabaseError::NotReady(format!(
-                "migrations not applied: {missing:?}"
-            )))
+        missing_migrations(migrator, &applied, "")?;
+        if let Self::Sqlite(sqlite) = self {
+            let applied: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT version FROM {READ_MODELS_SCHEMA}._sqlx_migrations WHERE success = TRUE"
+            ))
+            .fetch_all(sqlite.pool())
+            .await
+            .map_err(|e| DatabaseError::NotReady(describe(&e)))?;
+            missing_migrations(&SQLITE_READ_MODEL_MIGRATIONS, &applied, "read models' ")?;
         }
+        Ok(())
     }
 
     /// Closes every connection; pending work on them finishes first.
@@ -479,7 +556,9 @@ impl Database {
             // into the database file and removes it, as SQLite does on a clean close.
             Self::Sqlite(sqlite) => {
                 sqlite.checkpoints.stop().await;
+                sqlite.read_model_checkpoints.stop().await;
                 close_every_connection(&sqlite.writer).await;
+                close_every_connection(&sqlite.read_model_writer).await;
                 close_every_connection(&sqlite.pool).await;
             }
             Self::Postgres(pool) => pool.close().await,
@@ -522,6 +601,41 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// `NotReady` naming the migrations of `migrator` missing from `applied`.
+fn missing_migrations(
+    migrator: &Migrator,
+    applied: &[i64],
+    which: &str,
+) -> Result<(), DatabaseError> {
+    let missing: Vec<i64> = migrator
+        .iter()
+        .map(|m| m.version)
+        .filter(|version| !applied.contains(version))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DatabaseError::NotReady(format!(
+            "{which}migrations not applied: {missing:?}"
+        )))
+    }
+}
+
+/// The read models' file beside the SQLite database `file` (ADR 0030):
+/// `expenses.db` -> `expenses.read-models.db`. None for a database held in memory.
+#[must_use]
+pub fn read_models_file(file: &Path) -> Option<std::path::PathBuf> {
+    let name = file.file_name()?.to_string_lossy();
+    if name == ":memory:" {
+        return None;
+    }
+    let named = match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => format!("{stem}.read-models.{extension}"),
+        _ => format!("{name}.read-models"),
+    };
+    Some(file.with_file_name(named))
+}
 
 const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success = TRUE";
 
@@ -566,7 +680,24 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{read_models_file, redact};
+    use std::path::Path;
+
+    #[test]
+    fn the_read_models_file_is_named_after_the_database_beside_it() {
+        let named = |file: &str| read_models_file(Path::new(file)).map(|p| p.display().to_string());
+        assert_eq!(
+            named("./data/expense-tracker.db").as_deref(),
+            Some("./data/expense-tracker.read-models.db")
+        );
+        assert_eq!(
+            named("/var/lib/x").as_deref(),
+            Some("/var/lib/x.read-models")
+        );
+        assert_eq!(named(".hidden").as_deref(), Some(".hidden.read-models"));
+        assert_eq!(named(":memory:"), None);
+        assert_eq!(named(""), None);
+    }
 
     #[test]
     fn redact_hides_the_password_and_keeps_the_rest() {

@@ -125,6 +125,21 @@ impl TestDatabase {
         log
     }
 
+    /// The write-ahead log of a SQLite test database's second file, the read models'
+    /// (ADR 0030).
+    ///
+    /// # Panics
+    /// For a PostgreSQL test database.
+    #[must_use]
+    pub fn read_models_log(&self) -> PathBuf {
+        let [file, _, _] = self.sqlite_files();
+        let mut log = crate::database::read_models_file(&file)
+            .expect("a file beside the database")
+            .into_os_string();
+        log.push("-wal");
+        PathBuf::from(log)
+    }
+
     /// Connects and migrates.
     ///
     /// # Panics

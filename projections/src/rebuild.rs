@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::future::try_join_all;
-use infrastructure::database::Database;
+use infrastructure::database::{Database, READ_MODELS_SCHEMA};
 use infrastructure::event_store::{EventStore, Position};
 
 use tokio::sync::mpsc;
@@ -146,16 +146,24 @@ async fn create_twin_tables(
                 statements.push(format!("ALTER TABLE {twin} OWNER TO \"{owner}\""));
             }
             Database::Sqlite(_) => {
+                // Read on a reading connection, where the read models' file is attached
+                // (ADR 0030); the twins are made on its writer, where it is `main`.
                 let ddl = about_table(
                     database,
-                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+                    &format!(
+                        "SELECT sql FROM {READ_MODELS_SCHEMA}.sqlite_master \
+                         WHERE type = 'table' AND name = $1"
+                    ),
                     table,
                 )
                 .await?;
                 statements.push(twin_table_ddl(&ddl, table, &twin));
                 let indexes: Vec<(String,)> = fetch_all(
                     database,
-                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+                    &format!(
+                        "SELECT sql FROM {READ_MODELS_SCHEMA}.sqlite_master \
+                         WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL"
+                    ),
                     &[table.as_str().into()],
                 )
                 .await?;

@@ -88,12 +88,14 @@ macro_rules! bind_all {
     }};
 }
 
-/// A write transaction on the read side: of data derived from the log, which a crash may
-/// lose and the log makes again (on SQLite it is made on the one writing connection, and
-/// does not wait for the disk: see [`infrastructure::database::SqliteDatabase::writer`]).
+/// A write transaction of data derived from the log, which a crash may lose and the log
+/// makes again. On SQLite it is made on one of the two writing connections, and does not
+/// wait for the disk: the read models' ([`WriteTx::begin`], see
+/// [`infrastructure::database::SqliteDatabase::read_model_writer`]) or the log file's
+/// ([`WriteTx::begin_beside_the_log`]).
 #[derive(Debug)]
 pub enum WriteTx {
-    /// On SQLite, on the writing connection (the process's turn to write), begun
+    /// On SQLite, on a writing connection (the process's turn to write its file), begun
     /// `IMMEDIATE`: it holds the write lock from the start, so it never fails halfway
     /// trying to upgrade a read lock.
     Sqlite(Transaction<'static, Sqlite>),
@@ -102,11 +104,31 @@ pub enum WriteTx {
 }
 
 impl WriteTx {
-    /// Begins a transaction.
+    /// Begins a transaction on the read models: their tables and the projections'
+    /// checkpoints (on SQLite, in the read models' own file, ADR 0030).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn begin(database: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match database {
+            Database::Sqlite(sqlite) => Self::Sqlite(
+                sqlite
+                    .read_model_writer()
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?,
+            ),
+            Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Begins a transaction on what is derived from the log but kept beside it, in the
+    /// log's own file on SQLite: the process managers' checkpoints, which must stay as
+    /// long as the log (a process manager that started again from position 0 would act on
+    /// every event again), not go with the read models.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn begin_beside_the_log(database: &Database) -> Result<Self, sqlx::Error> {
         Ok(match database {
             Database::Sqlite(sqlite) => {
                 Self::Sqlite(sqlite.writer().begin_with("BEGIN IMMEDIATE").await?)

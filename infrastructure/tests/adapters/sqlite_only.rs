@@ -124,10 +124,18 @@ async fn closing_the_database_copies_the_log_back_and_removes_it() {
         .await
         .expect("appended");
     assert!(test_database.sqlite_log().exists(), "the log while open");
+    assert!(
+        test_database.read_models_log().exists(),
+        "the read models' log while open"
+    );
     database.close().await;
     assert!(
         !test_database.sqlite_log().exists(),
         "a clean close leaves no log behind"
+    );
+    assert!(
+        !test_database.read_models_log().exists(),
+        "nor one of the read models' file"
     );
     drop(store);
 
@@ -149,6 +157,10 @@ async fn closing_at_once_after_opening_still_removes_the_log() {
         assert!(
             !test_database.sqlite_log().exists(),
             "attempt {attempt}: a clean close leaves no log behind"
+        );
+        assert!(
+            !test_database.read_models_log().exists(),
+            "attempt {attempt}: nor one of the read models' file"
         );
     }
 }

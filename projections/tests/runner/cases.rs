@@ -401,7 +401,7 @@ async fn rebuild_now(database: &Database) -> projections::rebuild::RebuildReport
 async fn index_counts(database: &Database) -> Vec<(String, i64)> {
     let sql = match database {
         Database::Sqlite(_) => {
-            "SELECT tbl_name, COUNT(*) FROM sqlite_master WHERE type = 'index' \
+            "SELECT tbl_name, COUNT(*) FROM read_models.sqlite_master WHERE type = 'index' \
              AND tbl_name LIKE 'rm_%' GROUP BY tbl_name ORDER BY tbl_name"
         }
         Database::Postgres(_) => {
@@ -939,9 +939,11 @@ pub async fn a_page_with_nothing_for_a_projection_only_moves_its_checkpoint(data
     );
 }
 
-/// SQLite only: the log and what is derived from it are written on one connection, which
-/// does not wait for the disk (the committer syncs the log itself); everything else waits.
-pub async fn the_log_and_the_read_side_are_written_on_one_connection_that_does_not_sync(
+/// SQLite only: the log and the read models are in two files, each written on one
+/// connection of its own that does not wait for the disk (the committer syncs the log
+/// itself; the read models are made again from it); everything else waits. A projection's
+/// transaction holds the read models' file, never the log's (ADR 0030).
+pub async fn the_log_and_the_read_models_are_written_on_a_connection_each_that_does_not_sync(
     database: Database,
 ) {
     let Database::Sqlite(sqlite) = &database else {
@@ -967,23 +969,141 @@ pub async fn the_log_and_the_read_side_are_written_on_one_connection_that_does_n
         0,
         "checkpoints run beside"
     );
-    let mut tx = WriteTx::begin(&database).await.expect("tx");
-    assert_eq!(
-        tx.fetch_int("PRAGMA synchronous", &[])
+    for schema in ["main", "read_models"] {
+        let mode: String = sqlx::query_scalar(&format!("PRAGMA {schema}.journal_mode"))
+            .fetch_one(sqlite.pool())
             .await
-            .expect("pragma"),
-        Some(1),
-        "NORMAL on the writing connection"
-    );
+            .expect("pragma");
+        assert_eq!(mode, "wal", "{schema}: readers never wait for the writer");
+    }
+    for begun in [
+        WriteTx::begin(&database).await.expect("tx"),
+        WriteTx::begin_beside_the_log(&database).await.expect("tx"),
+    ] {
+        let mut tx = begun;
+        assert_eq!(
+            tx.fetch_int("PRAGMA synchronous", &[])
+                .await
+                .expect("pragma"),
+            Some(1),
+            "NORMAL on the writing connections"
+        );
+        tx.commit().await.expect("commit");
+    }
 
+    let mut tx = WriteTx::begin(&database).await.expect("tx");
+    tx.execute(
+        "UPDATE projection_checkpoints SET updated_at_us = updated_at_us",
+        &[],
+    )
+    .await
+    .expect("a read-model write");
     assert!(
-        sqlite.writer().try_acquire().is_none(),
+        sqlite.read_model_writer().try_acquire().is_none(),
         "another writer could go ahead of an open transaction"
     );
+    // The log's file is not locked by it: a writer there gets its lock at once (no busy
+    // handler on this connection, so a lock held by the read models' transaction would
+    // fail it, not delay it).
+    let mut beside = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(
+        &sqlite
+            .connect_options()
+            .clone()
+            .busy_timeout(std::time::Duration::ZERO),
+    )
+    .await
+    .expect("a connection to the log's file");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut beside)
+        .await
+        .expect("the log's file takes a writer while the read models are written");
+    sqlx::query("ROLLBACK")
+        .execute(&mut beside)
+        .await
+        .expect("rollback");
+    sqlx::Connection::close(beside).await.expect("close");
     tx.commit().await.expect("commit");
     // The connection goes back to the pool on a task of its own: waited for, bounded.
-    tokio::time::timeout(std::time::Duration::from_secs(5), sqlite.writer().acquire())
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlite.read_model_writer().acquire(),
+    )
+    .await
+    .expect("the next writer's turn comes once the transaction ended")
+    .expect("the writer");
+}
+
+/// SQLite only: a database from before ADR 0030 has its read models in the main file, and
+/// no file beside it. Migrated, it keeps its log, loses those tables (which would otherwise
+/// hide the new file's under the same names), and its projections build the new file from
+/// the log.
+pub async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_its_log(
+    test_database: &infrastructure::testing::TestDatabase,
+) {
+    let database = test_database.connect().await;
+    let store = store_on(&database).await;
+    write_random_history(&store, 11, 4, 40).await;
+    runner(&database, 7)
         .await
-        .expect("the next writer's turn comes once the transaction ended")
-        .expect("the writer");
+        .catch_up()
+        .await
+        .expect("caught up");
+    let expected = balances_from_the_log(&store).await;
+    assert_eq!(projected_balances(&database).await, expected);
+    drop(store);
+    database.close().await;
+
+    // The layout before: the read models in the main file (one off here, to tell them
+    // apart), the last migration not applied, no file beside.
+    let [file, _, _] = test_database.sqlite_files();
+    let beside = infrastructure::database::read_models_file(&file).expect("a file beside");
+    let mut old = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&file),
+    )
+    .await
+    .expect("the main file");
+    sqlx::query("ATTACH DATABASE $1 AS beside")
+        .bind(beside.display().to_string())
+        .execute(&mut old)
+        .await
+        .expect("attached");
+    sqlx::raw_sql(
+        "CREATE TABLE main.rm_wallets AS SELECT * FROM beside.rm_wallets; \
+         UPDATE main.rm_wallets SET balance_milli = balance_milli + 1; \
+         CREATE TABLE main.projection_checkpoints AS SELECT * FROM beside.projection_checkpoints; \
+         DETACH DATABASE beside; \
+         DELETE FROM _sqlx_migrations WHERE version = 20;",
+    )
+    .execute(&mut old)
+    .await
+    .expect("the old layout");
+    sqlx::Connection::close(old).await.expect("closed");
+    std::fs::remove_file(&beside).expect("no read models' file");
+
+    let database = test_database.connect().await;
+    let left: Vec<(String,)> = fetch_all(
+        &database,
+        "SELECT name FROM main.sqlite_master \
+         WHERE name LIKE 'rm%' OR name = 'projection_checkpoints'",
+        &[],
+    )
+    .await
+    .expect("the main file's tables");
+    assert_eq!(
+        left,
+        Vec::<(String,)>::new(),
+        "read models left in the main file"
+    );
+    assert_eq!(
+        projected_balances(&database).await,
+        Vec::<String>::new(),
+        "the new file starts empty"
+    );
+    runner(&database, 7)
+        .await
+        .catch_up()
+        .await
+        .expect("caught up");
+    assert_eq!(projected_balances(&database).await, expected);
+    database.close().await;
 }

@@ -308,9 +308,18 @@ on_both_databases!(
 
 mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_and_the_read_side_are_written_on_one_connection_that_does_not_sync() {
+    async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_its_log() {
         let database = infrastructure::testing::TestDatabase::sqlite();
-        crate::cases::the_log_and_the_read_side_are_written_on_one_connection_that_does_not_sync(
+        crate::cases::a_database_with_its_read_models_inside_rebuilds_them_beside_from_its_log(
+            &database,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_and_the_read_models_are_written_on_a_connection_each_that_does_not_sync() {
+        let database = infrastructure::testing::TestDatabase::sqlite();
+        crate::cases::the_log_and_the_read_models_are_written_on_a_connection_each_that_does_not_sync(
             database.connect().await,
         )
         .await;
