@@ -96,6 +96,9 @@ impl Application {
             None => None,
         };
         let (state, projections) = build_parts(config).await?;
+        if instance.is_some() {
+            catch_up_before_serving(&projections).await?;
+        }
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let outcome = ensure_admin(&state, "Administrator", email, password).await;
             match outcome {
@@ -141,6 +144,27 @@ impl Application {
             _instance: instance,
         })
     }
+}
+
+/// On SQLite the read models have a file of their own (ADR 0030), which is new after an
+/// upgrade from before it, or once deleted: the workers decide on what the read models say
+/// (whom a ticket goes to, which reminders are due), and a read gives up waiting for them
+/// after a few seconds, so nothing starts until they have caught up with the log. With
+/// the read models up to date this is one read that finds nothing new.
+async fn catch_up_before_serving(projections: &ProjectionRunner) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let applied = projections
+        .catch_up()
+        .await
+        .context("bringing the read models up to date with the log")?;
+    if applied > 0 {
+        tracing::info!(
+            events = applied,
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "read models caught up with the log before serving"
+        );
+    }
+    Ok(())
 }
 
 /// How far the instances' clocks may be apart, as far as abandoned idempotency claims go.
@@ -316,4 +340,41 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database whose read models' file is gone (deleted, or from before ADR 0030) is
+    /// served only once the read models are made again from the log: before any worker
+    /// starts, and before the first request.
+    #[tokio::test]
+    async fn a_missing_read_models_file_is_made_again_before_anything_is_served() {
+        let data = tempfile::tempdir().expect("a data directory");
+        let config = Config::for_tests(data.path().to_path_buf(), None);
+        let (state, runner) = build_parts(&config).await.expect("state");
+        crate::demo_data::generate(&state, 2, 300, &mut |_| {})
+            .await
+            .expect("a history");
+        runner.catch_up().await.expect("projected");
+        let head = state.events.head().await.expect("head");
+        state.database.close().await;
+        drop((state, runner));
+
+        let file = data.path().join("expense-tracker.db");
+        let beside = infrastructure::database::read_models_file(&file).expect("beside");
+        std::fs::remove_file(&beside).expect("the read models' file removed");
+
+        let app = Application::build(&config).await.expect("built");
+        for status in app.projections.statuses().await.expect("statuses") {
+            assert_eq!(
+                (status.position, status.failure),
+                (head, None),
+                "{} before serving",
+                status.name
+            );
+        }
+        app.state.database.close().await;
+    }
 }

@@ -51,6 +51,9 @@ pub enum DatabaseError {
     /// The database is not ready to serve.
     #[error("database not ready: {0}")]
     NotReady(String),
+    /// The read models' file could not be checked against the log, or emptied.
+    #[error("cannot check the read models' file against the event log")]
+    ReadModels(#[source] sqlx::Error),
     /// A SQLite database held in memory: its read models need a file beside it.
     #[error("a SQLite database needs a file (its read models are kept in a second file beside it)")]
     InMemory,
@@ -369,7 +372,67 @@ impl SqliteDatabase {
         Ok(false)
     }
 
-    /// How to open another connection to the same file, with the same settings.
+    /// Empties the read models' file when it was not made from this log (ADR 0030), so
+    /// that the projections make it again from position 0: when it was made from a log
+    /// whose first event is not this one's (the main file restored from a backup of
+    /// another database), or when a projection stands past this log's head (restored from
+    /// an older backup). Records this log's first event in it otherwise. Whether it was
+    /// emptied. Run after the migrations, and again at a clean close.
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub async fn keep_read_models_of_this_log(&self) -> Result<bool, sqlx::Error> {
+        let first: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT event_id FROM main.events WHERE position = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM main.events")
+            .fetch_one(&self.pool)
+            .await?;
+        let mut tx = self.read_model_writer.begin_with("BEGIN IMMEDIATE").await?;
+        let recorded: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT first_event_id FROM made_from_log")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let furthest: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM projection_checkpoints")
+                .fetch_one(&mut *tx)
+                .await?;
+        let another_log = recorded.is_some() && recorded != first;
+        let emptied = another_log || furthest > head;
+        if emptied {
+            tracing::warn!(
+                another_log,
+                furthest,
+                head,
+                "the read models were not made from this log: emptied, to be made again from it"
+            );
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for table in tables {
+                sqlx::query(&format!("DELETE FROM \"{}\"", table.replace('"', "\"\"")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(first) = first
+            && (emptied || recorded.is_none())
+        {
+            sqlx::query("INSERT INTO made_from_log (first_event_id) VALUES ($1)")
+                .bind(first)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(emptied)
+    }
+
+    /// How to open another connection to the same file, with the same settings. It sees
+    /// the main file alone, not the read models'.
     #[must_use]
     pub fn connect_options(&self) -> &SqliteConnectOptions {
         &self.options
@@ -498,17 +561,26 @@ impl Database {
         match self {
             // The main file first: on a database from before ADR 0030 its migration drops
             // the read models there, which would otherwise hide those of the new file.
-            Self::Sqlite(sqlite) => match SQLITE_MIGRATIONS.run(&sqlite.pool).await {
-                Ok(()) => {
-                    SQLITE_READ_MODEL_MIGRATIONS
-                        .run(&sqlite.read_model_writer)
-                        .await
-                }
-                failed => failed,
-            },
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Self::Sqlite(sqlite) => {
+                SQLITE_MIGRATIONS
+                    .run(&sqlite.pool)
+                    .await
+                    .map_err(DatabaseError::Migrate)?;
+                SQLITE_READ_MODEL_MIGRATIONS
+                    .run(&sqlite.read_model_writer)
+                    .await
+                    .map_err(DatabaseError::Migrate)?;
+                sqlite
+                    .keep_read_models_of_this_log()
+                    .await
+                    .map_err(DatabaseError::ReadModels)?;
+                Ok(())
+            }
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS
+                .run(pool)
+                .await
+                .map_err(DatabaseError::Migrate),
         }
-        .map_err(DatabaseError::Migrate)
     }
 
     /// Ready means: the database answers, and every migration this binary knows is applied.
@@ -555,6 +627,11 @@ impl Database {
             // All of them, so that the last one to close copies the write-ahead log back
             // into the database file and removes it, as SQLite does on a clean close.
             Self::Sqlite(sqlite) => {
+                // A log that got its first event since the start is recorded now, so that
+                // the next start can tell these read models from another log's.
+                if let Err(error) = sqlite.keep_read_models_of_this_log().await {
+                    tracing::warn!(%error, "cannot record which log the read models were made from");
+                }
                 sqlite.checkpoints.stop().await;
                 sqlite.read_model_checkpoints.stop().await;
                 close_every_connection(&sqlite.writer).await;

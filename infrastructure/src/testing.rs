@@ -96,8 +96,8 @@ impl TestDatabase {
         &self.url
     }
 
-    /// A SQLite test database's file, and beside it its write-ahead log and the log's
-    /// index: every file SQLite keeps of it.
+    /// A SQLite test database's main file, and beside it its write-ahead log and the log's
+    /// index (the read models' file is [`crate::database::read_models_file`] of the first).
     ///
     /// # Panics
     /// For a PostgreSQL test database.

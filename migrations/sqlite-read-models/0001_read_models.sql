@@ -1,7 +1,8 @@
 -- The read side (CQRS) on SQLite, in a file of its own beside the event log's (ADR 0030):
--- `<database>-read-models`, attached to every reading connection as `read_models`, so that
--- queries name these tables as they would in one file. Every table here is derived from the
--- event log: deleting the file makes the projections build it again from position 0.
+-- `<name>.read-models.db` beside `<name>.db`, attached to every reading connection as
+-- `read_models`, so that queries name these tables as they would in one file. Every table
+-- here is derived from the event log: deleting the file (with its `-wal` and `-shm`) while
+-- the server is stopped makes the projections build it again from position 0.
 --
 -- The same tables as PostgreSQL's, as the SQLite migrations 0010-0018 had left them in the
 -- main file (where 0020 drops them).
@@ -193,3 +194,11 @@ CREATE TABLE rm_recurring_payments (
 CREATE INDEX rm_recurring_payments_by_customer ON rm_recurring_payments (customer, scheduled_at);
 
 CREATE INDEX rm_recurring_payments_due ON rm_recurring_payments (status, next_due);
+
+-- The log these read models were made from: the id of its first event, recorded once the
+-- log has one. At each start a file made from another log (the main file restored from a
+-- backup of another database), or ahead of this log (the main file restored from an older
+-- backup), is emptied and made again from the log (ADR 0030).
+CREATE TABLE made_from_log (
+    first_event_id BLOB NOT NULL
+);

@@ -1107,3 +1107,84 @@ pub async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_it
     assert_eq!(projected_balances(&database).await, expected);
     database.close().await;
 }
+
+/// SQLite only: at each start, read models made from another log, or ahead of this one,
+/// are emptied and made again from this log (ADR 0030), instead of being served as if they
+/// were this log's.
+pub async fn read_models_not_made_from_this_log_are_made_again_from_it(
+    first: &infrastructure::testing::TestDatabase,
+    second: &infrastructure::testing::TestDatabase,
+) {
+    // Two databases of their own; the second's log shorter, so that only its first event
+    // tells its read models apart.
+    for (test_database, seed, commands) in [(first, 21, 40), (second, 22, 10)] {
+        let database = test_database.connect().await;
+        let store = store_on(&database).await;
+        write_random_history(&store, seed, 3, commands).await;
+        runner(&database, 7)
+            .await
+            .catch_up()
+            .await
+            .expect("caught up");
+        drop(store);
+        database.close().await;
+    }
+    let [file, _, _] = first.sqlite_files();
+    let [other, _, _] = second.sqlite_files();
+    let read_models_of = |file: &std::path::Path| {
+        infrastructure::database::read_models_file(file).expect("a file beside")
+    };
+    let made_again = async |why: &str| {
+        let database = first.connect().await;
+        let store = store_on(&database).await;
+        assert_eq!(
+            projected_balances(&database).await,
+            Vec::<String>::new(),
+            "{why}: emptied"
+        );
+        runner(&database, 7)
+            .await
+            .catch_up()
+            .await
+            .expect("caught up");
+        assert_eq!(
+            projected_balances(&database).await,
+            balances_from_the_log(&store).await,
+            "{why}: made again"
+        );
+        (database, store)
+    };
+
+    std::fs::copy(read_models_of(&other), read_models_of(&file)).expect("copied");
+    let (database, store) = made_again("another log's read models").await;
+    drop(store);
+    database.close().await;
+
+    // A backup of the log; then the log grows, and its read models with it.
+    let backup = file.with_extension("backup");
+    std::fs::copy(&file, &backup).expect("a backup");
+    let database = first.connect().await;
+    let store = store_on(&database).await;
+    write_random_history(&store, 23, 2, 10).await;
+    runner(&database, 7)
+        .await
+        .catch_up()
+        .await
+        .expect("caught up");
+    drop(store);
+    database.close().await;
+
+    std::fs::copy(&backup, &file).expect("the log restored");
+    let (database, store) = made_again("read models ahead of the log").await;
+    drop(store);
+    database.close().await;
+
+    // Read models of this log, behind it or not, are kept.
+    let database = first.connect().await;
+    assert_ne!(
+        projected_balances(&database).await,
+        Vec::<String>::new(),
+        "this log's read models kept"
+    );
+    database.close().await;
+}

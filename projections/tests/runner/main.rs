@@ -308,6 +308,14 @@ on_both_databases!(
 
 mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_models_not_made_from_this_log_are_made_again_from_it() {
+        let first = infrastructure::testing::TestDatabase::sqlite();
+        let second = infrastructure::testing::TestDatabase::sqlite();
+        crate::cases::read_models_not_made_from_this_log_are_made_again_from_it(&first, &second)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_its_log() {
         let database = infrastructure::testing::TestDatabase::sqlite();
         crate::cases::a_database_with_its_read_models_inside_rebuilds_them_beside_from_its_log(
