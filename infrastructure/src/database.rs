@@ -105,6 +105,9 @@ pub struct SqliteDatabase {
     log_sync_failure: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
+/// The page cache of a reading connection for each of the two files, in KiB.
+const READER_CACHE_KIB: u32 = 512;
+
 /// How often the write-ahead log is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -507,8 +510,20 @@ impl Database {
                     Box::pin(async move {
                         sqlx::query(&format!("ATTACH DATABASE $1 AS {READ_MODELS_SCHEMA}"))
                             .bind(&*file)
-                            .execute(connection)
+                            .execute(&mut *connection)
                             .await?;
+                        // Less page cache than SQLite's 2 MiB per file: with 2 MiB for
+                        // each file the server's peak memory under the history benchmark
+                        // grew by about 15 MiB. Reads here are of one customer among
+                        // many, or of the log's tail: the cache holds the b-trees' upper
+                        // pages, and little else would stay in it anyway.
+                        for schema in ["main", READ_MODELS_SCHEMA] {
+                            sqlx::query(&format!(
+                                "PRAGMA {schema}.cache_size = -{READER_CACHE_KIB}"
+                            ))
+                            .execute(&mut *connection)
+                            .await?;
+                        }
                         Ok(())
                     })
                 })
