@@ -229,15 +229,15 @@ async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCo
             restarted: false,
         });
     }
-    let restarted = under_the_turn(&mut connection, writer, "RESTART", pages_in_log).await?;
+    let restarted = under_the_turn(&mut connection, writer, "RESTART").await?;
     Ok(LogCopied {
         pages_in_log,
         restarted,
     })
 }
 
-/// Copies back, beside the writers, what was committed during the pass's first copy; then
-/// takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
+/// Copies back, beside the writers, what was committed since the last copy (during a
+/// pass's first one, or everything, for a wipe); then takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
 /// `TRUNCATE`), trying again every millisecond, up to [`RESTART_WAITS_FOR_READERS`], while
 /// something is in its way: readers still in the log, most often, or a write on the other
 /// pool (tokens, sessions), which the turn does not hold back. Whether the log was copied
@@ -246,9 +246,8 @@ async fn under_the_turn(
     connection: &mut SqliteConnection,
     writer: &SqlitePool,
     mode: &str,
-    pages_in_log: i64,
 ) -> Result<bool, sqlx::Error> {
-    checkpoint(connection, "PASSIVE").await?;
+    let (_, pages_in_log) = checkpoint(connection, "PASSIVE").await?;
     let turn = writer.acquire().await?;
     let held = std::time::Instant::now();
     let mut tries = 1;
@@ -365,8 +364,7 @@ impl SqliteDatabase {
     pub async fn wipe_log(&self) -> Result<bool, sqlx::Error> {
         for _ in 0..WIPE_ATTEMPTS {
             let mut connection = self.checkpoints.pool.acquire().await?;
-            let (_, pages_in_log) = checkpoint(&mut connection, "PASSIVE").await?;
-            if under_the_turn(&mut connection, &self.writer, "TRUNCATE", pages_in_log).await? {
+            if under_the_turn(&mut connection, &self.writer, "TRUNCATE").await? {
                 return Ok(true);
             }
             drop(connection);
@@ -385,13 +383,12 @@ impl SqliteDatabase {
     /// # Errors
     /// When SQLite fails.
     pub async fn keep_read_models_of_this_log(&self) -> Result<bool, sqlx::Error> {
-        let first: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT event_id FROM main.events WHERE position = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM main.events")
-            .fetch_one(&self.pool)
-            .await?;
+        let (first, head): (Option<Vec<u8>>, i64) = sqlx::query_as(
+            "SELECT (SELECT event_id FROM main.events WHERE position = 1), \
+             COALESCE(MAX(position), 0) FROM main.events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         let mut tx = self.read_model_writer.begin_with("BEGIN IMMEDIATE").await?;
         let recorded: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT first_event_id FROM made_from_log")
@@ -484,13 +481,8 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal);
             // Opened first, and at once: the file exists, in WAL mode, before the reading
             // connections attach it (one that attached a missing file would create it in
-            // the default journal mode). Kept, like the log's writer.
-            let read_model_writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(Duration::from_secs(24 * 60 * 60))
+            // the default journal mode).
+            let read_model_writer = one_writer()
                 .connect_with(read_model_options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
@@ -530,14 +522,7 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .map_err(DatabaseError::Connect)?;
-            // One connection, kept (its page cache is the point), that writers may wait
-            // for as long as the writer before them takes.
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(Duration::from_secs(24 * 60 * 60))
+            let writer = one_writer()
                 .connect_lazy_with(options.clone().synchronous(SqliteSynchronous::Normal));
             let checkpoints = std::sync::Arc::new(Checkpointer::start(&options, writer.clone()));
             let read_model_checkpoints = std::sync::Arc::new(Checkpointer::start(
@@ -622,16 +607,14 @@ impl Database {
                 sqlx::query_scalar(APPLIED_MIGRATIONS).fetch_all(pool).await,
             ),
         };
-        let applied: Vec<i64> = applied.map_err(|e| DatabaseError::NotReady(describe(&e)))?;
-        missing_migrations(migrator, &applied, "")?;
+        missing_migrations(migrator, applied, "")?;
         if let Self::Sqlite(sqlite) = self {
-            let applied: Vec<i64> = sqlx::query_scalar(&format!(
+            let applied = sqlx::query_scalar(&format!(
                 "SELECT version FROM {READ_MODELS_SCHEMA}._sqlx_migrations WHERE success = TRUE"
             ))
             .fetch_all(sqlite.pool())
-            .await
-            .map_err(|e| DatabaseError::NotReady(describe(&e)))?;
-            missing_migrations(&SQLITE_READ_MODEL_MIGRATIONS, &applied, "read models' ")?;
+            .await;
+            missing_migrations(&SQLITE_READ_MODEL_MIGRATIONS, applied, "read models' ")?;
         }
         Ok(())
     }
@@ -667,6 +650,17 @@ impl Database {
     }
 }
 
+/// A pool of one writing connection, kept (its page cache is the point), that writers may
+/// wait for as long as the writer before them takes.
+fn one_writer() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(24 * 60 * 60))
+}
+
 /// `Pool::close`, until the pool holds no connection: sqlx's close can return while a
 /// connection given back during it (a dropped `PoolConnection` is given back by a task of
 /// its own) waits idle in the closed pool, open until the pool is dropped. That connection
@@ -694,12 +688,14 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// `NotReady` naming the migrations of `migrator` missing from `applied`.
+/// `NotReady` naming the migrations of `migrator` missing from `applied`, or saying why
+/// they could not be read.
 fn missing_migrations(
     migrator: &Migrator,
-    applied: &[i64],
+    applied: Result<Vec<i64>, sqlx::Error>,
     which: &str,
 ) -> Result<(), DatabaseError> {
+    let applied = applied.map_err(|e| DatabaseError::NotReady(describe(&e)))?;
     let missing: Vec<i64> = migrator
         .iter()
         .map(|m| m.version)

@@ -27,6 +27,15 @@ async fn runner(database: &Database, batch: u32) -> ProjectionRunner {
     .expect("runner")
 }
 
+/// Brings the `wallets` projection up to date with the log.
+async fn catch_up_wallets(database: &Database) {
+    runner(database, 7)
+        .await
+        .catch_up()
+        .await
+        .expect("caught up");
+}
+
 pub async fn a_batch_moves_the_checkpoint_and_an_empty_log_is_caught_up(database: Database) {
     let store = store_on(&database).await;
     let runner = runner(&database, 4).await;
@@ -1043,11 +1052,7 @@ pub async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_it
     let database = test_database.connect().await;
     let store = store_on(&database).await;
     write_random_history(&store, 11, 4, 40).await;
-    runner(&database, 7)
-        .await
-        .catch_up()
-        .await
-        .expect("caught up");
+    catch_up_wallets(&database).await;
     let expected = balances_from_the_log(&store).await;
     assert_eq!(projected_balances(&database).await, expected);
     drop(store);
@@ -1099,11 +1104,7 @@ pub async fn a_database_with_its_read_models_inside_rebuilds_them_beside_from_it
         Vec::<String>::new(),
         "the new file starts empty"
     );
-    runner(&database, 7)
-        .await
-        .catch_up()
-        .await
-        .expect("caught up");
+    catch_up_wallets(&database).await;
     assert_eq!(projected_balances(&database).await, expected);
     database.close().await;
 }
@@ -1121,11 +1122,7 @@ pub async fn read_models_not_made_from_this_log_are_made_again_from_it(
         let database = test_database.connect().await;
         let store = store_on(&database).await;
         write_random_history(&store, seed, 3, commands).await;
-        runner(&database, 7)
-            .await
-            .catch_up()
-            .await
-            .expect("caught up");
+        catch_up_wallets(&database).await;
         drop(store);
         database.close().await;
     }
@@ -1142,11 +1139,7 @@ pub async fn read_models_not_made_from_this_log_are_made_again_from_it(
             Vec::<String>::new(),
             "{why}: emptied"
         );
-        runner(&database, 7)
-            .await
-            .catch_up()
-            .await
-            .expect("caught up");
+        catch_up_wallets(&database).await;
         assert_eq!(
             projected_balances(&database).await,
             balances_from_the_log(&store).await,
@@ -1166,11 +1159,7 @@ pub async fn read_models_not_made_from_this_log_are_made_again_from_it(
     let database = first.connect().await;
     let store = store_on(&database).await;
     write_random_history(&store, 23, 2, 10).await;
-    runner(&database, 7)
-        .await
-        .catch_up()
-        .await
-        .expect("caught up");
+    catch_up_wallets(&database).await;
     drop(store);
     database.close().await;
 
