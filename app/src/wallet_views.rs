@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use domain::wallet::{Category, LimitKey, Period};
 use infrastructure::database::Database;
-use projections::sql::{Value, fetch_all};
+use projections::sql::{ExpenseKeys, Value, fetch_all};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -216,14 +216,27 @@ pub async fn expense_page(
         VoidedFilter::Voided => 1,
     };
     let text = |value: Option<String>| Value::Text(value.unwrap_or_default());
+    let keys = ExpenseKeys::of(database);
+    let (from, to, after_day) = (
+        keys.optional_day("$2"),
+        keys.optional_day("$3"),
+        keys.optional_day("$6"),
+    );
     let rows: Vec<ExpenseRow> = fetch_all(
         database,
-        "SELECT expense_id, amount_milli, category, description, spent_on, receipt_id, voided, void_reason \
-         FROM rm_expenses WHERE owner = $1 \
-         AND ($2 = '' OR spent_on >= $2) AND ($3 = '' OR spent_on <= $3) \
-         AND ($4 = '' OR category_key = $4) AND ($5 = -1 OR voided = $5) \
-         AND ($6 = '' OR spent_on < $6 OR (spent_on = $6 AND expense_id < $7)) \
-         ORDER BY spent_on DESC, expense_id DESC LIMIT $8",
+        &format!(
+            "SELECT {}, amount_milli, category, description, {}, receipt_id, voided, void_reason \
+             FROM rm_expenses WHERE owner = {} \
+             AND ($2 = '' OR spent_on >= {from}) AND ($3 = '' OR spent_on <= {to}) \
+             AND ($4 = '' OR category_key = $4) AND ($5 = -1 OR voided = $5) \
+             AND ($6 = '' OR spent_on < {after_day} \
+                  OR (spent_on = {after_day} AND expense_id < {})) \
+             ORDER BY spent_on DESC, expense_id DESC LIMIT $8",
+            keys.id_text("expense_id"),
+            keys.day_text("spent_on"),
+            keys.id("$1"),
+            keys.optional_id("$7"),
+        ),
         &[
             owner.to_string().into(),
             text(filter.from.map(|d| d.format("%Y-%m-%d").to_string())),
@@ -418,11 +431,17 @@ async fn spent_between(
     until: NaiveDate,
     category_key: Option<&str>,
 ) -> anyhow::Result<i64> {
+    let keys = ExpenseKeys::of(database);
     let rows: Vec<(i64,)> = fetch_all(
         database,
-        "SELECT CAST(COALESCE(SUM(amount_milli), 0) AS BIGINT) FROM rm_expenses \
-         WHERE owner = $1 AND voided = 0 AND spent_on >= $2 AND spent_on < $3 \
-         AND ($4 = '' OR category_key = $4)",
+        &format!(
+            "SELECT CAST(COALESCE(SUM(amount_milli), 0) AS BIGINT) FROM rm_expenses \
+             WHERE owner = {} AND voided = 0 AND spent_on >= {} AND spent_on < {} \
+             AND ($4 = '' OR category_key = $4)",
+            keys.id("$1"),
+            keys.day("$2"),
+            keys.day("$3"),
+        ),
         &[
             owner.to_string().into(),
             from.into(),
@@ -611,22 +630,32 @@ pub async fn dashboard(
         .checked_sub_months(Months::new(TREND_MONTHS - 1))
         .unwrap_or(this_month);
 
+    let keys = ExpenseKeys::of(database);
+    let (owner_id, from, until) = (keys.id("$1"), keys.day("$2"), keys.day("$3"));
+    // The categories' owner is text on either database, the expenses' a uuid on
+    // PostgreSQL: each is matched with the parameter in its own type.
     let by_category: Vec<(String, i64)> = fetch_all(
         database,
-        "SELECT c.category, CAST(SUM(e.amount_milli) AS BIGINT) AS spent FROM rm_expenses e \
-         JOIN rm_categories c ON c.owner = e.owner AND c.category_key = e.category_key \
-         WHERE e.owner = $1 AND e.voided = 0 AND e.spent_on >= $2 AND e.spent_on < $3 \
-         GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key",
+        &format!(
+            "SELECT c.category, CAST(SUM(e.amount_milli) AS BIGINT) AS spent FROM rm_expenses e \
+             JOIN rm_categories c ON c.owner = $1 AND c.category_key = e.category_key \
+             WHERE e.owner = {owner_id} AND e.voided = 0 AND e.spent_on >= {from} \
+             AND e.spent_on < {until} \
+             GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key"
+        ),
         &[id(), this_month.into(), next_month.into()],
     )
     .await?;
     let spent_this_month = by_category.iter().map(|(_, spent)| spent).sum();
 
+    let month = keys.month_text("spent_on");
     let months: Vec<(String, i64)> = fetch_all(
         database,
-        "SELECT substr(spent_on, 1, 7) AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
-         WHERE owner = $1 AND voided = 0 AND spent_on >= $2 AND spent_on < $3 \
-         GROUP BY substr(spent_on, 1, 7)",
+        &format!(
+            "SELECT {month} AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
+             WHERE owner = {owner_id} AND voided = 0 AND spent_on >= {from} AND spent_on < {until} \
+             GROUP BY {month}"
+        ),
         &[id(), first_month.into(), next_month.into()],
     )
     .await?;

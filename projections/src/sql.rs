@@ -73,6 +73,97 @@ impl From<Option<NaiveDate>> for Value {
     }
 }
 
+/// How SQL writes the expense read model's ids and days, which PostgreSQL stores as `uuid`
+/// and `date` (migration 0021: its index builds in half the time) and SQLite as text.
+/// Parameters are bound as text on both, so on PostgreSQL they are cast to the column's
+/// type, and the columns are read back as text; on SQLite every method returns its
+/// argument as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpenseKeys {
+    postgres: bool,
+}
+
+impl ExpenseKeys {
+    /// The keys as `database` stores them.
+    #[must_use]
+    pub fn of(database: &Database) -> Self {
+        Self::on_postgres(matches!(database, Database::Postgres(_)))
+    }
+
+    /// The keys as PostgreSQL (`true`) or SQLite stores them.
+    #[must_use]
+    pub fn on_postgres(postgres: bool) -> Self {
+        Self { postgres }
+    }
+
+    fn cast(self, value: &str, to: &str) -> String {
+        if self.postgres {
+            format!("CAST({value} AS {to})")
+        } else {
+            value.to_owned()
+        }
+    }
+
+    /// A text `value` (a parameter, a column of `VALUES`) compared with an id column.
+    #[must_use]
+    pub fn id(self, value: &str) -> String {
+        self.cast(value, "UUID")
+    }
+
+    /// A text `value` compared with a day column.
+    #[must_use]
+    pub fn day(self, value: &str) -> String {
+        self.cast(value, "DATE")
+    }
+
+    /// A text parameter that is `''` when absent, compared with an id column: no id on
+    /// PostgreSQL is `''`, so the absent one becomes `NULL` there, which matches nothing.
+    #[must_use]
+    pub fn optional_id(self, parameter: &str) -> String {
+        self.optional(parameter, "UUID")
+    }
+
+    /// As [`Self::optional_id`], for a day.
+    #[must_use]
+    pub fn optional_day(self, parameter: &str) -> String {
+        self.optional(parameter, "DATE")
+    }
+
+    fn optional(self, parameter: &str, to: &str) -> String {
+        if self.postgres {
+            format!("CAST(NULLIF({parameter}, '') AS {to})")
+        } else {
+            parameter.to_owned()
+        }
+    }
+
+    /// An id `column` read as text.
+    #[must_use]
+    pub fn id_text(self, column: &str) -> String {
+        self.cast(column, "TEXT")
+    }
+
+    /// A day `column` read as `YYYY-MM-DD`, whatever the server's date style.
+    #[must_use]
+    pub fn day_text(self, column: &str) -> String {
+        if self.postgres {
+            format!("to_char({column}, 'YYYY-MM-DD')")
+        } else {
+            column.to_owned()
+        }
+    }
+
+    /// The month of a day `column`, as `YYYY-MM`.
+    #[must_use]
+    pub fn month_text(self, column: &str) -> String {
+        if self.postgres {
+            format!("to_char({column}, 'YYYY-MM')")
+        } else {
+            format!("substr({column}, 1, 7)")
+        }
+    }
+}
+
 macro_rules! bind_all {
     ($query:expr, $args:expr) => {{
         let mut query = $query;

@@ -22,7 +22,7 @@ use crate::projection::{
     ApplyError, Prepared, PreparedWrites, Projection, TableRows, TableShape, suffixed_tables,
     table_rows,
 };
-use crate::sql::{RowsToInsert, Value, WriteTx};
+use crate::sql::{ExpenseKeys, RowsToInsert, Value, WriteTx};
 
 /// Thousandths of a currency unit: how amounts are stored.
 pub const MILLI: i64 = 1_000;
@@ -70,8 +70,16 @@ const WALLET_WIDTH: usize = 5;
 /// owner, reason); each voided expense comes back with its amount.
 const VOID_EXPENSES: &str =
     "UPDATE rm_expenses AS e SET voided = 1, void_reason = d.column3 FROM (VALUES ";
-const VOID_EXPENSES_TAIL: &str = ") AS d WHERE e.expense_id = d.column1 AND e.owner = d.column2 \
-     AND e.voided = 0 RETURNING expense_id, amount_milli";
+/// The rest of [`VOID_EXPENSES`], with the ids typed as `keys` stores them.
+fn void_expenses_tail(keys: ExpenseKeys) -> String {
+    format!(
+        ") AS d WHERE e.expense_id = {} AND e.owner = {} AND e.voided = 0 \
+         RETURNING {}, amount_milli",
+        keys.id("d.column1"),
+        keys.id("d.column2"),
+        keys.id_text("expense_id"),
+    )
+}
 const SET_LIMIT: &str = "INSERT INTO rm_limits (owner, limit_key, period, first_day, category, category_key, amount_milli, set_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                      ON CONFLICT (owner, limit_key) DO UPDATE SET amount_milli = excluded.amount_milli";
@@ -153,6 +161,8 @@ struct Sql {
     insert_categories: String,
     open_wallets: String,
     void_expenses: String,
+    /// [`void_expenses_tail`] on SQLite, then on PostgreSQL.
+    void_expenses_tails: [String; 2],
     set_limit: String,
     remove_limit: String,
     create_goal: String,
@@ -168,6 +178,8 @@ impl Sql {
             insert_categories: suffixed(INSERT_CATEGORIES, suffix),
             open_wallets: suffixed(OPEN_WALLETS, suffix),
             void_expenses: suffixed(VOID_EXPENSES, suffix),
+            void_expenses_tails: [false, true]
+                .map(|postgres| void_expenses_tail(ExpenseKeys::on_postgres(postgres))),
             set_limit: suffixed(SET_LIMIT, suffix),
             remove_limit: suffixed(REMOVE_LIMIT, suffix),
             create_goal: suffixed(CREATE_GOAL, suffix),
@@ -322,7 +334,12 @@ impl PreparedPage {
             })
             .collect();
         let voided: HashMap<String, i64> = tx
-            .write_rows_returning(&sql.void_expenses, VOID_EXPENSES_TAIL, 3, rows)
+            .write_rows_returning(
+                &sql.void_expenses,
+                &sql.void_expenses_tails[usize::from(tx.is_postgres())],
+                3,
+                rows,
+            )
             .await?
             .into_iter()
             .collect();

@@ -336,6 +336,19 @@ mod sqlite_only {
 
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_expense_read_model_keeps_typed_keys_through_a_rebuild() {
+        let Some(database) =
+            infrastructure::testing::TestDatabase::postgres("runner_typed_expense_keys").await
+        else {
+            return;
+        };
+        crate::cases::the_expense_read_model_keeps_typed_keys_through_a_rebuild(
+            database.connect().await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk() {
         let Some(database) =
             infrastructure::testing::TestDatabase::postgres("runner_lazy_prepared_twins").await
