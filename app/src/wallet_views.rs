@@ -86,7 +86,7 @@ impl Cursor {
         const MALFORMED: &str = "must be a next_cursor from an earlier page";
         let (day, id) = raw.trim().split_once('~').ok_or(MALFORMED)?;
         Ok(Self {
-            spent_on: NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| MALFORMED)?,
+            spent_on: crate::http::fields::day(day).map_err(|_| MALFORMED)?,
             expense_id: Uuid::parse_str(id).map_err(|_| MALFORMED)?,
         })
     }

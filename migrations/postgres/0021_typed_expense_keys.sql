@@ -11,3 +11,20 @@ ALTER TABLE rm_expenses
     ALTER COLUMN expense_id TYPE UUID USING expense_id::uuid,
     ALTER COLUMN owner TYPE UUID USING owner::uuid,
     ALTER COLUMN spent_on TYPE DATE USING spent_on::date;
+
+-- A rebuild that an instance of the build before began made its twin of this table with
+-- text columns. Swapped in after this migration, it would bring the text back under the
+-- statements that now cast to uuid and date. Dropping the twin makes that rebuild fail
+-- (it drops its other twins and resumes the live read model) and leaves the table typed.
+DO $$
+DECLARE
+    twin TEXT;
+BEGIN
+    FOR twin IN
+        SELECT tablename FROM pg_tables
+        WHERE schemaname = current_schema() AND tablename ~ '^rm_expenses_r[0-9]+(_retired)?$'
+    LOOP
+        EXECUTE format('DROP TABLE %I', twin);
+    END LOOP;
+END
+$$;

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, spawn_app};
+use crate::helpers::{TestApp, problem, spawn_app, spawn_app_on_postgres};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -568,17 +568,65 @@ async fn listed_ids(app: &TestApp, token: &str, query: &str) -> (Vec<String>, Va
 
 #[tokio::test]
 async fn expenses_are_listed_newest_first_with_filters_and_pages() {
-    let app = spawn_app().await;
-    let token = customer(&app, "asha@example.com").await;
-    let other = customer(&app, "ravi@example.com").await;
+    listed_newest_first_with_filters_and_pages(&spawn_app().await).await;
+}
+
+/// On PostgreSQL the list's ids and days are `uuid` and `date` (ADR 0031): its filters and
+/// cursors cast their text, and the dashboard's sums of a month and of a limit too.
+#[tokio::test]
+async fn expenses_are_listed_with_filters_and_pages_and_summed_on_postgres() {
+    let Some(app) = spawn_app_on_postgres("expense_list_filters_pages").await else {
+        return;
+    };
+    let token = listed_newest_first_with_filters_and_pages(&app).await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let limit = json!({ "period": "monthly", "amount": "100", "category": "Groceries" });
+    let set = app
+        .call(Method::PUT, Some(&token), "/api/v1/limits", Some(&limit))
+        .await;
+    assert!(set.status().is_success(), "{}", set.status());
+    let spend =
+        json!({ "amount": "30", "category": "groceries", "description": "d", "spent_on": today });
+    record(&app, &token, &spend).await;
+    let dashboard: Value = app
+        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dashboard["limits"][0]["spent"], "30.00", "{dashboard:#}");
+    assert_eq!(
+        dashboard["by_category"][0]["spent"], "30.00",
+        "{dashboard:#}"
+    );
+    for (query, field) in [("?from=0000-01-01", "from"), ("?to=+10000-01-01", "to")] {
+        let response = list(&app, &token, query).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        assert_eq!(
+            problem(response).await["errors"][0]["field"],
+            field,
+            "{query}"
+        );
+    }
+}
+
+/// Records and voids expenses for two customers and walks the first one's list; the first
+/// customer's token.
+async fn listed_newest_first_with_filters_and_pages(app: &TestApp) -> String {
+    let token = customer(app, "asha@example.com").await;
+    let other = customer(app, "ravi@example.com").await;
     let on = |day: &str, category: &str| json!({ "amount": "10", "category": category, "description": "d", "spent_on": day });
-    let oldest = record(&app, &token, &on("2026-09-30", "Rent")).await;
+    let oldest = record(app, &token, &on("2026-09-30", "Rent")).await;
     let mut october = Vec::new();
     for _ in 0..5 {
-        october.push(record(&app, &token, &on("2026-10-15", "groceries")).await);
+        october.push(record(app, &token, &on("2026-10-15", "groceries")).await);
     }
-    let newest = record(&app, &token, &on("2026-11-01", "Groceries")).await;
-    record(&app, &other, &on("2026-10-15", "groceries")).await;
+    let newest = record(app, &token, &on("2026-11-01", "Groceries")).await;
+    record(app, &other, &on("2026-10-15", "groceries")).await;
     let voided = app
         .call(
             Method::POST,
@@ -589,7 +637,7 @@ async fn expenses_are_listed_newest_first_with_filters_and_pages() {
         .await;
     assert_eq!(voided.status(), StatusCode::NO_CONTENT);
 
-    let (all, cursor) = listed_ids(&app, &token, "").await;
+    let (all, cursor) = listed_ids(app, &token, "").await;
     assert_eq!(all.len(), 7, "only the customer's own expenses");
     assert_eq!(all.first(), Some(&newest));
     assert_eq!(all.last(), Some(&oldest));
@@ -599,7 +647,7 @@ async fn expenses_are_listed_newest_first_with_filters_and_pages() {
     let mut walked = Vec::new();
     let mut query = "?limit=3".to_owned();
     loop {
-        let (ids, next) = listed_ids(&app, &token, &query).await;
+        let (ids, next) = listed_ids(app, &token, &query).await;
         assert!(ids.len() <= 3);
         walked.extend(ids);
         match next.as_str() {
@@ -609,14 +657,15 @@ async fn expenses_are_listed_newest_first_with_filters_and_pages() {
     }
     assert_eq!(walked, all);
 
-    let (groceries, _) = listed_ids(&app, &token, "?category=GROCERIES&status=live").await;
+    let (groceries, _) = listed_ids(app, &token, "?category=GROCERIES&status=live").await;
     let mut expected = october.clone();
     expected.reverse();
     assert_eq!(groceries, expected, "case-insensitive, voided left out");
-    let (in_range, _) = listed_ids(&app, &token, "?from=2026-10-01&to=2026-10-31").await;
+    let (in_range, _) = listed_ids(app, &token, "?from=2026-10-01&to=2026-10-31").await;
     assert_eq!(in_range.len(), 5);
-    let (only_voided, _) = listed_ids(&app, &token, "?status=voided").await;
+    let (only_voided, _) = listed_ids(app, &token, "?status=voided").await;
     assert_eq!(only_voided, vec![newest]);
+    token
 }
 
 #[tokio::test]
@@ -632,6 +681,12 @@ async fn bad_list_parameters_are_named_in_a_problem() {
         ("?limit=ten", "limit"),
         ("?status=deleted", "status"),
         ("?cursor=not-a-cursor", "cursor"),
+        ("?from=0000-01-01", "from"),
+        ("?to=-0001-12-31", "to"),
+        (
+            "?cursor=0000-01-01~0190c1b2-0000-7000-8000-000000000000",
+            "cursor",
+        ),
         ("?category=", "none"),
     ] {
         let response = list(&app, &token, query).await;

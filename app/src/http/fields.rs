@@ -1,6 +1,6 @@
 //! Parsing a request's fields and query parameters, naming every one that fails.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use super::error::{ApiError, FieldError};
 
@@ -32,9 +32,19 @@ impl Fields {
     }
 }
 
-/// A day written `YYYY-MM-DD`.
+/// A day written `YYYY-MM-DD`, in the years 0001 to 9999: chrono would also read a year
+/// 0000 or a signed one (`-0001`, `+10000`), which PostgreSQL's `date` refuses (ADR 0031):
+/// a filter with one would fail there instead of being refused.
 pub(crate) fn day(raw: &str) -> Result<NaiveDate, &'static str> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
+    const NOT_A_DAY: &str = "must be a date YYYY-MM-DD, in the years 0001 to 9999";
+    let raw = raw.trim();
+    if !raw.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(NOT_A_DAY);
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|day| (1..=9999).contains(&day.year()))
+        .ok_or(NOT_A_DAY)
 }
 
 /// A day written `YYYY-MM-DD` that `rule` (a domain check, e.g. the range it must lie in)

@@ -336,6 +336,19 @@ mod sqlite_only {
 
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migration_0021_drops_an_expenses_twin_with_text_columns() {
+        let Some(database) =
+            infrastructure::testing::TestDatabase::postgres("runner_text_twin_dropped").await
+        else {
+            return;
+        };
+        crate::cases::migration_0021_drops_an_expenses_twin_with_text_columns(
+            database.connect().await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_expense_read_model_keeps_typed_keys_through_a_rebuild() {
         let Some(database) =
             infrastructure::testing::TestDatabase::postgres("runner_typed_expense_keys").await
