@@ -196,6 +196,73 @@ pub async fn wallet(database: &Database, owner: Uuid) -> anyhow::Result<Option<W
         ))
 }
 
+/// The statements on the expense read model, written once for each database: on
+/// PostgreSQL its ids and days are typed and its text parameters cast (ADR 0031).
+struct ExpenseStatements {
+    /// A page of the list: owner, from, to, category key, voided (-1 for both), the
+    /// cursor's day and id ('' for the first page), rows.
+    page: String,
+    /// What was spent: owner, from, until (excluded), category key ('' for all).
+    spent_between: String,
+    /// Spending by category: owner, from, until.
+    by_category: String,
+    /// Spending by month: owner, from, until.
+    months: String,
+}
+
+impl ExpenseStatements {
+    fn of(database: &Database) -> &'static Self {
+        static ON: std::sync::LazyLock<[ExpenseStatements; 2]> = std::sync::LazyLock::new(|| {
+            [false, true]
+                .map(|postgres| ExpenseStatements::written_for(ExpenseKeys::on_postgres(postgres)))
+        });
+        &ON[usize::from(matches!(database, Database::Postgres(_)))]
+    }
+
+    fn written_for(keys: ExpenseKeys) -> Self {
+        let (owner, from, until) = (keys.id("$1"), keys.day("$2"), keys.day("$3"));
+        let (first_day, last_day, after_day) = (
+            keys.optional_day("$2"),
+            keys.optional_day("$3"),
+            keys.optional_day("$6"),
+        );
+        let month = keys.month_text("spent_on");
+        Self {
+            page: format!(
+                "SELECT {}, amount_milli, category, description, {}, receipt_id, voided, void_reason \
+                 FROM rm_expenses WHERE owner = {owner} \
+                 AND ($2 = '' OR spent_on >= {first_day}) AND ($3 = '' OR spent_on <= {last_day}) \
+                 AND ($4 = '' OR category_key = $4) AND ($5 = -1 OR voided = $5) \
+                 AND ($6 = '' OR spent_on < {after_day} \
+                      OR (spent_on = {after_day} AND expense_id < {})) \
+                 ORDER BY spent_on DESC, expense_id DESC LIMIT $8",
+                keys.id_text("expense_id"),
+                keys.day_text("spent_on"),
+                keys.optional_id("$7"),
+            ),
+            spent_between: format!(
+                "SELECT CAST(COALESCE(SUM(amount_milli), 0) AS BIGINT) FROM rm_expenses \
+                 WHERE owner = {owner} AND voided = 0 AND spent_on >= {from} AND spent_on < {until} \
+                 AND ($4 = '' OR category_key = $4)"
+            ),
+            // The categories' owner is text on either database, the expenses' a uuid on
+            // PostgreSQL: each is matched with the parameter in its own type.
+            by_category: format!(
+                "SELECT c.category, CAST(SUM(e.amount_milli) AS BIGINT) AS spent FROM rm_expenses e \
+                 JOIN rm_categories c ON c.owner = $1 AND c.category_key = e.category_key \
+                 WHERE e.owner = {owner} AND e.voided = 0 AND e.spent_on >= {from} \
+                 AND e.spent_on < {until} \
+                 GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key"
+            ),
+            months: format!(
+                "SELECT {month} AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
+                 WHERE owner = {owner} AND voided = 0 AND spent_on >= {from} AND spent_on < {until} \
+                 GROUP BY {month}"
+            ),
+        }
+    }
+}
+
 /// The customer's expenses that `filter` admits, newest first, `limit` of them after
 /// `after`.
 ///
@@ -216,27 +283,9 @@ pub async fn expense_page(
         VoidedFilter::Voided => 1,
     };
     let text = |value: Option<String>| Value::Text(value.unwrap_or_default());
-    let keys = ExpenseKeys::of(database);
-    let (from, to, after_day) = (
-        keys.optional_day("$2"),
-        keys.optional_day("$3"),
-        keys.optional_day("$6"),
-    );
     let rows: Vec<ExpenseRow> = fetch_all(
         database,
-        &format!(
-            "SELECT {}, amount_milli, category, description, {}, receipt_id, voided, void_reason \
-             FROM rm_expenses WHERE owner = {} \
-             AND ($2 = '' OR spent_on >= {from}) AND ($3 = '' OR spent_on <= {to}) \
-             AND ($4 = '' OR category_key = $4) AND ($5 = -1 OR voided = $5) \
-             AND ($6 = '' OR spent_on < {after_day} \
-                  OR (spent_on = {after_day} AND expense_id < {})) \
-             ORDER BY spent_on DESC, expense_id DESC LIMIT $8",
-            keys.id_text("expense_id"),
-            keys.day_text("spent_on"),
-            keys.id("$1"),
-            keys.optional_id("$7"),
-        ),
+        &ExpenseStatements::of(database).page,
         &[
             owner.to_string().into(),
             text(filter.from.map(|d| d.format("%Y-%m-%d").to_string())),
@@ -431,17 +480,9 @@ async fn spent_between(
     until: NaiveDate,
     category_key: Option<&str>,
 ) -> anyhow::Result<i64> {
-    let keys = ExpenseKeys::of(database);
     let rows: Vec<(i64,)> = fetch_all(
         database,
-        &format!(
-            "SELECT CAST(COALESCE(SUM(amount_milli), 0) AS BIGINT) FROM rm_expenses \
-             WHERE owner = {} AND voided = 0 AND spent_on >= {} AND spent_on < {} \
-             AND ($4 = '' OR category_key = $4)",
-            keys.id("$1"),
-            keys.day("$2"),
-            keys.day("$3"),
-        ),
+        &ExpenseStatements::of(database).spent_between,
         &[
             owner.to_string().into(),
             from.into(),
@@ -630,32 +671,18 @@ pub async fn dashboard(
         .checked_sub_months(Months::new(TREND_MONTHS - 1))
         .unwrap_or(this_month);
 
-    let keys = ExpenseKeys::of(database);
-    let (owner_id, from, until) = (keys.id("$1"), keys.day("$2"), keys.day("$3"));
-    // The categories' owner is text on either database, the expenses' a uuid on
-    // PostgreSQL: each is matched with the parameter in its own type.
+    let statements = ExpenseStatements::of(database);
     let by_category: Vec<(String, i64)> = fetch_all(
         database,
-        &format!(
-            "SELECT c.category, CAST(SUM(e.amount_milli) AS BIGINT) AS spent FROM rm_expenses e \
-             JOIN rm_categories c ON c.owner = $1 AND c.category_key = e.category_key \
-             WHERE e.owner = {owner_id} AND e.voided = 0 AND e.spent_on >= {from} \
-             AND e.spent_on < {until} \
-             GROUP BY e.category_key, c.category ORDER BY spent DESC, e.category_key"
-        ),
+        &statements.by_category,
         &[id(), this_month.into(), next_month.into()],
     )
     .await?;
     let spent_this_month = by_category.iter().map(|(_, spent)| spent).sum();
 
-    let month = keys.month_text("spent_on");
     let months: Vec<(String, i64)> = fetch_all(
         database,
-        &format!(
-            "SELECT {month} AS month, CAST(SUM(amount_milli) AS BIGINT) FROM rm_expenses \
-             WHERE owner = {owner_id} AND voided = 0 AND spent_on >= {from} AND spent_on < {until} \
-             GROUP BY {month}"
-        ),
+        &statements.months,
         &[id(), first_month.into(), next_month.into()],
     )
     .await?;

@@ -237,11 +237,11 @@ async fn copy_back(connection: &SqlitePool, writer: &SqlitePool) -> Result<LogCo
 }
 
 /// Copies back, beside the writers, what was committed since the last copy (during a
-/// pass's first one, or everything, for a wipe); then takes the writers' turn and runs `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or
-/// `TRUNCATE`), trying again every millisecond, up to [`RESTART_WAITS_FOR_READERS`], while
-/// something is in its way: readers still in the log, most often, or a write on the other
-/// pool (tokens, sessions), which the turn does not hold back. Whether the log was copied
-/// back whole with nothing left in it.
+/// pass's first one, or everything, for a wipe); then takes the writers' turn and runs
+/// `PRAGMA wal_checkpoint(<mode>)` (`RESTART` or `TRUNCATE`), trying again every
+/// millisecond, up to [`RESTART_WAITS_FOR_READERS`], while something is in its way: readers
+/// still in the log, most often, or a write on the other pool (tokens, sessions), which the
+/// turn does not hold back. Whether the log was copied back whole with nothing left in it.
 async fn under_the_turn(
     connection: &mut SqliteConnection,
     writer: &SqlitePool,

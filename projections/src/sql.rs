@@ -84,12 +84,6 @@ pub struct ExpenseKeys {
 }
 
 impl ExpenseKeys {
-    /// The keys as `database` stores them.
-    #[must_use]
-    pub fn of(database: &Database) -> Self {
-        Self::on_postgres(matches!(database, Database::Postgres(_)))
-    }
-
     /// The keys as PostgreSQL (`true`) or SQLite stores them.
     #[must_use]
     pub fn on_postgres(postgres: bool) -> Self {

@@ -600,18 +600,22 @@ async fn expenses_are_listed_with_filters_and_pages_and_summed_on_postgres() {
         "{dashboard:#}"
     );
     for (query, field) in [("?from=0000-01-01", "from"), ("?to=+10000-01-01", "to")] {
-        let response = list(&app, &token, query).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}"
-        );
-        assert_eq!(
-            problem(response).await["errors"][0]["field"],
-            field,
-            "{query}"
-        );
+        refused_naming(list(&app, &token, query).await, field, query).await;
     }
+}
+
+/// The list's answer to `query`: a 422 whose problem names `field`.
+async fn refused_naming(response: reqwest::Response, field: &str, query: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{query}"
+    );
+    assert_eq!(
+        problem(response).await["errors"][0]["field"],
+        field,
+        "{query}"
+    );
 }
 
 /// Records and voids expenses for two customers and walks the first one's list; the first
@@ -698,16 +702,7 @@ async fn bad_list_parameters_are_named_in_a_problem() {
             );
             continue;
         }
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{query}"
-        );
-        assert_eq!(
-            problem(response).await["errors"][0]["field"],
-            field,
-            "{query}"
-        );
+        refused_naming(response, field, query).await;
     }
     let unknown = list(&app, &token, "?sort=amount").await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);

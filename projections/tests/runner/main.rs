@@ -263,6 +263,21 @@ async fn projected_balances(database: &Database) -> Vec<String> {
 
 mod cases;
 
+/// A test of each case on a PostgreSQL database of its own (skipped, loudly, without one).
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(database) = infrastructure::testing::TestDatabase::postgres(concat!("runner_", stringify!($name))).await else {
+                    return;
+                };
+                crate::cases::$name(database.connect().await).await;
+            }
+        )*
+    };
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -275,15 +290,7 @@ macro_rules! on_both_databases {
             )*
         }
         mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(database) = infrastructure::testing::TestDatabase::postgres(concat!("runner_", stringify!($name))).await else {
-                        return;
-                    };
-                    crate::cases::$name(database.connect().await).await;
-                }
-            )*
+            on_postgres!($($name),*);
         }
     };
 }
@@ -335,42 +342,9 @@ mod sqlite_only {
 }
 
 mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn migration_0021_drops_an_expenses_twin_with_text_columns() {
-        let Some(database) =
-            infrastructure::testing::TestDatabase::postgres("runner_text_twin_dropped").await
-        else {
-            return;
-        };
-        crate::cases::migration_0021_drops_an_expenses_twin_with_text_columns(
-            database.connect().await,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_expense_read_model_keeps_typed_keys_through_a_rebuild() {
-        let Some(database) =
-            infrastructure::testing::TestDatabase::postgres("runner_typed_expense_keys").await
-        else {
-            return;
-        };
-        crate::cases::the_expense_read_model_keeps_typed_keys_through_a_rebuild(
-            database.connect().await,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk() {
-        let Some(database) =
-            infrastructure::testing::TestDatabase::postgres("runner_lazy_prepared_twins").await
-        else {
-            return;
-        };
-        crate::cases::a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk(
-            database.connect().await,
-        )
-        .await;
-    }
+    on_postgres!(
+        migration_0021_drops_an_expenses_twin_with_text_columns,
+        the_expense_read_model_keeps_typed_keys_through_a_rebuild,
+        a_rebuild_writes_its_twins_prepared_and_without_waiting_for_the_disk,
+    );
 }
