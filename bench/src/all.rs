@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::load::{self, Call, Outcome, Pace};
 use crate::median;
-use crate::server::{Server, balance, customer};
+use crate::server::{Server, balance, cpu_time, customer};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]
@@ -69,6 +69,7 @@ enum Unit {
     Millis,
     Ratio,
     MiB,
+    Micros,
 }
 
 impl Unit {
@@ -79,6 +80,7 @@ impl Unit {
             Self::Millis => format!("{value:.2} ms"),
             Self::Ratio => format!("{value:.2}x"),
             Self::MiB => format!("{value:.0} MiB"),
+            Self::Micros => format!("{value:.1} us"),
         }
     }
 }
@@ -178,6 +180,34 @@ async fn flat_out(
     )
 }
 
+/// A load's outcome and the CPU it cost per request answered: the server's, and this
+/// process's (the load generator's, on the same cores).
+struct Costed {
+    outcome: Outcome,
+    server_us: f64,
+    generator_us: f64,
+}
+
+/// As [`flat_out`], with the CPU the load cost. The server's CPU includes its background
+/// work in the meantime (projections, log copies): part of what each command costs.
+async fn flat_out_costed(
+    name: &str,
+    server: &Server,
+    calls: &[Call],
+    seconds: f64,
+) -> anyhow::Result<Costed> {
+    let (server_before, own_before) = (server.cpu_time()?, cpu_time("self")?);
+    let outcome = flat_out(name, server.address, calls, seconds).await?;
+    #[allow(clippy::cast_precision_loss)]
+    let answered = outcome.done.max(1) as f64;
+    let per_request = |spent: Duration| spent.as_secs_f64() * 1e6 / answered;
+    Ok(Costed {
+        server_us: per_request(server.cpu_time()?.saturating_sub(server_before)),
+        generator_us: per_request(cpu_time("self")?.saturating_sub(own_before)),
+        outcome,
+    })
+}
+
 const TOP_UP: &str = "100000000";
 
 /// Checks that a hot wallet lost no update: its balance is its top-up less one unit per
@@ -260,11 +290,16 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
     let (mut healthz, mut record, mut ratio, mut hot_rates, mut dashboard) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut p50, mut p99) = (Vec::new(), Vec::new());
+    let (mut health_cpu, mut record_cpu, mut generator_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut hot_done = 0;
     let seconds = options.seconds;
     for run in 1..=options.runs {
-        let h = flat_out("healthz", server.address, &health, seconds).await?;
-        let r = flat_out("record", server.address, &spread, seconds).await?;
+        let h = flat_out_costed("healthz", &server, &health, seconds).await?;
+        let r = flat_out_costed("record", &server, &spread, seconds).await?;
+        health_cpu.push(h.server_us);
+        record_cpu.push(r.server_us);
+        generator_cpu.push(r.generator_us);
+        let (h, r) = (h.outcome, r.outcome);
         let w = flat_out("hot wallet", server.address, &on_hot, seconds).await?;
         hot_done += w.done;
         let d = flat_out("dashboard", server.address, &dashboards, seconds).await?;
@@ -305,6 +340,24 @@ async fn sqlite(options: &Options, client: &Client, report: &mut Report) -> anyh
         ratio,
         Unit::Ratio,
         Goal::AtLeast(0.45),
+    );
+    report.median_of(
+        "server CPU per GET /healthz",
+        health_cpu,
+        Unit::Micros,
+        Goal::None,
+    );
+    report.median_of(
+        format!("server CPU per RecordExpense, {n} wallets"),
+        record_cpu,
+        Unit::Micros,
+        Goal::None,
+    );
+    report.median_of(
+        "load generator CPU per RecordExpense",
+        generator_cpu,
+        Unit::Micros,
+        Goal::None,
     );
     report.median_of(
         format!("RecordExpense, one hot wallet, {n} connections, SQLite (no lost update)"),

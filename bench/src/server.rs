@@ -81,6 +81,14 @@ impl Server {
         anyhow::bail!("{} never got ready", self.base)
     }
 
+    /// The CPU time the server has used so far.
+    ///
+    /// # Errors
+    /// As [`cpu_time`].
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        cpu_time(&self.child.id().to_string())
+    }
+
     /// The most memory the process has held resident so far (`VmHWM`), in MiB.
     ///
     /// # Errors
@@ -94,6 +102,33 @@ impl Server {
             .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/{}/status", self.child.id()))?;
         Ok(kib / 1024.0)
     }
+}
+
+/// The CPU time (user and system, every thread) the process `pid` (`"self"` for this one)
+/// has used so far, from `/proc/<pid>/stat`.
+///
+/// # Errors
+/// When `/proc` cannot be read or parsed (not Linux, or the process is gone).
+pub fn cpu_time(pid: &str) -> anyhow::Result<Duration> {
+    /// `/proc`'s clock ticks (`USER_HZ`), 100 on every Linux the product runs on.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count the fields after it.
+    // Fields 14 and 15 of the line (`utime`, `stime`) are the 12th and 13th after it.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("no command name in /proc/{pid}/stat"))?;
+    let ticks: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(ticks.len() == 2, "no utime and stime in /proc/{pid}/stat");
+    Ok(Duration::from_secs_f64(
+        (ticks[0] + ticks[1]) / TICKS_PER_SECOND,
+    ))
 }
 
 /// Registers a customer, signs them in and tops their wallet up with `top_up`; their
