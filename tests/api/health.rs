@@ -169,6 +169,53 @@ async fn a_request_id_is_echoed_and_written_into_the_events_it_caused() {
     }
 }
 
+/// The layers that wrap the whole product reach every kind of answer: a route of the API,
+/// its document, a path no route answers and a method a route does not take.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    let answers = [
+        (
+            reqwest::Method::GET,
+            "/api/v1/wallet",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (reqwest::Method::GET, "/api/openapi.json", StatusCode::OK),
+        (
+            reqwest::Method::GET,
+            "/api/v1/no-such-route",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/wallet",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    for (method, path, status) in answers {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), status, "{method} {path}");
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{method} {path}");
+        assert_eq!(
+            headers["x-content-type-options"], "nosniff",
+            "{method} {path}"
+        );
+        assert_eq!(headers["referrer-policy"], "same-origin", "{method} {path}");
+        assert!(
+            headers.contains_key("content-security-policy"),
+            "{method} {path}"
+        );
+        let id = headers["x-request-id"].to_str().expect("ascii");
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{method} {path}: {id}");
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_commands_by_outcome_batches_mail_and_leases() {
     let (app, smtp) = crate::helpers::spawn_app_with_smtp().await;

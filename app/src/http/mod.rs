@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use axum::http::{Method, Uri};
 use axum::{Extension, Router};
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -138,10 +139,15 @@ pub fn operations_router(state: AppState) -> Router {
 }
 
 /// Every route of the product: the JSON API, its document, and the pages.
+///
+/// What applies to every request (security headers, request id, tracing, load shedding)
+/// wraps the finished router once. Layered on the router itself (`Router::layer`), each
+/// would wrap every route in a boxed service of its own, and a request would clone and box
+/// through all of them: a tenth of the request path's CPU under load (docs/BENCHMARKS.md).
+/// Only what needs the matched route (its latency, by pattern) stays a route layer.
 pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
     let (router, document) = documented_routes(&state);
-    let router = router
-        .layer(Extension(Arc::new(document)))
+    let routes = router
         .merge(web::pages(&state, templates))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::NoRoute(format!("No route answers {method} {}.", uri.path()))
@@ -154,12 +160,16 @@ pub fn router(state: AppState, templates: Arc<PageTemplates>) -> Router {
             Arc::clone(&state.metrics),
             observe::record_latency,
         ))
+        .with_state(state.clone());
+    let whole = ServiceBuilder::new()
+        .layer(web::security_headers())
+        .layer(axum::middleware::from_fn(observe::request_id))
+        .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
             limits::shed_load,
         ))
-        .layer(TraceLayer::new_for_http())
-        .layer(axum::middleware::from_fn(observe::request_id))
-        .with_state(state);
-    web::security_headers(router)
+        .layer(Extension(Arc::new(document)))
+        .service(routes);
+    Router::new().fallback_service(whole)
 }

@@ -42,26 +42,33 @@ const IDLE: Duration = Duration::hours(2);
 
 /// What every answer of the product carries: scripts, styles and images from this site
 /// only (nothing inline), no framing, no sniffing, and no full URLs leaked to other sites.
-pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// Layers to put once around the whole product (see `http::router`).
+pub fn security_headers() -> (
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+    SetResponseHeaderLayer<HeaderValue>,
+) {
     const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
+    (
+        SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
+        ),
+        SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
+        ),
+        SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
+        ),
+        SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
-        ))
+        ),
+    )
 }
 
 /// The pages, with their session and CSRF layers, and their assets.

@@ -119,7 +119,7 @@ impl WriteBackend for PostgresWriter {
         };
         for chunk in plan.rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Postgres>::new("");
-            push_insert_events!(insert, chunk, "::json");
+            push_insert_events!(insert, "INSERT", chunk, "::json");
             insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for change in &plan.claim_changes {

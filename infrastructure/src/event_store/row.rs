@@ -189,12 +189,14 @@ pub(crate) fn stored_state_from(rows: Vec<StateRow>) -> StoredState {
     state
 }
 
-/// The INSERT both adapters use; `$cast` follows each JSON value (`"::json"` on
-/// PostgreSQL, `""` on SQLite, which stores JSON as text).
+/// The INSERT both adapters use, after `$insert` (`INSERT` or SQLite's `INSERT OR
+/// ROLLBACK`); `$cast` follows each JSON value (`"::json"` on PostgreSQL, `""` on SQLite,
+/// which stores JSON as text).
 macro_rules! push_insert_events {
-    ($builder:expr, $rows:expr, $cast:expr) => {{
+    ($builder:expr, $insert:expr, $rows:expr, $cast:expr) => {{
+        $builder.push($insert);
         $builder.push(
-            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+            " INTO events (position, stream_id, version, event_id, event_type, schema_version, \
              command_id, recorded_at_us, payload, metadata, chain) ",
         );
         $builder.push_values($rows, |mut values, row| {
