@@ -33,12 +33,6 @@ fn amount(value: &Value) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let response = app.call(Method::GET, Some(token), path, None).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.expect("json")
-}
-
 async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> Value {
     let response = app.call(method, Some(token), path, Some(&body)).await;
     assert!(
@@ -81,7 +75,7 @@ async fn spend_on(
 /// Waits until the customer's ticket list holds `count` tickets.
 async fn tickets(app: &TestApp, token: &str, count: usize) -> Value {
     for _ in 0..250 {
-        let list = get(app, token, "/api/v1/tickets").await;
+        let list = app.read(token, "/api/v1/tickets").await;
         if list["items"].as_array().map(Vec::len) == Some(count) {
             return list;
         }
@@ -221,7 +215,7 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
     steps.push((between_steps().await, expected.clone()));
 
     for (at, expected) in &steps {
-        let state = get(&app, &auditor, &state_path(&customer, *at)).await;
+        let state = app.read(&auditor, &state_path(&customer, *at)).await;
         let mut got = seen(&state);
         // Amounts are exact decimals; compare them as numbers written with two places.
         got.balance = format!("{:.2}", got.balance.parse::<f64>().expect("a number"));
@@ -232,7 +226,7 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
         assert_eq!(state["customer_id"], customer.as_str());
     }
     // The ticket's status as of now: the process manager gave it to nobody (no agents).
-    let now = get(&app, &auditor, &state_path(&customer, Utc::now())).await;
+    let now = app.read(&auditor, &state_path(&customer, Utc::now())).await;
     assert_eq!(now["tickets"][0]["status"], "unassigned");
 
     // Before the customer existed there is nothing to show.
@@ -257,12 +251,12 @@ async fn state_as_of_any_instant_matches_a_step_by_step_replay_and_each_read_is_
     assert_eq!(problem(bad).await["errors"][0]["field"], "as_of");
 
     // Every read was recorded, newest first, and admins see it; auditors and customers do not.
-    let reads = get(
-        &app,
-        &admin,
-        &format!("/api/v1/admin/audit-reads?customer={customer}"),
-    )
-    .await;
+    let reads = app
+        .read(
+            &admin,
+            &format!("/api/v1/admin/audit-reads?customer={customer}"),
+        )
+        .await;
     let reads = reads.as_array().expect("a list");
     assert_eq!(reads.len(), steps.len() + 2, "{reads:#?}");
     assert!(reads.iter().all(|r| r["auditor_id"] == auditor_id.as_str()));
@@ -323,12 +317,12 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
         expense,
     } = a_customer_past_a_limit().await;
 
-    let opened = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?customer={customer}&type=TicketOpened"),
-    )
-    .await;
+    let opened = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?customer={customer}&type=TicketOpened"),
+        )
+        .await;
     let opened = opened["events"].as_array().expect("events").clone();
     assert_eq!(opened.len(), 1, "{opened:#?}");
     assert!(
@@ -338,15 +332,15 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
             .starts_with("ticket-")
     );
 
-    let why = get(
-        &app,
-        &auditor,
-        &format!(
-            "/api/v1/audit/events/{}/why",
-            opened[0]["event_id"].as_str().expect("id")
-        ),
-    )
-    .await;
+    let why = app
+        .read(
+            &auditor,
+            &format!(
+                "/api/v1/audit/events/{}/why",
+                opened[0]["event_id"].as_str().expect("id")
+            ),
+        )
+        .await;
     assert_eq!(why["event"]["event_type"], "TicketOpened");
     assert_eq!(why["because"][0]["event_type"], "LimitExceeded");
     assert_eq!(why["because"][0]["payload"]["expense_id"], expense.as_str());
@@ -365,12 +359,12 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
     );
 
     // Paging: the customer's whole history two at a time, in log order, nothing repeated.
-    let everything = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?customer={customer}&limit=500"),
-    )
-    .await;
+    let everything = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?customer={customer}&limit=500"),
+        )
+        .await;
     let all: Vec<u64> = everything["events"]
         .as_array()
         .expect("events")
@@ -381,12 +375,12 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
     let mut paged = Vec::new();
     let mut after = 0;
     loop {
-        let page = get(
-            &app,
-            &auditor,
-            &format!("/api/v1/audit/events?customer={customer}&limit=2&after={after}"),
-        )
-        .await;
+        let page = app
+            .read(
+                &auditor,
+                &format!("/api/v1/audit/events?customer={customer}&limit=2&after={after}"),
+            )
+            .await;
         paged.extend(
             page["events"]
                 .as_array()
@@ -401,12 +395,12 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
     }
     assert_eq!(paged, all);
     // Other filters: a stream, a time range that holds nothing.
-    let wallet = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?stream=wallet-{customer}"),
-    )
-    .await;
+    let wallet = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?stream=wallet-{customer}"),
+        )
+        .await;
     assert!(
         wallet["events"]
             .as_array()
@@ -414,12 +408,12 @@ async fn the_event_browser_follows_a_ticket_back_to_the_expense_and_the_request(
             .iter()
             .all(|e| e["stream"] == format!("wallet-{customer}"))
     );
-    let empty = get(
-        &app,
-        &auditor,
-        "/api/v1/audit/events?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z",
-    )
-    .await;
+    let empty = app
+        .read(
+            &auditor,
+            "/api/v1/audit/events?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z",
+        )
+        .await;
     assert_eq!(empty["events"], json!([]));
 
     // Bad filters are named; unknown ones refused; nothing leaks to other roles.
@@ -506,12 +500,12 @@ async fn exports_stream_a_customers_history_and_the_whole_log_as_csv_and_json_li
             |e| e["event_type"] == "ExpenseRecorded" && amount(&e["payload"]["amount"]) == 12.5
         )
     );
-    let browsed = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?customer={asha_id}&limit=500"),
-    )
-    .await;
+    let browsed = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?customer={asha_id}&limit=500"),
+        )
+        .await;
     assert_eq!(
         events.len(),
         browsed["events"].as_array().expect("events").len()
@@ -574,7 +568,7 @@ async fn verify_proves_the_log_intact_after_erasure_and_names_the_event_altered_
     top_up(&app, &asha, "100").await;
     spend(&app, &asha, "40", "2026-11-06").await;
 
-    let report = get(&app, &auditor, "/api/v1/audit/verify").await;
+    let report = app.read(&auditor, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["checked"].as_i64(), Some(app.event_count().await));
 
@@ -588,23 +582,23 @@ async fn verify_proves_the_log_intact_after_erasure_and_names_the_event_altered_
         )
         .await;
     assert!(erased.status().is_success(), "{}", erased.status());
-    let report = get(&app, &auditor, "/api/v1/audit/verify").await;
+    let report = app.read(&auditor, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
 
     // Someone with the database file changes the amount of the expense.
-    let page = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?stream=wallet-{customer}&type=ExpenseRecorded"),
-    )
-    .await;
+    let page = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?stream=wallet-{customer}&type=ExpenseRecorded"),
+        )
+        .await;
     let position = page["events"][0]["position"].as_u64().expect("position");
     on_the_file(&app, &format!(
         "DROP TRIGGER events_are_never_updated; \
          UPDATE events SET payload = json_set(payload, '$.amount', '4') WHERE position = {position};"
     )).await;
 
-    let report = get(&app, &auditor, "/api/v1/audit/verify").await;
+    let report = app.read(&auditor, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["first_bad_position"].as_u64(), Some(position));
     assert_eq!(report["first_bad_stream"], format!("wallet-{customer}"));
@@ -673,7 +667,7 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
     // second crossing); project: the dashboard counts the v1 expense; the process manager
     // opens a ticket for the v1 crossing.
     spend(&app, &asha, "10", &today.to_string()).await;
-    let dashboard = get(&app, &asha, "/api/v1/dashboard").await;
+    let dashboard = app.read(&asha, "/api/v1/dashboard").await;
     let food = dashboard["limits"]
         .as_array()
         .expect("limits")
@@ -684,12 +678,12 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
     assert_eq!(food["spent"], "140.00", "{dashboard:#}");
     let list = tickets(&app, &asha, 1).await;
     assert_eq!(list["items"][0]["limit"]["spent"], "130.00");
-    let crossings = get(
-        &app,
-        &auditor,
-        &format!("/api/v1/audit/events?customer={customer}&type=LimitExceeded"),
-    )
-    .await;
+    let crossings = app
+        .read(
+            &auditor,
+            &format!("/api/v1/audit/events?customer={customer}&type=LimitExceeded"),
+        )
+        .await;
     let crossings = crossings["events"].as_array().expect("events");
     assert_eq!(crossings.len(), 1, "no second crossing in the same period");
     assert_eq!(crossings[0]["schema_version"], 1);
@@ -697,22 +691,22 @@ async fn events_of_an_older_shape_still_load_project_and_verify() {
         crossings[0]["payload"].get("overspent").is_none(),
         "stored as it was written"
     );
-    let why = get(
-        &app,
-        &auditor,
-        &format!(
-            "/api/v1/audit/events/{}/why",
-            crossings[0]["event_id"].as_str().expect("id")
-        ),
-    )
-    .await;
+    let why = app
+        .read(
+            &auditor,
+            &format!(
+                "/api/v1/audit/events/{}/why",
+                crossings[0]["event_id"].as_str().expect("id")
+            ),
+        )
+        .await;
     assert_eq!(
         why["request"]["events"].as_array().expect("events").len(),
         4
     );
 
     // Verify: the v1 events are chained like any other.
-    let report = get(&app, &auditor, "/api/v1/audit/verify").await;
+    let report = app.read(&auditor, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
 }
 
@@ -799,12 +793,12 @@ async fn an_auditor_verifies_replays_browses_and_exports_on_the_pages() {
         StatusCode::FORBIDDEN
     );
     // Every page read above was recorded.
-    let reads = get(
-        &app,
-        &admin,
-        &format!("/api/v1/admin/audit-reads?customer={customer}"),
-    )
-    .await;
+    let reads = app
+        .read(
+            &admin,
+            &format!("/api/v1/admin/audit-reads?customer={customer}"),
+        )
+        .await;
     assert!(reads.as_array().expect("a list").len() >= 4, "{reads:#}");
 }
 

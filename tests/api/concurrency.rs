@@ -188,12 +188,7 @@ async fn hammer(app: TestApp) {
 
     // The read models built as the commands came equal the same models rebuilt from the log.
     let admin = app.token_for(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let list: Value = app
-        .call(Method::GET, Some(&admin), "/api/v1/admin/projections", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list = app.read(&admin, "/api/v1/admin/projections").await;
     let names: Vec<String> = list["items"]
         .as_array()
         .expect("items")

@@ -156,6 +156,15 @@ impl TestApp {
             .expect("the request is answered")
     }
 
+    /// `GET path` as `token`'s holder, answered 200 with JSON: that JSON.
+    pub async fn read(&self, token: &str, path: &str) -> serde_json::Value {
+        let response = self
+            .call(reqwest::Method::GET, Some(token), path, None)
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
+        response.json().await.expect("json")
+    }
+
     pub async fn healthz(&self) -> reqwest::Response {
         self.get("/healthz").await
     }

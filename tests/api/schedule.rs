@@ -26,9 +26,7 @@ fn morning(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 async fn get(app: &TestApp, path: &str) -> Value {
     // Tokens expire while the fake clock runs through months: sign in afresh.
     let token = app.token_for(EMAIL, PASSWORD).await;
-    let response = app.call(Method::GET, Some(&token), path, None).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.expect("json")
+    app.read(&token, path).await
 }
 
 /// The rent expenses' days, once the wallet lists `count` of them.

@@ -30,16 +30,10 @@ async fn spend(app: &TestApp, token: &str, amount: &str) {
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let response = app.call(Method::GET, Some(token), path, None).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.expect("json")
-}
-
 /// Waits until `path` lists `count` items.
 async fn listed(app: &TestApp, token: &str, path: &str, count: usize) -> Value {
     for _ in 0..250 {
-        let list = get(app, token, path).await;
+        let list = app.read(token, path).await;
         if list["items"].as_array().map(Vec::len) == Some(count) {
             return list;
         }
@@ -130,7 +124,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
     // A second expense in the same period crosses nothing new (and wakes the process).
     spend(&app, &asha, "5").await;
     let ravi_token = app.token_for("ravi@example.com", PASSWORD).await;
-    let queue = get(&app, &ravi_token, "/api/v1/agent/queue").await;
+    let queue = app.read(&ravi_token, "/api/v1/agent/queue").await;
     assert_eq!(queue["items"].as_array().map(Vec::len), Some(1));
     let head = app.event_count().await;
     wait_until_handled(&app, head).await;
@@ -200,7 +194,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
         act(&ravi_token, "resolve", resolution).await,
         StatusCode::CONFLICT
     );
-    let seen = get(&app, &asha, "/api/v1/tickets").await;
+    let seen = app.read(&asha, "/api/v1/tickets").await;
     assert_eq!(seen["items"][0]["status"], "resolved");
     assert_eq!(
         seen["items"][0]["resolution"],
@@ -212,13 +206,13 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        get(&app, &asha, "/api/v1/tickets").await["items"][0]["status"],
+        app.read(&asha, "/api/v1/tickets").await["items"][0]["status"],
         "assigned"
     );
 
     // The detail: comments with their authors, the customer's spending and limits.
     let path = format!("/api/v1/tickets/{id}");
-    let detail = get(&app, &ravi_token, &path).await;
+    let detail = app.read(&ravi_token, &path).await;
     assert_eq!(detail["ticket"]["ticket_id"], id.as_str());
     assert_eq!(detail["comments"][0]["text"], "Was this the party?");
     assert_eq!(detail["comments"][0]["author"]["kind"], "customer");
@@ -238,7 +232,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
     assert_eq!(crossed["over"], true);
     assert_eq!(history[0]["over"], false);
     assert_eq!(
-        get(&app, &asha, &path).await["ticket"]["ticket_id"],
+        app.read(&asha, &path).await["ticket"]["ticket_id"],
         id.as_str()
     );
     let stranger = app.call(Method::GET, Some(&bala), &path, None).await;
@@ -257,7 +251,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
         StatusCode::NO_CONTENT
     );
     let meera_token = app.token_for("meera@example.com", PASSWORD).await;
-    let queue = get(&app, &meera_token, "/api/v1/agent/queue").await;
+    let queue = app.read(&meera_token, "/api/v1/agent/queue").await;
     let theirs: Vec<&Value> = queue["items"]
         .as_array()
         .expect("items")
@@ -270,7 +264,7 @@ async fn a_crossed_limit_gives_one_ticket_to_the_least_loaded_agent_and_one_mail
         "Asha's ticket is Meera's now, beside Bala's: {queue}"
     );
     assert_eq!(
-        get(&app, &ravi_token, "/api/v1/agent/queue").await["items"],
+        app.read(&ravi_token, "/api/v1/agent/queue").await["items"],
         json!([])
     );
 }
@@ -300,7 +294,7 @@ async fn with_no_agent_the_ticket_waits_admins_are_told_and_the_next_agent_takes
     let ravi = agent(&app, &admin, "ravi@example.com", "ravi", "Ravi Kumar").await;
     let mut taken = Value::Null;
     for _ in 0..250 {
-        taken = get(&app, &asha, "/api/v1/tickets").await;
+        taken = app.read(&asha, "/api/v1/tickets").await;
         if taken["items"][0]["status"] == "assigned" {
             break;
         }
@@ -322,7 +316,7 @@ async fn with_no_agent_the_ticket_waits_admins_are_told_and_the_next_agent_takes
     let head = app.event_count().await;
     wait_until_handled(&app, head).await;
     assert_eq!(head, events_before + 1, "only Meera's registration");
-    let kept = get(&app, &asha, "/api/v1/tickets").await;
+    let kept = app.read(&asha, "/api/v1/tickets").await;
     assert_eq!(kept["items"][0]["agent"]["user_id"], ravi.as_str());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(smtp.received_so_far().is_empty(), "nothing more was sent");

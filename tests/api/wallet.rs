@@ -11,11 +11,7 @@ async fn customer(app: &TestApp, email: &str) -> String {
 }
 
 async fn balance(app: &TestApp, token: &str) -> Value {
-    let response = app
-        .call(Method::GET, Some(token), "/api/v1/wallet", None)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
+    app.read(token, "/api/v1/wallet").await
 }
 
 fn expense(amount: &str) -> Value {
@@ -406,12 +402,7 @@ async fn a_retry_whose_first_answer_died_with_its_instance_applies_nothing_twice
     }
     assert_eq!(app.event_count().await, events, "nothing was stored twice");
     assert_eq!(balance(&app, &token).await["balance"], "-12.50");
-    let board: Value = app
-        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let board = app.read(&token, "/api/v1/dashboard").await;
     let goals = &board["savings_goals"];
     assert_eq!(goals.as_array().map(Vec::len), Some(1), "{goals}");
 
@@ -588,12 +579,7 @@ async fn expenses_are_listed_with_filters_and_pages_and_summed_on_postgres() {
     let spend =
         json!({ "amount": "30", "category": "groceries", "description": "d", "spent_on": today });
     record(&app, &token, &spend).await;
-    let dashboard: Value = app
-        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let dashboard = app.read(&token, "/api/v1/dashboard").await;
     assert_eq!(dashboard["limits"][0]["spent"], "30.00", "{dashboard:#}");
     assert_eq!(
         dashboard["by_category"][0]["spent"], "30.00",
@@ -767,11 +753,7 @@ async fn the_dashboard_shows_balance_month_spending_limits_and_goals() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let response = app
-        .call(Method::GET, Some(&token), "/api/v1/dashboard", None)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let board: Value = response.json().await.expect("json");
+    let board = app.read(&token, "/api/v1/dashboard").await;
     assert_eq!(board["balance"], "114.75");
     assert_eq!(board["currency"], "INR");
     assert_eq!(board["spent_this_month"], "285.25");

@@ -96,7 +96,9 @@ impl OpenTransaction {
     async fn roll_back(mut self) {
         match sqlx::query("ROLLBACK").execute(&mut *self.connection).await {
             Ok(_) => self.ended = true,
-            Err(error) if error.to_string().contains("no transaction is active") => {
+            Err(sqlx::Error::Database(error))
+                if error.message().contains("no transaction is active") =>
+            {
                 self.ended = true;
             }
             Err(error) => tracing::debug!(%error, "rollback after a failed append"),

@@ -66,6 +66,46 @@ async fn a_second_writer_on_the_same_file_never_misleads_the_first() {
     assert_eq!(versions, vec![1, 2, 3]);
 }
 
+/// A batch that a unique constraint refuses ends its own transaction (`INSERT OR
+/// ROLLBACK`): the committer keeps its one writing connection, and the statements prepared
+/// on it, instead of closing it and opening another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_keeps_the_writing_connection() {
+    let test_database = TestDatabase::sqlite();
+    let database = test_database.connect().await;
+    let Database::Sqlite(sqlite) = &database else {
+        unreachable!("a SQLite test database")
+    };
+    let store = SqlEventStore::open(database.clone(), GroupCommitSettings::default())
+        .await
+        .expect("the store opens");
+    // A temporary table lives exactly as long as the connection that made it.
+    sqlx::query("CREATE TEMP TABLE made_by_this_connection (x INTEGER)")
+        .execute(sqlite.writer())
+        .await
+        .expect("a temporary table on the writing connection");
+
+    let first = request("wallet-a", ExpectedVersion::NoStream, numbered(1));
+    let stored_id = first.events[0].event_id;
+    store.append(first).await.expect("the first append");
+    let mut reusing = request("wallet-b", ExpectedVersion::NoStream, numbered(1));
+    reusing.events[0].event_id = stored_id;
+    let refused = store.append(reusing).await;
+    assert!(
+        matches!(refused, Err(AppendError::DuplicateEventId { .. })),
+        "{refused:?}"
+    );
+    store
+        .append(request("wallet-c", ExpectedVersion::NoStream, numbered(1)))
+        .await
+        .expect("an append after the refused one");
+
+    sqlx::query("SELECT COUNT(*) FROM temp.made_by_this_connection")
+        .execute(sqlite.writer())
+        .await
+        .expect("still the connection that made the temporary table");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_log_could_not_be_synced_nothing_is_answered_as_written() {
     let test_database = TestDatabase::sqlite();
